@@ -1,0 +1,58 @@
+//! Data loading and preparation: everything that turns files on disk into
+//! [`HostMat`](crate::HostMat)s ready to upload once to a backend.
+//!
+//! - [`idx`]: the IDX format of MNIST (raw or gzip), reader and writer.
+//! - [`mnist`]: the four MNIST files as one [`mnist::Mnist`], from the shared
+//!   data folder ([`data_dir`]) or the small subset shipped in `data/`.
+//! - [`npy`]: numpy `.npy` arrays (float32/float64/uint8) in, float32 out.
+//! - [`binarize`]: stochastic and threshold binarisation of intensities.
+//! - [`batch`]: seeded, reproducible shuffled minibatches.
+//! - [`image`], [`patches`], [`whiten`]: grey images, random patches, PCA and
+//!   ZCA whitening for the image-patch models.
+//!
+//! Readers never panic on bad input: a malformed file gives
+//! [`Error::Format`](crate::Error::Format) naming the file and the fault.
+
+use std::path::PathBuf;
+
+pub mod batch;
+pub mod binarize;
+pub mod idx;
+pub mod image;
+pub mod mnist;
+pub mod npy;
+pub mod patches;
+pub mod whiten;
+
+pub use batch::{EpochBatches, Minibatches};
+pub use binarize::{binarize_stochastic, binarize_threshold};
+pub use idx::IdxArray;
+pub use image::load_grey;
+pub use mnist::Mnist;
+pub use npy::{read_npy, write_npy, NpyArray};
+pub use patches::{extract_patches, remove_row_means, PatchSpec};
+pub use whiten::{WhitenConfig, WhitenKind, Whitener};
+
+/// The environment variable that points at the real data folder.
+pub const DATA_ENV: &str = "EBMKIT_DATA";
+
+/// Where the real data lives: `$EBMKIT_DATA` if set (and non-empty), else
+/// `../shared/data` beside the crate root, the layout the project and its CI
+/// share. The folder is not checked here, so callers can report which of
+/// its files is missing.
+pub fn data_dir() -> PathBuf {
+    match std::env::var_os(DATA_ENV) {
+        Some(v) if !v.is_empty() => PathBuf::from(v),
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"),
+    }
+}
+
+/// Reads a whole file, naming it in the error.
+pub(crate) fn read_file(path: &std::path::Path) -> crate::Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| crate::Error::io(path, e))
+}
+
+/// Writes a whole file, naming it in the error.
+pub(crate) fn write_file(path: &std::path::Path, bytes: &[u8]) -> crate::Result<()> {
+    std::fs::write(path, bytes).map_err(|e| crate::Error::io(path, e))
+}
