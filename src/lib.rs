@@ -1,0 +1,17 @@
+//! ebmkit: energy-based generative models on CPU and GPU.
+//!
+//! Layers, bottom to top (arrows point down): [`backend`] and [`rng`] ←
+//! units ← energy ← samplers / losses ← models ← cli. [`data`] and [`host`]
+//! sit beside the backend: they produce host matrices that are uploaded once.
+
+pub mod backend;
+pub mod bench;
+pub mod data;
+pub mod error;
+pub mod host;
+pub mod rng;
+
+pub use backend::{AnyBackend, Backend, Binary, Choice, Matrix, Trans, Unary};
+pub use error::{Error, Result};
+pub use host::HostMat;
+pub use rng::RngStream;
