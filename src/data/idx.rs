@@ -207,7 +207,7 @@ fn parse<R: Read>(mut r: R, path: &Path, gz: bool, expect: Option<u32>) -> Resul
     // Inside a gzip stream every read error means corrupt compressed data.
     let read_err = |e: io::Error| {
         if gz {
-            Error::format(path, format!("corrupt gzip data: {e}"))
+            Error::format(path, format!("corrupt or truncated gzip data: {e}"))
         } else {
             Error::io(path, e)
         }
