@@ -1,0 +1,158 @@
+// Elementwise kernels: one thread per element, 256 threads per workgroup, a
+// two-dimensional grid when one dimension would exceed 65535 workgroups.
+// Every storage binding is read_write so one layout family serves all entry
+// points and the same matrix may be bound twice (e.g. x * x).
+// P.len = number of elements, P.n = columns (row/col vector broadcasts),
+// P.op = Unary / Binary code (order of the Rust enums).
+
+@group(0) @binding(1) var<storage, read_write> s1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> s2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> s3: array<f32>;
+
+fn sigmoid(x: f32) -> f32 {
+    return 1.0 / (1.0 + exp(-x));
+}
+
+// log(1 + y) for y >= 0, accurate for tiny y (Goldberg's trick).
+fn log1p_pos(y: f32) -> f32 {
+    let u = 1.0 + y;
+    if u == 1.0 {
+        return y;
+    }
+    return log(u) * (y / (u - 1.0));
+}
+
+fn softplus(x: f32) -> f32 {
+    return max(x, 0.0) + log1p_pos(exp(-abs(x)));
+}
+
+// tanh with full relative precision near 0 (implementations that go through
+// (e^2x - 1) / (e^2x + 1) lose it there) and no inf/inf far from 0 (tanh
+// saturates to +-1 in f32 well before 15).
+fn tanh_stable(x: f32) -> f32 {
+    if abs(x) < 0.25 {
+        let x2 = x * x;
+        return x * (1.0 + x2 * (-1.0 / 3.0 + x2 * (2.0 / 15.0 + x2 * (-17.0 / 315.0 + x2 * (62.0 / 2835.0)))));
+    }
+    return tanh(clamp(x, -15.0, 15.0));
+}
+
+fn unary_op(op: u32, x: f32) -> f32 {
+    switch op {
+        case 0u: { return sigmoid(x); }
+        case 1u: { return softplus(x); }
+        case 2u: { return exp(x); }
+        case 3u: { return log(x); }
+        case 4u: { return tanh_stable(x); }
+        case 5u: { return max(x, 0.0); }
+        case 6u: { return x * x; }
+        case 7u: { return sqrt(x); }
+        case 8u: { return -x; }
+        default: { return abs(x); }
+    }
+}
+
+fn binary_op(op: u32, a: f32, b: f32) -> f32 {
+    switch op {
+        case 0u: { return a + b; }
+        case 1u: { return a - b; }
+        case 2u: { return a * b; }
+        case 3u: { return a / b; }
+        case 4u: { return max(a, b); }
+        default: { return min(a, b); }
+    }
+}
+
+// out(s2) = f(x(s1))
+@compute @workgroup_size(256)
+fn unary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = flat_id(wid, nwg, lid);
+    if i < P.len {
+        s2[i] = unary_op(P.op, s1[i]);
+    }
+}
+
+// x(s1) = f(x)
+@compute @workgroup_size(256)
+fn unary_inplace(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = flat_id(wid, nwg, lid);
+    if i < P.len {
+        s1[i] = unary_op(P.op, s1[i]);
+    }
+}
+
+// out(s3) = a(s1) op b(s2)
+@compute @workgroup_size(256)
+fn binary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = flat_id(wid, nwg, lid);
+    if i < P.len {
+        s3[i] = binary_op(P.op, s1[i], s2[i]);
+    }
+}
+
+// a(s1) = a op b(s2)
+@compute @workgroup_size(256)
+fn binary_inplace(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = flat_id(wid, nwg, lid);
+    if i < P.len {
+        s1[i] = binary_op(P.op, s1[i], s2[i]);
+    }
+}
+
+// x(s1) = alpha x + beta
+@compute @workgroup_size(256)
+fn affine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = flat_id(wid, nwg, lid);
+    if i < P.len {
+        s1[i] = P.alpha * s1[i] + P.beta;
+    }
+}
+
+// y(s2) = alpha x(s1) + beta y; beta == 0 never reads y.
+@compute @workgroup_size(256)
+fn axpby(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = flat_id(wid, nwg, lid);
+    if i < P.len {
+        var y = P.alpha * s1[i];
+        if P.beta != 0.0 {
+            y = y + P.beta * s2[i];
+        }
+        s2[i] = y;
+    }
+}
+
+// x(s1) = alpha
+@compute @workgroup_size(256)
+fn fill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = flat_id(wid, nwg, lid);
+    if i < P.len {
+        s1[i] = P.alpha;
+    }
+}
+
+// dst(s2) = src(s1)
+@compute @workgroup_size(256)
+fn copy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = flat_id(wid, nwg, lid);
+    if i < P.len {
+        s2[i] = s1[i];
+    }
+}
+
+// m(s1)[r, c] += alpha v(s2)[c]
+@compute @workgroup_size(256)
+fn add_row_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = flat_id(wid, nwg, lid);
+    if i < P.len {
+        s1[i] = s1[i] + P.alpha * s2[i % P.n];
+    }
+}
+
+// m(s1)[r, c] += alpha v(s2)[r]
+@compute @workgroup_size(256)
+fn add_col_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = flat_id(wid, nwg, lid);
+    if i < P.len {
+        s1[i] = s1[i] + P.alpha * s2[i / P.n];
+    }
+}

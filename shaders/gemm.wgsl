@@ -1,0 +1,72 @@
+// Tiled GEMM template: C = alpha op(A) op(B) + beta C, and the fused RBM
+// epilogue prob = sigmoid(alpha (op(A) op(B) + bias)), sample = bernoulli(prob).
+//
+// The Rust side (src/backend/gpu/gemm.rs) instantiates this template per
+// variant: tile sizes, transposes and vec4-vs-scalar access are compile-time,
+// and the {{...}} blocks are generated fully unrolled so accumulators live in
+// registers. The source is prepended with common.wgsl and philox.wgsl.
+//
+// Block tile BM x BN, depth BK; 256 threads as 16 x 16, thread (tx, ty) owns
+// rows {g*64 + ty*4 + i} and columns {h*64 + tx*4 + j} (i, j < 4) of the tile,
+// so shared-memory reads are conflict-free vec4s. A is kept in shared memory
+// as As[k][m] (k-major), B as Bs[k][n]; both are double-buffered and the next
+// tile is prefetched into registers while the current one is multiplied, so a
+// k-step costs one barrier.
+//
+// P.m, P.n, P.k: dimensions of op(A) (m x k) and op(B) (k x n).
+// P.alpha, P.beta; P.flags bit 0: sigmoid epilogue, bit 1: also sample.
+
+@group(0) @binding(1) var<storage, read> A: array<{{A_TYPE}}>;
+@group(0) @binding(2) var<storage, read> B: array<{{B_TYPE}}>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> C: array<{{C_TYPE}}>;
+@group(0) @binding(5) var<storage, read_write> S: array<{{C_TYPE}}>;
+
+const BM: u32 = {{BM}}u;
+const BN: u32 = {{BN}}u;
+const BK: u32 = {{BK}}u;
+
+var<workgroup> As: array<vec4<f32>, {{AS_LEN}}>;
+var<workgroup> Bs: array<vec4<f32>, {{BS_LEN}}>;
+
+fn sigmoid(x: vec4<f32>) -> vec4<f32> {
+    return 1.0 / (1.0 + exp(-x));
+}
+
+{{STORE4}}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let M = P.m;
+    let N = P.n;
+    let K = P.k;
+    let m0 = wid.y * BM;
+    let n0 = wid.x * BN;
+    let tx = lid & 15u;
+    let ty = lid >> 4u;
+{{DECLS}}
+    // Tile 0 into buffer 0.
+    var k0 = 0u;
+{{LOAD}}
+{{STORE_SHARED_0}}
+    workgroupBarrier();
+    let ntiles = (K + BK - 1u) / BK;
+    var cur = 0u;
+    for (var t = 0u; t < ntiles; t = t + 1u) {
+        let has_next = t + 1u < ntiles;
+        k0 = (t + 1u) * BK;
+        if has_next {
+{{LOAD}}
+        }
+        let abase = cur * (BK * BM / 4u);
+        let bbase = cur * (BK * BN / 4u);
+{{COMPUTE}}
+        if has_next {
+            let nxt = cur ^ 1u;
+{{STORE_SHARED}}
+        }
+        workgroupBarrier();
+        cur = cur ^ 1u;
+    }
+{{EPILOGUE}}
+}

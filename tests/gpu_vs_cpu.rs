@@ -1,0 +1,479 @@
+//! Every GPU kernel against its CPU twin, on awkward shapes, plus the Philox
+//! streams bit for bit and statistical checks of the GPU samplers.
+//!
+//! Runs on any adapter, Mesa's lavapipe included (shapes are kept small for
+//! it). Without an adapter these tests fail, unless `EBMKIT_SKIP_GPU=1`.
+
+use ebmkit::backend::cpu::Cpu;
+use ebmkit::backend::gpu::Gpu;
+use ebmkit::rng::{Draw, RngStream};
+use ebmkit::{Backend, Binary, HostMat, Trans, Unary};
+use std::sync::OnceLock;
+
+fn gpu() -> Option<&'static Gpu> {
+    static GPU: OnceLock<Option<Gpu>> = OnceLock::new();
+    GPU.get_or_init(|| match Gpu::new() {
+        Ok(g) => {
+            eprintln!("{}", g.info());
+            Some(g)
+        }
+        Err(e) if std::env::var("EBMKIT_SKIP_GPU").as_deref() == Ok("1") => {
+            eprintln!("EBMKIT_SKIP_GPU=1: skipping GPU tests ({e})");
+            None
+        }
+        Err(e) => panic!("{e}; set EBMKIT_SKIP_GPU=1 to skip the GPU tests"),
+    })
+    .as_ref()
+}
+
+macro_rules! gpu_or_skip {
+    () => {
+        match gpu() {
+            Some(g) => g,
+            None => return,
+        }
+    };
+}
+
+fn rand_mat(rows: usize, cols: usize, seed: u64, lo: f32, hi: f32) -> HostMat {
+    let d = RngStream::new(seed, 77).next_draw();
+    HostMat::from_fn(rows, cols, |r, c| lo + (hi - lo) * d.uniform(r * cols + c))
+}
+
+fn nan_mat(rows: usize, cols: usize) -> HostMat {
+    HostMat::from_fn(rows, cols, |_, _| f32::NAN)
+}
+
+/// |got - want| <= tol (1 + |want|) everywhere (NaN only where both are).
+fn assert_close(what: &str, got: &HostMat, want: &HostMat, tol: f32) {
+    assert_eq!(got.shape(), want.shape(), "{what}: shapes");
+    for (i, (g, w)) in got.data.iter().zip(&want.data).enumerate() {
+        if g.is_nan() && w.is_nan() {
+            continue;
+        }
+        if g == w {
+            continue; // infinities
+        }
+        assert!(
+            (g - w).abs() <= tol * (1.0 + w.abs()),
+            "{what}: element {i} (row {}, col {}): gpu {g} vs cpu {w}",
+            i / want.cols.max(1),
+            i % want.cols.max(1)
+        );
+    }
+}
+
+const TRANS: [(Trans, Trans); 4] = [
+    (Trans::N, Trans::N),
+    (Trans::N, Trans::T),
+    (Trans::T, Trans::N),
+    (Trans::T, Trans::T),
+];
+
+fn check_gemm(g: &Gpu, cpu: &Cpu, (m, k, n): (usize, usize, usize), seed: u64, tag: &str) {
+    for (ta, tb) in TRANS {
+        let (ar, ac) = ta.apply((m, k));
+        let (br, bc) = tb.apply((k, n));
+        let a = rand_mat(ar, ac, seed, -1.0, 1.0);
+        let b = rand_mat(br, bc, seed + 1, -1.0, 1.0);
+        let c0 = rand_mat(m, n, seed + 2, -1.0, 1.0);
+        let (ga, gb) = (g.upload(&a).unwrap(), g.upload(&b).unwrap());
+        for &(alpha, beta) in &[(1.0f32, 0.0f32), (0.5, 2.0), (-1.5, 1.0)] {
+            let init = if beta == 0.0 { nan_mat(m, n) } else { c0.clone() };
+            let mut want = init.clone();
+            cpu.gemm(alpha, &a, ta, &b, tb, beta, &mut want).unwrap();
+            let mut gc = g.upload(&init).unwrap();
+            g.gemm(alpha, &ga, ta, &gb, tb, beta, &mut gc).unwrap();
+            let got = g.download(&gc).unwrap();
+            assert_close(
+                &format!("gemm {tag} {m}x{k}x{n} {ta:?}{tb:?} alpha {alpha} beta {beta}"),
+                &got,
+                &want,
+                1e-4,
+            );
+        }
+    }
+}
+
+const SHAPES: [(usize, usize, usize); 7] = [
+    (37, 53, 29),
+    (1, 1, 1),
+    (65, 129, 33),
+    (64, 32, 68),   // every operand vec4-aligned
+    (130, 12, 131), // partial tiles in both directions
+    (3, 0, 4),      // empty inner dimension: C = beta C
+    (5, 7, 0),      // empty output
+];
+
+#[test]
+fn gemm_auto_tile() {
+    let g = gpu_or_skip!();
+    let cpu = Cpu::new();
+    for (i, &s) in SHAPES.iter().enumerate() {
+        check_gemm(g, &cpu, s, 10 + i as u64, "auto");
+    }
+}
+
+#[test]
+fn gemm_every_tile() {
+    let g = gpu_or_skip!();
+    let cpu = Cpu::new();
+    // Other tests may run GEMMs meanwhile; every tile is correct, so a forced
+    // tile leaking into them changes nothing but speed.
+    for tile in ["L", "L16", "M", "S"] {
+        g.force_gemm_tile(Some(tile)).unwrap();
+        for &s in &[(37, 53, 29), (129, 20, 132), (4, 8, 12)] {
+            check_gemm(g, &cpu, s, 100, tile);
+        }
+    }
+    g.force_gemm_tile(None).unwrap();
+    assert!(g.force_gemm_tile(Some("XL")).is_err());
+}
+
+#[test]
+fn sigmoid_affine_probs_and_samples() {
+    let g = gpu_or_skip!();
+    let cpu = Cpu::new();
+    for &(m, k, n) in &[(37, 53, 29), (16, 20, 64), (1, 3, 1), (70, 33, 130)] {
+        for (ta, tb) in TRANS {
+            let a = rand_mat(ta.apply((m, k)).0, ta.apply((m, k)).1, 5, -1.0, 1.0);
+            let b = rand_mat(tb.apply((k, n)).0, tb.apply((k, n)).1, 6, -1.0, 1.0);
+            let bias = rand_mat(1, n, 7, -0.5, 0.5);
+            let alpha = 1.7;
+            let mut rng_c = RngStream::new(0xDEAD_BEEF_0000_0001, 3);
+            rng_c.offset = 5;
+            let mut rng_g = rng_c;
+            let draw = rng_c; // the draw both will consume
+            let (mut prob, mut samp) = (nan_mat(m, n), nan_mat(m, n));
+            cpu.sigmoid_affine(alpha, &a, ta, &b, tb, &bias, &mut prob, Some(&mut samp), &mut rng_c)
+                .unwrap();
+            let (ga, gb, gbias) = (g.upload(&a).unwrap(), g.upload(&b).unwrap(), g.upload(&bias).unwrap());
+            let mut gp = g.upload(&nan_mat(m, n)).unwrap();
+            let mut gs = g.upload(&nan_mat(m, n)).unwrap();
+            g.sigmoid_affine(alpha, &ga, ta, &gb, tb, &gbias, &mut gp, Some(&mut gs), &mut rng_g)
+                .unwrap();
+            assert_eq!(rng_c, rng_g, "both consume one draw");
+            let what = format!("sigmoid_affine {m}x{k}x{n} {ta:?}{tb:?}");
+            let gotp = g.download(&gp).unwrap();
+            assert_close(&format!("{what} prob"), &gotp, &prob, 1e-5);
+            let gots = g.download(&gs).unwrap();
+            let d = draw.clone().next_draw();
+            for i in 0..m * n {
+                if gots.data[i] != samp.data[i] {
+                    let u = d.uniform(i);
+                    assert!(
+                        (u - prob.data[i]).abs() < 1e-5,
+                        "{what} sample {i}: gpu {} cpu {} u {u} p {}",
+                        gots.data[i],
+                        samp.data[i],
+                        prob.data[i]
+                    );
+                }
+            }
+            // Without a sample matrix no draw is consumed.
+            let before = rng_g;
+            g.sigmoid_affine(alpha, &ga, ta, &gb, tb, &gbias, &mut gp, None, &mut rng_g).unwrap();
+            assert_eq!(before, rng_g);
+            assert_close(&format!("{what} prob only"), &g.download(&gp).unwrap(), &prob, 1e-5);
+        }
+    }
+}
+
+#[test]
+fn unary_every_op() {
+    let g = gpu_or_skip!();
+    let cpu = Cpu::new();
+    let (r, c) = (37, 53);
+    for op in Unary::ALL {
+        let (lo, hi) = match op {
+            Unary::Log | Unary::Sqrt => (1e-3, 50.0),
+            Unary::Exp => (-30.0, 30.0),
+            _ => (-40.0, 40.0),
+        };
+        let x = rand_mat(r, c, op as u64 + 1, lo, hi);
+        let mut want = x.clone();
+        cpu.unary_inplace(op, &mut want).unwrap();
+        let gx = g.upload(&x).unwrap();
+        let mut gout = g.upload(&nan_mat(r, c)).unwrap();
+        g.unary(op, &gx, &mut gout).unwrap();
+        assert_close(&format!("unary {op:?}"), &g.download(&gout).unwrap(), &want, 1e-5);
+        let mut gx = gx;
+        g.unary_inplace(op, &mut gx).unwrap();
+        assert_close(&format!("unary_inplace {op:?}"), &g.download(&gx).unwrap(), &want, 1e-5);
+    }
+    // Softplus and sigmoid at the extremes: no overflow, full precision.
+    let x = HostMat::new(1, 6, vec![-200.0, -30.0, -1e-8, 0.0, 30.0, 200.0]).unwrap();
+    for op in [Unary::Softplus, Unary::Sigmoid, Unary::Tanh] {
+        let mut want = x.clone();
+        cpu.unary_inplace(op, &mut want).unwrap();
+        let mut gx = g.upload(&x).unwrap();
+        g.unary_inplace(op, &mut gx).unwrap();
+        let got = g.download(&gx).unwrap();
+        for (gv, wv) in got.data.iter().zip(&want.data) {
+            assert!(gv.is_finite(), "{op:?} gave {gv}");
+            // relative, also for tiny values such as softplus(-30) ~ 9.4e-14
+            assert!((gv - wv).abs() <= 1e-5 * wv.abs().max(1e-30), "{op:?}: {gv} vs {wv}");
+        }
+    }
+}
+
+#[test]
+fn binary_every_op() {
+    let g = gpu_or_skip!();
+    let cpu = Cpu::new();
+    let (r, c) = (29, 41);
+    let a = rand_mat(r, c, 1, -3.0, 3.0);
+    let b = rand_mat(r, c, 2, 0.5, 2.0);
+    let (ga, gb) = (g.upload(&a).unwrap(), g.upload(&b).unwrap());
+    for op in Binary::ALL {
+        let mut want = nan_mat(r, c);
+        cpu.binary(op, &a, &b, &mut want).unwrap();
+        let mut gout = g.upload(&nan_mat(r, c)).unwrap();
+        g.binary(op, &ga, &gb, &mut gout).unwrap();
+        assert_close(&format!("binary {op:?}"), &g.download(&gout).unwrap(), &want, 1e-6);
+        let mut ga2 = g.upload(&a).unwrap();
+        g.binary_inplace(op, &mut ga2, &gb).unwrap();
+        assert_close(&format!("binary_inplace {op:?}"), &g.download(&ga2).unwrap(), &want, 1e-6);
+    }
+    // The same matrix on both sides.
+    let mut want = nan_mat(r, c);
+    cpu.binary(Binary::Mul, &a, &a, &mut want).unwrap();
+    let mut gout = g.zeros(r, c).unwrap();
+    g.binary(Binary::Mul, &ga, &ga, &mut gout).unwrap();
+    assert_close("a * a", &g.download(&gout).unwrap(), &want, 1e-6);
+}
+
+#[test]
+fn affine_axpby_fill_copy() {
+    let g = gpu_or_skip!();
+    let cpu = Cpu::new();
+    let (r, c) = (33, 17);
+    let x = rand_mat(r, c, 3, -2.0, 2.0);
+    let y = rand_mat(r, c, 4, -2.0, 2.0);
+    let mut want = x.clone();
+    cpu.affine(&mut want, 1.5, -0.25).unwrap();
+    let mut gx = g.upload(&x).unwrap();
+    g.affine(&mut gx, 1.5, -0.25).unwrap();
+    assert_close("affine", &g.download(&gx).unwrap(), &want, 1e-6);
+
+    for (alpha, beta, y0) in [(0.7f32, 0.0f32, nan_mat(r, c)), (0.7, -1.3, y.clone())] {
+        let mut want = y0.clone();
+        cpu.axpby(alpha, &x, beta, &mut want).unwrap();
+        let gx = g.upload(&x).unwrap();
+        let mut gy = g.upload(&y0).unwrap();
+        g.axpby(alpha, &gx, beta, &mut gy).unwrap();
+        assert_close(&format!("axpby beta {beta}"), &g.download(&gy).unwrap(), &want, 1e-6);
+    }
+
+    let mut gy = g.upload(&nan_mat(r, c)).unwrap();
+    g.fill(&mut gy, 3.25).unwrap();
+    assert!(g.download(&gy).unwrap().data.iter().all(|&v| v == 3.25));
+
+    let gx = g.upload(&x).unwrap();
+    g.copy(&gx, &mut gy).unwrap();
+    assert_eq!(g.download(&gy).unwrap(), x);
+}
+
+#[test]
+fn broadcasts_and_reductions() {
+    let g = gpu_or_skip!();
+    let cpu = Cpu::new();
+    for &(r, c) in &[(37, 53), (1, 1), (300, 3), (2, 700)] {
+        let x = rand_mat(r, c, 8, -1.0, 1.0);
+        let rv = rand_mat(1, c, 9, -1.0, 1.0);
+        let cv = rand_mat(r, 1, 10, -1.0, 1.0);
+        let gx = g.upload(&x).unwrap();
+        let (grv, gcv) = (g.upload(&rv).unwrap(), g.upload(&cv).unwrap());
+
+        let mut want = x.clone();
+        cpu.add_row_vec(&mut want, &rv, -0.5).unwrap();
+        let mut gm = g.upload(&x).unwrap();
+        g.add_row_vec(&mut gm, &grv, -0.5).unwrap();
+        assert_close(&format!("add_row_vec {r}x{c}"), &g.download(&gm).unwrap(), &want, 1e-6);
+
+        let mut want = x.clone();
+        cpu.add_col_vec(&mut want, &cv, 2.0).unwrap();
+        let mut gm = g.upload(&x).unwrap();
+        g.add_col_vec(&mut gm, &gcv, 2.0).unwrap();
+        assert_close(&format!("add_col_vec {r}x{c}"), &g.download(&gm).unwrap(), &want, 1e-6);
+
+        for &(alpha, beta) in &[(1.0f32, 0.0f32), (0.25, -2.0)] {
+            let o = if beta == 0.0 { nan_mat(1, c) } else { rv.clone() };
+            let mut want = o.clone();
+            cpu.col_sums(&x, alpha, beta, &mut want).unwrap();
+            let mut go = g.upload(&o).unwrap();
+            g.col_sums(&gx, alpha, beta, &mut go).unwrap();
+            assert_close(&format!("col_sums {r}x{c} {alpha} {beta}"), &g.download(&go).unwrap(), &want, 1e-5);
+
+            let o = if beta == 0.0 { nan_mat(r, 1) } else { cv.clone() };
+            let mut want = o.clone();
+            cpu.row_sums(&x, alpha, beta, &mut want).unwrap();
+            let mut go = g.upload(&o).unwrap();
+            g.row_sums(&gx, alpha, beta, &mut go).unwrap();
+            assert_close(&format!("row_sums {r}x{c} {alpha} {beta}"), &g.download(&go).unwrap(), &want, 1e-5);
+        }
+        let (s_cpu, s_gpu) = (cpu.sum(&x).unwrap(), g.sum(&gx).unwrap());
+        assert!((s_cpu - s_gpu).abs() <= 1e-4 * (1.0 + s_cpu.abs()), "sum {r}x{c}: {s_gpu} vs {s_cpu}");
+    }
+    // A long sum: many partials.
+    let x = rand_mat(1, 300_007, 11, 0.0, 1.0);
+    let (s_cpu, s_gpu) = (cpu.sum(&x).unwrap(), g.sum(&g.upload(&x).unwrap()).unwrap());
+    assert!((s_cpu - s_gpu).abs() <= 1e-4 * s_cpu.abs(), "long sum: {s_gpu} vs {s_cpu}");
+}
+
+#[test]
+fn gather_rows_batched() {
+    let g = gpu_or_skip!();
+    let cpu = Cpu::new();
+    let src = rand_mat(50, 13, 12, -1.0, 1.0);
+    let gsrc = g.upload(&src).unwrap();
+    // Several gathers queued in one batch must each see their own indices.
+    let idxs: Vec<Vec<u32>> = vec![vec![0, 49, 7, 7, 3], vec![1, 2], vec![49; 9], vec![]];
+    let mut outs = Vec::new();
+    for idx in &idxs {
+        let mut d = g.upload(&nan_mat(idx.len(), 13)).unwrap();
+        g.gather_rows(&gsrc, idx, &mut d).unwrap();
+        outs.push(d);
+    }
+    for (idx, d) in idxs.iter().zip(&outs) {
+        let mut want = nan_mat(idx.len(), 13);
+        cpu.gather_rows(&src, idx, &mut want).unwrap();
+        assert_eq!(g.download(d).unwrap(), want, "gather {idx:?}");
+    }
+}
+
+#[test]
+fn many_ops_across_batches_and_writes() {
+    let g = gpu_or_skip!();
+    let (r, c) = (7, 9);
+    let mut x = g.zeros(r, c).unwrap();
+    // More dispatches than one batch holds: the parameter ring wraps.
+    for _ in 0..300 {
+        g.affine(&mut x, 1.0, 1.0).unwrap();
+    }
+    assert!(g.download(&x).unwrap().data.iter().all(|&v| v == 300.0));
+    // write() after queued work: the work sees the old contents, later work the new.
+    let mut y = g.zeros(r, c).unwrap();
+    g.affine(&mut x, 1.0, 1.0).unwrap(); // 301
+    g.copy(&x, &mut y).unwrap();
+    g.write(&mut x, &HostMat::from_fn(r, c, |_, _| 5.0)).unwrap();
+    g.affine(&mut x, 2.0, 0.0).unwrap(); // 10
+    assert!(g.download(&y).unwrap().data.iter().all(|&v| v == 301.0));
+    assert!(g.download(&x).unwrap().data.iter().all(|&v| v == 10.0));
+    // Dropped matrices release their cached bind groups; new ones work.
+    for i in 0..20 {
+        let a = g.upload(&HostMat::from_fn(3, 3, |_, _| i as f32)).unwrap();
+        let mut b = g.zeros(3, 3).unwrap();
+        g.copy(&a, &mut b).unwrap();
+        assert_eq!(g.sum(&b).unwrap(), 9.0 * i as f32);
+    }
+    g.sync().unwrap();
+}
+
+#[test]
+fn more_than_65535_workgroups() {
+    let g = gpu_or_skip!();
+    let n = 65_535 * 256 + 1000; // > 65535 workgroups of 256 threads
+    let mut x = g.zeros(1, n).unwrap();
+    g.fill(&mut x, 0.5).unwrap();
+    g.affine(&mut x, 2.0, 1.0).unwrap(); // 2
+    let host = g.download(&x).unwrap();
+    assert!(host.data.iter().all(|&v| v == 2.0), "every element written once");
+    assert_eq!(g.sum(&x).unwrap(), 2.0 * n as f32);
+}
+
+#[test]
+fn philox_words_bit_identical() {
+    let g = gpu_or_skip!();
+    let draws = [
+        Draw { key: [0, 0], stream: 0, offset: 0 },
+        Draw { key: [u32::MAX, u32::MAX], stream: u32::MAX, offset: u64::MAX },
+        Draw { key: [0xa409_3822, 0x299f_31d0], stream: 7, offset: (3u64 << 32) | 11 },
+        RngStream::new(0x0123_4567_89ab_cdef, 42).next_draw(),
+    ];
+    for d in draws {
+        for n in [1usize, 3, 4, 7, 1000, 250_001] {
+            let got = g.philox_words(d, n).unwrap();
+            assert_eq!(got.len(), n);
+            for (i, w) in got.iter().enumerate() {
+                assert_eq!(*w, d.word(i), "draw {d:?}, word {i} of {n}");
+            }
+        }
+    }
+}
+
+#[test]
+fn bernoulli_and_gaussian_match_cpu() {
+    let g = gpu_or_skip!();
+    let cpu = Cpu::new();
+    for &(r, c) in &[(37, 53), (1, 1), (1, 3), (3, 1001)] {
+        let p = rand_mat(r, c, 20, 0.0, 1.0);
+        let mut rc = RngStream::new(99, 1);
+        let mut rg = rc;
+        let d = rc.clone().next_draw();
+        let mut want = nan_mat(r, c);
+        cpu.bernoulli(&p, &mut want, &mut rc).unwrap();
+        let gp = g.upload(&p).unwrap();
+        let mut gout = g.upload(&nan_mat(r, c)).unwrap();
+        g.bernoulli(&gp, &mut gout, &mut rg).unwrap();
+        assert_eq!(rc, rg);
+        let got = g.download(&gout).unwrap();
+        for i in 0..r * c {
+            if got.data[i] != want.data[i] {
+                assert!((d.uniform(i) - p.data[i]).abs() < 1e-6, "bernoulli {i}");
+            }
+        }
+
+        let mean = rand_mat(r, c, 21, -1.0, 1.0);
+        let mut want = nan_mat(r, c);
+        cpu.gaussian(&mean, 0.7, &mut want, &mut rc).unwrap();
+        let gm = g.upload(&mean).unwrap();
+        g.gaussian(&gm, 0.7, &mut gout, &mut rg).unwrap();
+        assert_eq!(rc, rg);
+        assert_close(&format!("gaussian {r}x{c}"), &g.download(&gout).unwrap(), &want, 1e-4);
+    }
+}
+
+/// Standard normal CDF via erf (Abramowitz & Stegun 7.1.26, |error| < 1.5e-7).
+fn normal_cdf(x: f64) -> f64 {
+    let z = x.abs() / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.3275911 * z);
+    let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+    let erf = 1.0 - poly * (-z * z).exp();
+    if x >= 0.0 {
+        0.5 * (1.0 + erf)
+    } else {
+        0.5 * (1.0 - erf)
+    }
+}
+
+#[test]
+fn sampler_statistics() {
+    let g = gpu_or_skip!();
+    let n = 100_000;
+    let mut rng = RngStream::new(2024, 5);
+
+    let p = g.upload(&HostMat::from_fn(1, n, |_, _| 0.3)).unwrap();
+    let mut s = g.zeros(1, n).unwrap();
+    g.bernoulli(&p, &mut s, &mut rng).unwrap();
+    let mean = g.sum(&s).unwrap() as f64 / n as f64;
+    let sd = (0.3f64 * 0.7 / n as f64).sqrt();
+    assert!((mean - 0.3).abs() < 5.0 * sd, "bernoulli mean {mean}");
+
+    let zero = g.zeros(1, n).unwrap();
+    g.gaussian(&zero, 1.0, &mut s, &mut rng).unwrap();
+    let mut z: Vec<f64> = g.download(&s).unwrap().data.iter().map(|&v| v as f64).collect();
+    let m = z.iter().sum::<f64>() / n as f64;
+    let var = z.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / (n - 1) as f64;
+    assert!(m.abs() < 5.0 / (n as f64).sqrt(), "gaussian mean {m}");
+    // sd of the sample variance of a normal: sqrt(2 / (n - 1))
+    assert!((var - 1.0).abs() < 5.0 * (2.0 / (n as f64 - 1.0)).sqrt(), "gaussian variance {var}");
+    z.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let mut d = 0.0f64;
+    for (i, &v) in z.iter().enumerate() {
+        let f = normal_cdf(v);
+        d = d.max((f - i as f64 / n as f64).abs()).max(((i + 1) as f64 / n as f64 - f).abs());
+    }
+    // Kolmogorov-Smirnov at the 0.1% level: 1.95 / sqrt(n).
+    assert!(d < 1.95 / (n as f64).sqrt(), "KS statistic {d}");
+}
