@@ -1,0 +1,577 @@
+//! Annealed importance sampling for the log partition function of a binary
+//! RBM (Neal 2001; Salakhutdinov & Murray, "On the quantitative analysis of
+//! deep belief networks", ICML 2008), forward and reverse.
+//!
+//! The path runs from a base-rate model A (visible biases `b_A` fit to the
+//! data, no weights, `n_hidden` free hidden units) to the target B through
+//! the marginals
+//!
+//! `log p*_β(v) = (1-β) v·b_A + β v·b_v + Σ_j softplus(β (vW + b_h)_j)`,
+//!
+//! so `Z_0 = Z_A = 2^nh Π_i (1 + e^{b_A,i})` is analytic and `Z_1 = Z_B`.
+//! One Gibbs sweep at β, `h ~ sigmoid(β (vW + b_h))` then
+//! `v ~ sigmoid((1-β) b_A + β (h W^T + b_v))`, leaves `p_β` invariant.
+//!
+//! **Forward** AIS starts `M` runs from the base model and anneals to β = 1;
+//! `Ẑ_B = Z_A · mean(w)` is unbiased, so `log Ẑ_B` is a stochastic *lower*
+//! bound on `log Z_B` (Jensen) and the log-likelihood it implies tends to be
+//! too *high*.
+//!
+//! **Reverse** AIS (Burda, Grosse & Salakhutdinov, "Accurate and
+//! conservative estimates of MRF log-likelihood using reverse annealing",
+//! AISTATS 2015; Grosse et al. 2015 on bidirectional sandwiching) starts from
+//! samples of the target and anneals toward the base: `mean(w_rev)` is an
+//! unbiased estimate of `Z_A / Z_B`, so `log Ẑ_B = log Z_A - log mean(w_rev)`
+//! is a stochastic *upper* bound on `log Z_B`, and the log-likelihood it
+//! implies a conservative (too low) one. The bound holds only when the
+//! starting points are exact samples (see [`super::exact::sample`] for
+//! small models); persistent chains or long Gibbs chains from the data are
+//! the usual approximation, and a poorly mixed chain that misses modes makes
+//! the estimate too low again. Run both: the truth is bracketed between them
+//! when both are accurate, and their gap says how far to trust either.
+//!
+//! All runs advance together as one `runs x nv` matrix. Inside the
+//! temperature loop nothing is allocated and nothing is read back: the log
+//! weights accumulate on the device (a short-range accumulator flushed into
+//! a long-range one, to limit f32 rounding over 14,500 additions) and only
+//! the final `runs x 1` column is downloaded.
+
+use super::{log_mean_exp, rbm_dims};
+use crate::backend::{Backend, Binary, Matrix, Trans, Unary};
+use crate::error::{Error, Result};
+use crate::host::HostMat;
+use crate::rng::RngStream;
+
+/// Runs per estimate in Salakhutdinov & Murray (2008).
+pub const DEFAULT_RUNS: usize = 100;
+
+/// Base-rate probabilities are clamped to `[BASE_RATE_CLAMP, 1 - BASE_RATE_CLAMP]`
+/// so pixels that are always off in the data get a finite bias.
+pub const BASE_RATE_CLAMP: f32 = 1e-3;
+
+/// Steps between flushes of the short-range log-weight accumulator.
+const FLUSH_EVERY: usize = 64;
+
+/// The inverse temperatures `0 = β_0 <= β_1 <= ... <= β_K = 1`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Schedule {
+    betas: Vec<f64>,
+}
+
+/// `n` points from `a` to `b` inclusive, as numpy's `linspace`.
+fn linspace(a: f64, b: f64, n: usize) -> impl Iterator<Item = f64> {
+    (0..n).map(move |i| {
+        if n == 1 {
+            a
+        } else if i == n - 1 {
+            b
+        } else {
+            a + (b - a) * i as f64 / (n - 1) as f64
+        }
+    })
+}
+
+impl Schedule {
+    /// The 14,500 temperatures of Salakhutdinov & Murray (2008): steps of
+    /// 1e-3 on [0, 0.5), 1e-4 on [0.5, 0.9) and 10,000 points on [0.9, 1]
+    /// (as `torch_rbm.py` builds them).
+    pub fn standard() -> Schedule {
+        Schedule::three_stage(500, 4000, 10000).expect("the standard counts are valid")
+    }
+
+    /// The standard shape with other counts: `n1` points on [0, 0.5), `n2` on
+    /// [0.5, 0.9), `n3` on [0.9, 1] (`n1 + n2 + n3` temperatures in all).
+    /// Scaling the three counts together gives shorter schedules for tests.
+    pub fn three_stage(n1: usize, n2: usize, n3: usize) -> Result<Schedule> {
+        if n1 == 0 || n2 == 0 || n3 < 2 {
+            return Err(Error::value(
+                "AIS schedule",
+                format!("three_stage({n1}, {n2}, {n3}) needs n1, n2 >= 1 and n3 >= 2"),
+            ));
+        }
+        let mut betas = Vec::with_capacity(n1 + n2 + n3);
+        betas.extend(linspace(0.0, 0.5, n1 + 1).take(n1));
+        betas.extend(linspace(0.5, 0.9, n2 + 1).take(n2));
+        betas.extend(linspace(0.9, 1.0, n3));
+        Schedule::from_betas(betas)
+    }
+
+    /// `n` evenly spaced temperatures from 0 to 1.
+    pub fn linear(n: usize) -> Result<Schedule> {
+        Schedule::from_betas(linspace(0.0, 1.0, n).collect())
+    }
+
+    /// Any schedule: at least two temperatures, starting at exactly 0,
+    /// ending at exactly 1, never decreasing.
+    pub fn from_betas(betas: Vec<f64>) -> Result<Schedule> {
+        let bad = |msg: String| Err(Error::value("AIS schedule", msg));
+        if betas.len() < 2 {
+            return bad(format!(
+                "needs at least 2 temperatures, got {}",
+                betas.len()
+            ));
+        }
+        if betas[0] != 0.0 || betas[betas.len() - 1] != 1.0 {
+            return bad(format!(
+                "must start at 0 and end at 1, got {} ... {}",
+                betas[0],
+                betas[betas.len() - 1]
+            ));
+        }
+        if let Some(i) =
+            (1..betas.len()).find(|&i| !(betas[i] >= betas[i - 1]) || !betas[i].is_finite())
+        {
+            return bad(format!(
+                "must be finite and non-decreasing; beta[{}] = {} follows beta[{}] = {}",
+                i,
+                betas[i],
+                i - 1,
+                betas[i - 1]
+            ));
+        }
+        Ok(Schedule { betas })
+    }
+
+    pub fn betas(&self) -> &[f64] {
+        &self.betas
+    }
+
+    /// Number of temperatures (transitions are one fewer).
+    pub fn len(&self) -> usize {
+        self.betas.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.betas.is_empty()
+    }
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Schedule::standard()
+    }
+}
+
+/// The base model A: independent visible units with biases `b_a` and free
+/// hidden units (zero weights and biases).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BaseRate {
+    pub b_a: Vec<f32>,
+}
+
+impl BaseRate {
+    /// Biases `logit(p_i)` with `p_i` the data mean of pixel `i`, clamped to
+    /// `[eps, 1 - eps]`.
+    pub fn from_mean_clamped(mean: &[f32], eps: f32) -> BaseRate {
+        let b_a = mean
+            .iter()
+            .map(|&p| {
+                let p = p.clamp(eps, 1.0 - eps);
+                (p / (1.0 - p)).ln()
+            })
+            .collect();
+        BaseRate { b_a }
+    }
+
+    /// [`from_mean_clamped`](Self::from_mean_clamped) with [`BASE_RATE_CLAMP`].
+    pub fn from_mean(mean: &[f32]) -> BaseRate {
+        BaseRate::from_mean_clamped(mean, BASE_RATE_CLAMP)
+    }
+
+    /// Fit to the rows of a host matrix (the training data).
+    pub fn from_host(data: &HostMat) -> Result<BaseRate> {
+        if data.rows == 0 {
+            return Err(Error::value("base-rate data", "no rows"));
+        }
+        let mut acc = vec![0f64; data.cols];
+        for r in 0..data.rows {
+            for (a, &x) in acc.iter_mut().zip(data.row(r)) {
+                *a += x as f64;
+            }
+        }
+        let mean: Vec<f32> = acc.iter().map(|a| (a / data.rows as f64) as f32).collect();
+        Ok(BaseRate::from_mean(&mean))
+    }
+
+    /// Fit to the rows of a matrix already on the backend (one small download).
+    pub fn from_data<B: Backend>(be: &B, data: &B::Mat) -> Result<BaseRate> {
+        let (n, nv) = data.shape();
+        if n == 0 {
+            return Err(Error::value("base-rate data", "no rows"));
+        }
+        let mut mean = be.zeros(1, nv)?;
+        be.col_sums(data, 1.0 / n as f32, 0.0, &mut mean)?;
+        Ok(BaseRate::from_mean(&be.download(&mean)?.data))
+    }
+
+    /// The uniform base (all biases 0).
+    pub fn uniform(nv: usize) -> BaseRate {
+        BaseRate { b_a: vec![0.0; nv] }
+    }
+
+    /// `log Z_A` with `n_hidden` free hidden units:
+    /// `Σ_i softplus(b_A,i) + n_hidden ln 2`.
+    pub fn log_z(&self, n_hidden: usize) -> f64 {
+        self.b_a
+            .iter()
+            .map(|&b| {
+                let b = b as f64;
+                b.max(0.0) + (-b.abs()).exp().ln_1p()
+            })
+            .sum::<f64>()
+            + n_hidden as f64 * std::f64::consts::LN_2
+    }
+}
+
+/// Which way the chain was annealed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Base → target: a stochastic lower bound on log Z.
+    Forward,
+    /// Target → base: a stochastic upper bound on log Z (given exact starts).
+    Reverse,
+}
+
+/// The result of one AIS estimate, in nats.
+#[derive(Clone, Debug)]
+pub struct AisEstimate {
+    pub direction: Direction,
+    /// The estimate of log Z_B.
+    pub log_z: f64,
+    /// `log(Ẑ - 3σ̂)` and `log(Ẑ + 3σ̂)` (Salakhutdinov & Murray's ±3 standard
+    /// deviations of the mean importance weight, mapped to log Z; for reverse
+    /// AIS the bounds of `Z_A / Z_B` inverted). The lower end is `-inf`
+    /// (forward) or the upper `+inf` (reverse) when 3σ̂ exceeds the mean.
+    pub log_z_lower: f64,
+    pub log_z_upper: f64,
+    /// log Z of the base-rate model.
+    pub log_z_base: f64,
+    /// Per-run log importance weights (of Z_B/Z_A forward, Z_A/Z_B reverse).
+    pub log_weights: Vec<f64>,
+    /// Effective sample size `(Σ w)² / Σ w²`, between 1 and the number of runs.
+    pub ess: f64,
+    /// Temperatures in the schedule.
+    pub temperatures: usize,
+}
+
+impl AisEstimate {
+    fn new(
+        direction: Direction,
+        log_z_base: f64,
+        log_weights: Vec<f64>,
+        temperatures: usize,
+    ) -> AisEstimate {
+        let m = log_weights
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
+        let n = log_weights.len() as f64;
+        let w: Vec<f64> = log_weights.iter().map(|&l| (l - m).exp()).collect();
+        let mean = w.iter().sum::<f64>() / n;
+        let var = if w.len() > 1 {
+            w.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
+        } else {
+            0.0
+        };
+        let se3 = 3.0 * (var / n).sqrt();
+        let ess = w.iter().sum::<f64>().powi(2) / w.iter().map(|x| x * x).sum::<f64>();
+        let lme = log_mean_exp(&log_weights);
+        let lo = m + (mean - se3).max(0.0).ln();
+        let hi = m + (mean + se3).ln();
+        let (log_z, log_z_lower, log_z_upper) = match direction {
+            Direction::Forward => (log_z_base + lme, log_z_base + lo, log_z_base + hi),
+            Direction::Reverse => (log_z_base - lme, log_z_base - hi, log_z_base - lo),
+        };
+        AisEstimate {
+            direction,
+            log_z,
+            log_z_lower,
+            log_z_upper,
+            log_z_base,
+            log_weights,
+            ess,
+            temperatures,
+        }
+    }
+
+    /// Number of AIS runs.
+    pub fn runs(&self) -> usize {
+        self.log_weights.len()
+    }
+}
+
+/// The device state of `runs` chains and everything one temperature step
+/// touches, allocated once.
+struct Annealer<'a, B: Backend> {
+    be: &'a B,
+    w: &'a B::Mat,
+    b_v: &'a B::Mat,
+    b_h: &'a B::Mat,
+    /// 1 x nv base biases, and `b_v - b_A` for the linear part of the weight.
+    b_a: B::Mat,
+    d: B::Mat,
+    /// runs x nv base-rate probabilities (start states, β = 0 transitions).
+    p_a: B::Mat,
+    v: B::Mat,
+    p_v: B::Mat,
+    /// 1 x nv effective visible bias at the current β.
+    bias: B::Mat,
+    /// runs x nh: `vW + b_h`, two scaled copies of it, hidden probabilities
+    /// and states.
+    x: B::Mat,
+    t1: B::Mat,
+    t2: B::Mat,
+    p_h: B::Mat,
+    h: B::Mat,
+    /// runs x 1 log weights: recent steps, and everything flushed so far.
+    lw_recent: B::Mat,
+    lw_total: B::Mat,
+}
+
+impl<'a, B: Backend> Annealer<'a, B> {
+    fn new(
+        be: &'a B,
+        w: &'a B::Mat,
+        b_v: &'a B::Mat,
+        b_h: &'a B::Mat,
+        base: &BaseRate,
+        runs: usize,
+    ) -> Result<Self> {
+        let (nv, nh) = rbm_dims::<B>(w, b_v, b_h)?;
+        if base.b_a.len() != nv {
+            return Err(Error::shape(
+                "AIS base-rate model",
+                format!(
+                    "{} base biases for an RBM with {nv} visible units",
+                    base.b_a.len()
+                ),
+            ));
+        }
+        if runs == 0 {
+            return Err(Error::value("AIS runs", "needs at least one run"));
+        }
+        let b_a = be.upload(&HostMat::new(1, nv, base.b_a.clone())?)?;
+        let mut d = be.zeros(1, nv)?;
+        be.copy(b_v, &mut d)?;
+        be.axpby(-1.0, &b_a, 1.0, &mut d)?;
+        let mut p_a = be.zeros(runs, nv)?;
+        be.add_row_vec(&mut p_a, &b_a, 1.0)?;
+        be.unary_inplace(Unary::Sigmoid, &mut p_a)?;
+        Ok(Annealer {
+            be,
+            w,
+            b_v,
+            b_h,
+            b_a,
+            d,
+            p_a,
+            v: be.zeros(runs, nv)?,
+            p_v: be.zeros(runs, nv)?,
+            bias: be.zeros(1, nv)?,
+            x: be.zeros(runs, nh)?,
+            t1: be.zeros(runs, nh)?,
+            t2: be.zeros(runs, nh)?,
+            p_h: be.zeros(runs, nh)?,
+            h: be.zeros(runs, nh)?,
+            lw_recent: be.zeros(runs, 1)?,
+            lw_total: be.zeros(runs, 1)?,
+        })
+    }
+
+    /// Adds `log p*_{b1}(v) - log p*_{b0}(v)` to the log weights and, if
+    /// `transition`, moves `v` by one Gibbs sweep at `b1`.
+    fn step(&mut self, b0: f64, b1: f64, transition: bool, rng: &mut RngStream) -> Result<()> {
+        let be = self.be;
+        be.gemm(1.0, &self.v, Trans::N, self.w, Trans::N, 0.0, &mut self.x)?;
+        be.add_row_vec(&mut self.x, self.b_h, 1.0)?;
+        // (b1 - b0) v·(b_v - b_A): the visible part of the ratio, as a GEMV.
+        be.gemm(
+            (b1 - b0) as f32,
+            &self.v,
+            Trans::N,
+            &self.d,
+            Trans::T,
+            1.0,
+            &mut self.lw_recent,
+        )?;
+        be.axpby(b1 as f32, &self.x, 0.0, &mut self.t1)?;
+        let sweep = transition && b1 > 0.0;
+        if sweep {
+            be.unary(Unary::Sigmoid, &self.t1, &mut self.p_h)?;
+            be.bernoulli(&self.p_h, &mut self.h, rng)?;
+        }
+        // Subtract elementwise before summing: the two row sums are large
+        // (thousands for 500 units) and nearly equal, so summing first
+        // would lose the small difference to f32 rounding.
+        be.unary_inplace(Unary::Softplus, &mut self.t1)?;
+        be.axpby(b0 as f32, &self.x, 0.0, &mut self.t2)?;
+        be.unary_inplace(Unary::Softplus, &mut self.t2)?;
+        be.binary_inplace(Binary::Sub, &mut self.t1, &self.t2)?;
+        be.row_sums(&self.t1, 1.0, 1.0, &mut self.lw_recent)?;
+        if sweep {
+            // sigmoid((1-β) b_A + β (hW^T + b_v)) = sigmoid(β (hW^T + b_v + (1-β)/β b_A)):
+            // the fused kernel's alpha carries β. Relative precision survives
+            // small β because the large bias is scaled straight back down.
+            be.copy(self.b_v, &mut self.bias)?;
+            be.axpby(((1.0 - b1) / b1) as f32, &self.b_a, 1.0, &mut self.bias)?;
+            be.sigmoid_affine(
+                b1 as f32,
+                &self.h,
+                Trans::N,
+                self.w,
+                Trans::T,
+                &self.bias,
+                &mut self.p_v,
+                Some(&mut self.v),
+                rng,
+            )?;
+        } else if transition {
+            // At β = 0 the visible units ignore the hidden ones.
+            be.bernoulli(&self.p_a, &mut self.v, rng)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.be
+            .axpby(1.0, &self.lw_recent, 1.0, &mut self.lw_total)?;
+        self.be.fill(&mut self.lw_recent, 0.0)
+    }
+
+    /// Runs the whole path `betas` (in the order given) and returns the
+    /// per-run log weights.
+    fn anneal(
+        &mut self,
+        betas: impl Iterator<Item = f64> + Clone,
+        rng: &mut RngStream,
+    ) -> Result<Vec<f64>> {
+        let steps = betas.clone().count().saturating_sub(1);
+        let mut prev = None;
+        let mut k = 0;
+        for b in betas {
+            if let Some(b0) = prev {
+                k += 1;
+                // The sweep after the last ratio would be thrown away.
+                self.step(b0, b, k < steps, rng)?;
+                if k % FLUSH_EVERY == 0 {
+                    self.flush()?;
+                }
+            }
+            prev = Some(b);
+        }
+        self.flush()?;
+        Ok(self
+            .be
+            .download(&self.lw_total)?
+            .data
+            .into_iter()
+            .map(f64::from)
+            .collect())
+    }
+}
+
+/// Forward AIS: `runs` chains from the base-rate model annealed to the RBM
+/// along `schedule`. `Ẑ = Z_A · mean(w)`; see the module docs for its bias.
+#[allow(clippy::too_many_arguments)]
+pub fn forward<B: Backend>(
+    be: &B,
+    w: &B::Mat,
+    b_v: &B::Mat,
+    b_h: &B::Mat,
+    base: &BaseRate,
+    schedule: &Schedule,
+    runs: usize,
+    rng: &mut RngStream,
+) -> Result<AisEstimate> {
+    let mut a = Annealer::new(be, w, b_v, b_h, base, runs)?;
+    be.bernoulli(&a.p_a, &mut a.v, rng)?;
+    let lw = a.anneal(schedule.betas().iter().copied(), rng)?;
+    Ok(AisEstimate::new(
+        Direction::Forward,
+        base.log_z(w.cols()),
+        lw,
+        schedule.len(),
+    ))
+}
+
+/// Reverse AIS: one chain per row of `init` (runs x nv, 0/1 samples of the
+/// RBM), annealed from β = 1 to the base model. `Ẑ = Z_A / mean(w_rev)`; an
+/// upper bound in expectation when `init` holds exact samples (module docs).
+#[allow(clippy::too_many_arguments)]
+pub fn reverse<B: Backend>(
+    be: &B,
+    w: &B::Mat,
+    b_v: &B::Mat,
+    b_h: &B::Mat,
+    base: &BaseRate,
+    schedule: &Schedule,
+    init: &B::Mat,
+    rng: &mut RngStream,
+) -> Result<AisEstimate> {
+    let (nv, _) = rbm_dims::<B>(w, b_v, b_h)?;
+    super::data_dims("reverse AIS start states", init.shape(), nv)?;
+    let mut a = Annealer::new(be, w, b_v, b_h, base, init.rows())?;
+    be.copy(init, &mut a.v)?;
+    let lw = a.anneal(schedule.betas().iter().rev().copied(), rng)?;
+    Ok(AisEstimate::new(
+        Direction::Reverse,
+        base.log_z(w.cols()),
+        lw,
+        schedule.len(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standard_schedule_matches_the_reference() {
+        let s = Schedule::standard();
+        assert_eq!(s.len(), 14_500);
+        let b = s.betas();
+        assert_eq!(b[0], 0.0);
+        assert!((b[1] - 1e-3).abs() < 1e-15);
+        assert!((b[499] - 0.499).abs() < 1e-12);
+        assert_eq!(b[500], 0.5);
+        assert!((b[501] - 0.5001).abs() < 1e-12);
+        assert_eq!(b[4500], 0.9);
+        assert_eq!(b[14_499], 1.0);
+        assert!(b.windows(2).all(|p| p[1] > p[0]));
+    }
+
+    #[test]
+    fn bad_schedules_are_refused() {
+        assert!(Schedule::from_betas(vec![0.0]).is_err());
+        assert!(Schedule::from_betas(vec![0.1, 1.0]).is_err());
+        assert!(Schedule::from_betas(vec![0.0, 0.9]).is_err());
+        assert!(Schedule::from_betas(vec![0.0, 0.6, 0.5, 1.0]).is_err());
+        assert!(Schedule::from_betas(vec![0.0, f64::NAN, 1.0]).is_err());
+        assert!(Schedule::three_stage(0, 1, 2).is_err());
+        assert_eq!(Schedule::linear(3).unwrap().betas(), &[0.0, 0.5, 1.0]);
+    }
+
+    #[test]
+    fn base_rate_log_z_is_analytic() {
+        let base = BaseRate::from_mean(&[0.0, 0.5, 1.0, 0.25]);
+        assert!((base.b_a[1]).abs() < 1e-7);
+        assert!((base.b_a[3] - (1f32 / 3.0).ln()).abs() < 1e-6);
+        // Z_A = Π (1 + e^b) · 2^nh = Π 1/(1-p) · 2^nh
+        let want = -(1.0f64 - 1e-3).ln() + 2f64.ln() - (1e-3f64).ln()
+            + (4.0f64 / 3.0).ln()
+            + 3.0 * 2f64.ln();
+        assert!((base.log_z(3) - want).abs() < 1e-5, "{}", base.log_z(3));
+    }
+
+    #[test]
+    fn spread_and_ess() {
+        let e = AisEstimate::new(Direction::Forward, 1.0, vec![0.0; 4], 10);
+        assert!((e.log_z - 1.0).abs() < 1e-12);
+        assert!((e.ess - 4.0).abs() < 1e-12);
+        assert_eq!(e.log_z_lower, e.log_z_upper);
+        let e = AisEstimate::new(Direction::Reverse, 1.0, vec![0.0, 2f64.ln()], 10);
+        assert!((e.log_z - (1.0 - 1.5f64.ln())).abs() < 1e-12);
+        assert!(e.log_z_lower < e.log_z && e.log_z < e.log_z_upper);
+        assert!((e.ess - 9.0 / 5.0).abs() < 1e-12);
+    }
+}

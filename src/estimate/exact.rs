@@ -1,0 +1,198 @@
+//! Exact log partition function, log-probabilities and samples of a small
+//! binary RBM, by enumerating its smaller layer.
+//!
+//! Summing out the other layer analytically leaves `2^n` terms for the
+//! smaller layer of `n` units: with the hidden layer enumerated,
+//! `log Z = logsumexp_h [h·b_h + Σ_i softplus(b_v,i + (W h)_i)]`, and the
+//! same with the roles swapped. Chunks of states go through the backend as
+//! one GEMM each; their log-marginals come back and are summed in f64.
+
+use super::{data_dims, neg_free_energies, rbm_dims, LogSumExp, BATCH_ROWS};
+use crate::backend::{Backend, Matrix, Trans, Unary};
+use crate::error::{Error, Result};
+use crate::host::HostMat;
+use crate::rng::RngStream;
+
+/// The largest layer that is enumerated: 2^25 states is about a minute of
+/// work for a 784-unit opposite layer on a 2-core CPU.
+pub const MAX_ENUMERATED: usize = 25;
+
+/// Values (states x other layer) per chunk: a 16 MB scratch matrix.
+const CHUNK_VALUES: usize = 1 << 22;
+
+/// Which layer was enumerated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layer {
+    Visible,
+    Hidden,
+}
+
+/// Writes binary state `first + r` of an `n`-unit layer into row `r`
+/// (bit `j` of the index is unit `j`).
+fn fill_states(states: &mut HostMat, first: u64) {
+    let n = states.cols;
+    for r in 0..states.rows {
+        let s = first + r as u64;
+        for (j, x) in states.row_mut(r).iter_mut().enumerate().take(n) {
+            *x = ((s >> j) & 1) as f32;
+        }
+    }
+}
+
+/// Calls `f(first_state, log_marginals)` for every chunk of states of the
+/// smaller layer, in state order; returns the layer enumerated.
+fn enumerate<B: Backend>(
+    be: &B,
+    w: &B::Mat,
+    b_v: &B::Mat,
+    b_h: &B::Mat,
+    mut f: impl FnMut(u64, &[f64]) -> Result<()>,
+) -> Result<Layer> {
+    let (nv, nh) = rbm_dims::<B>(w, b_v, b_h)?;
+    let (layer, n, other) = if nh <= nv {
+        (Layer::Hidden, nh, nv)
+    } else {
+        (Layer::Visible, nv, nh)
+    };
+    if n > MAX_ENUMERATED {
+        return Err(Error::Limit {
+            what: format!(
+                "exact log Z of a {nv}-visible x {nh}-hidden RBM enumerates its smaller \
+                 layer ({n} units, 2^{n} states); use AIS instead. Units enumerated"
+            ),
+            requested: n as u64,
+            limit: MAX_ENUMERATED as u64,
+        });
+    }
+    let total = 1u64 << n;
+    let rows = (CHUNK_VALUES / other).max(1).min(total as usize);
+    // A power of two, so the chunks tile the 2^n states exactly.
+    let rows = 1usize << rows.ilog2();
+    let (other_bias, own_bias, tw) = match layer {
+        Layer::Hidden => (b_v, b_h, Trans::T),
+        Layer::Visible => (b_h, b_v, Trans::N),
+    };
+    let mut host = HostMat::zeros(rows, n);
+    let mut states = be.zeros(rows, n)?;
+    let mut act = be.zeros(rows, other)?;
+    let mut col = be.zeros(rows, 1)?;
+    let mut first = 0u64;
+    while first < total {
+        fill_states(&mut host, first);
+        be.write(&mut states, &host)?;
+        be.gemm(1.0, &states, Trans::N, w, tw, 0.0, &mut act)?;
+        be.add_row_vec(&mut act, other_bias, 1.0)?;
+        be.unary_inplace(Unary::Softplus, &mut act)?;
+        be.row_sums(&act, 1.0, 0.0, &mut col)?;
+        be.gemm(1.0, &states, Trans::N, own_bias, Trans::T, 1.0, &mut col)?;
+        let lm: Vec<f64> = be.download(&col)?.data.into_iter().map(f64::from).collect();
+        f(first, &lm)?;
+        first += rows as u64;
+    }
+    Ok(layer)
+}
+
+/// The exact log partition function, in nats. Fails with
+/// [`Error::Limit`] when both layers have more than [`MAX_ENUMERATED`] units.
+pub fn log_z<B: Backend>(be: &B, w: &B::Mat, b_v: &B::Mat, b_h: &B::Mat) -> Result<f64> {
+    let mut acc = LogSumExp::new();
+    enumerate(be, w, b_v, b_h, |_, lm| {
+        acc.add_all(lm.iter().copied());
+        Ok(())
+    })?;
+    Ok(acc.value())
+}
+
+/// The exact `log p(v)` of every row of `data` (n x nv).
+pub fn log_prob<B: Backend>(
+    be: &B,
+    w: &B::Mat,
+    b_v: &B::Mat,
+    b_h: &B::Mat,
+    data: &B::Mat,
+) -> Result<Vec<f64>> {
+    let (nv, _) = rbm_dims::<B>(w, b_v, b_h)?;
+    data_dims("exact::log_prob", data.shape(), nv)?;
+    let lz = log_z(be, w, b_v, b_h)?;
+    Ok(neg_free_energies(be, w, b_v, b_h, data, BATCH_ROWS)?
+        .into_iter()
+        .map(|x| x - lz)
+        .collect())
+}
+
+/// A uniform in [0, 1) with 48 random bits: 2^25 states need more than
+/// the 24 bits of an f32 uniform.
+fn uniform48(d: &crate::rng::Draw, i: usize) -> f64 {
+    let hi = (d.word(2 * i) >> 8) as u64;
+    let lo = (d.word(2 * i + 1) >> 8) as u64;
+    ((hi << 24) | lo) as f64 * (1.0 / (1u64 << 48) as f64)
+}
+
+/// `n` independent exact samples of the visible layer (n x nv, 0/1), for
+/// models small enough for [`log_z`]: the smaller layer is drawn from its
+/// exact marginal by inverse CDF (two enumeration passes), then, if that
+/// was the hidden layer, `v ~ p(v | h)` on the backend. These are the
+/// starting points that make reverse AIS a true stochastic upper bound.
+pub fn sample<B: Backend>(
+    be: &B,
+    w: &B::Mat,
+    b_v: &B::Mat,
+    b_h: &B::Mat,
+    n: usize,
+    rng: &mut RngStream,
+) -> Result<B::Mat> {
+    let (nv, nh) = rbm_dims::<B>(w, b_v, b_h)?;
+    if n == 0 {
+        return Err(Error::value("samples", "asked for 0 samples"));
+    }
+    let lz = log_z(be, w, b_v, b_h)?;
+    let d = rng.next_draw();
+    let mut u: Vec<(f64, usize)> = (0..n).map(|i| (uniform48(&d, i), i)).collect();
+    u.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // Sorted uniforms against the running CDF: one pass over the states.
+    let mut chosen = vec![0u64; n];
+    let mut next = 0usize;
+    let mut cdf = 0.0f64;
+    let mut last = 0u64;
+    let layer = enumerate(be, w, b_v, b_h, |first, lm| {
+        for (r, &l) in lm.iter().enumerate() {
+            cdf += (l - lz).exp();
+            let s = first + r as u64;
+            last = s;
+            while next < n && u[next].0 < cdf {
+                chosen[u[next].1] = s;
+                next += 1;
+            }
+        }
+        Ok(())
+    })?;
+    // Rounding can leave the CDF a hair below the largest uniforms.
+    for &(_, i) in &u[next..] {
+        chosen[i] = last;
+    }
+    let k = match layer {
+        Layer::Hidden => nh,
+        Layer::Visible => nv,
+    };
+    let host = HostMat::from_fn(n, k, |r, j| ((chosen[r] >> j) & 1) as f32);
+    let states = be.upload(&host)?;
+    match layer {
+        Layer::Visible => Ok(states),
+        Layer::Hidden => {
+            let mut p = be.zeros(n, nv)?;
+            let mut v = be.zeros(n, nv)?;
+            be.sigmoid_affine(
+                1.0,
+                &states,
+                Trans::N,
+                w,
+                Trans::T,
+                b_v,
+                &mut p,
+                Some(&mut v),
+                rng,
+            )?;
+            Ok(v)
+        }
+    }
+}
