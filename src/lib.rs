@@ -7,10 +7,17 @@
 pub mod backend;
 pub mod bench;
 pub mod data;
+pub mod energy;
 pub mod error;
 pub mod estimate;
 pub mod host;
+pub mod io;
+pub mod models;
 pub mod rng;
+pub mod sample;
+pub mod train;
+pub mod units;
+pub mod viz;
 
 pub use backend::{AnyBackend, Backend, Binary, Choice, Matrix, Trans, Unary};
 pub use error::{Error, Result};

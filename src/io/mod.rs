@@ -1,0 +1,11 @@
+//! Files a training run reads and writes.
+//!
+//! - [`recipe`]: TOML recipes (model + data + hyper-parameters), validated.
+//! - [`checkpoint`]: safetensors checkpoints with everything needed to
+//!   resume training exactly, written atomically.
+
+pub mod checkpoint;
+pub mod recipe;
+
+pub use checkpoint::Checkpoint;
+pub use recipe::Recipe;

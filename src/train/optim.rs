@@ -1,0 +1,215 @@
+//! Stochastic gradient ascent on the log-likelihood with momentum.
+//!
+//! With positive statistics `(v⁺, p⁺ = E[h | v⁺])` over `n⁺` rows and
+//! negative ones `(v⁻, p⁻)` over `n⁻` rows:
+//!
+//! ```text
+//! g_W   = v⁺ᵀ p⁺ / n⁺ - v⁻ᵀ p⁻ / n⁻
+//! g_b_v = mean(v⁺) - mean(v⁻)
+//! g_b_h = mean(p⁺) - mean(p⁻) - c (q - t)         (sparsity, optional)
+//! Δ     = μ Δ + ε (g - λ_wd W)                     (weight decay on W only)
+//! θ     = θ + Δ
+//! ```
+//!
+//! `q` is a running average of the hidden activations on the data and `t`
+//! the target (as in Lee, Ekanadham & Ng 2008, the penalty acts on the
+//! hidden biases).
+//!
+//! Centering (Melchior, Fischer & Wiskott, JMLR 2016): with offsets `μ_v`
+//! (sliding mean of the data) and `λ_h` (sliding mean of p⁺), the centered
+//! gradient expressed for the ordinary parameters is
+//!
+//! ```text
+//! g_W   = <(v - μ_v)ᵀ (h - λ_h)>⁺ - <(v - μ_v)ᵀ (h - λ_h)>⁻
+//! g_b_v = mean(v⁺) - mean(v⁻) - λ_h g_Wᵀ
+//! g_b_h = mean(p⁺) - mean(p⁻) - μ_v g_W
+//! ```
+//!
+//! Without centering and fast weights the update is fused: the two GEMMs of
+//! `g_W` accumulate straight into Δ (beta = μ, then 1), so the weights cost
+//! two GEMMs and one or two elementwise passes per batch.
+
+use crate::backend::{Backend, Matrix, Trans};
+use crate::error::Result;
+use crate::host::HostMat;
+use crate::models::rbm::Rbm;
+use crate::sample::FastWeights;
+
+pub struct Centering<B: Backend> {
+    pub mu_v: B::Mat,
+    pub lambda_h: B::Mat,
+    pub rate: f32,
+    vp: B::Mat,
+    hp: B::Mat,
+    vn: B::Mat,
+    hn: B::Mat,
+}
+
+pub struct Sparsity<B: Backend> {
+    pub q_h: B::Mat,
+    pub target: f32,
+    pub cost: f32,
+    pub decay: f32,
+}
+
+pub struct Sgd<B: Backend> {
+    pub dw: B::Mat,
+    pub db_v: B::Mat,
+    pub db_h: B::Mat,
+    /// Explicit gradients, when centering or fast weights need them.
+    grads: Option<(B::Mat, B::Mat, B::Mat)>,
+    pub weight_decay: f32,
+    pub sparsity: Option<Sparsity<B>>,
+    pub centering: Option<Centering<B>>,
+}
+
+/// The statistics one update uses.
+pub struct Stats<'a, B: Backend> {
+    pub v_pos: &'a B::Mat,
+    pub h_pos: &'a B::Mat,
+    pub v_neg: &'a B::Mat,
+    pub h_neg: &'a B::Mat,
+}
+
+/// Options of [`Sgd::new`].
+pub struct SgdConfig {
+    pub weight_decay: f32,
+    /// (target, cost, decay)
+    pub sparsity: Option<(f32, f32, f32)>,
+    /// (initial μ_v, rate, positive rows, negative rows)
+    pub centering: Option<(Vec<f32>, f32, usize, usize)>,
+    /// Keep the gradient in its own buffers (fast weights need it).
+    pub explicit: bool,
+}
+
+impl<B: Backend> Sgd<B> {
+    pub fn new(be: &B, nv: usize, nh: usize, cfg: SgdConfig) -> Result<Self> {
+        let sparsity = match cfg.sparsity {
+            Some((target, cost, decay)) => {
+                let mut q_h = be.zeros(1, nh)?;
+                be.fill(&mut q_h, target)?;
+                Some(Sparsity {
+                    q_h,
+                    target,
+                    cost,
+                    decay,
+                })
+            }
+            None => None,
+        };
+        let centering = match cfg.centering {
+            Some((mu, rate, n_pos, n_neg)) => {
+                let mut lambda_h = be.zeros(1, nh)?;
+                be.fill(&mut lambda_h, 0.5)?;
+                Some(Centering {
+                    mu_v: be.upload(&HostMat::new(1, nv, mu)?)?,
+                    lambda_h,
+                    rate,
+                    vp: be.zeros(n_pos, nv)?,
+                    hp: be.zeros(n_pos, nh)?,
+                    vn: be.zeros(n_neg, nv)?,
+                    hn: be.zeros(n_neg, nh)?,
+                })
+            }
+            None => None,
+        };
+        let grads = if cfg.explicit || centering.is_some() {
+            Some((be.zeros(nv, nh)?, be.zeros(1, nv)?, be.zeros(1, nh)?))
+        } else {
+            None
+        };
+        Ok(Sgd {
+            dw: be.zeros(nv, nh)?,
+            db_v: be.zeros(1, nv)?,
+            db_h: be.zeros(1, nh)?,
+            grads,
+            weight_decay: cfg.weight_decay,
+            sparsity,
+            centering,
+        })
+    }
+
+    /// One update of `rbm` (and of the fast weights, if given) with learning
+    /// rate `lr` and momentum `mom`.
+    pub fn step(
+        &mut self,
+        be: &B,
+        rbm: &mut Rbm<B>,
+        s: Stats<'_, B>,
+        lr: f32,
+        mom: f32,
+        fast: Option<&mut FastWeights<B>>,
+    ) -> Result<()> {
+        let np = s.v_pos.rows() as f32;
+        let nn = s.v_neg.rows() as f32;
+        if let Some(sp) = &mut self.sparsity {
+            // q ← decay q + (1 - decay) mean(p⁺)
+            be.col_sums(s.h_pos, (1.0 - sp.decay) / np, sp.decay, &mut sp.q_h)?;
+        }
+        match &mut self.grads {
+            None => {
+                // Fused: Δ = μ Δ + ε g, accumulated by the GEMMs themselves.
+                be.gemm(lr / np, s.v_pos, Trans::T, s.h_pos, Trans::N, mom, &mut self.dw)?;
+                be.gemm(-lr / nn, s.v_neg, Trans::T, s.h_neg, Trans::N, 1.0, &mut self.dw)?;
+                be.col_sums(s.v_pos, lr / np, mom, &mut self.db_v)?;
+                be.col_sums(s.v_neg, -lr / nn, 1.0, &mut self.db_v)?;
+                be.col_sums(s.h_pos, lr / np, mom, &mut self.db_h)?;
+                be.col_sums(s.h_neg, -lr / nn, 1.0, &mut self.db_h)?;
+                if let Some(sp) = &self.sparsity {
+                    be.axpby(-lr * sp.cost, &sp.q_h, 1.0, &mut self.db_h)?;
+                    be.affine(&mut self.db_h, 1.0, lr * sp.cost * sp.target)?;
+                }
+            }
+            Some((gw, gbv, gbh)) => {
+                match &mut self.centering {
+                    None => {
+                        be.gemm(1.0 / np, s.v_pos, Trans::T, s.h_pos, Trans::N, 0.0, gw)?;
+                        be.gemm(-1.0 / nn, s.v_neg, Trans::T, s.h_neg, Trans::N, 1.0, gw)?;
+                    }
+                    Some(c) => {
+                        center(be, s.v_pos, &c.mu_v, &mut c.vp)?;
+                        center(be, s.h_pos, &c.lambda_h, &mut c.hp)?;
+                        center(be, s.v_neg, &c.mu_v, &mut c.vn)?;
+                        center(be, s.h_neg, &c.lambda_h, &mut c.hn)?;
+                        be.gemm(1.0 / np, &c.vp, Trans::T, &c.hp, Trans::N, 0.0, gw)?;
+                        be.gemm(-1.0 / nn, &c.vn, Trans::T, &c.hn, Trans::N, 1.0, gw)?;
+                    }
+                }
+                be.col_sums(s.v_pos, 1.0 / np, 0.0, gbv)?;
+                be.col_sums(s.v_neg, -1.0 / nn, 1.0, gbv)?;
+                be.col_sums(s.h_pos, 1.0 / np, 0.0, gbh)?;
+                be.col_sums(s.h_neg, -1.0 / nn, 1.0, gbh)?;
+                if let Some(c) = &mut self.centering {
+                    // g_b_v -= λ g_Wᵀ,  g_b_h -= μ g_W
+                    be.gemm(-1.0, &c.lambda_h, Trans::N, gw, Trans::T, 1.0, gbv)?;
+                    be.gemm(-1.0, &c.mu_v, Trans::N, gw, Trans::N, 1.0, gbh)?;
+                    // The offsets slide towards the data means.
+                    be.col_sums(s.v_pos, c.rate / np, 1.0 - c.rate, &mut c.mu_v)?;
+                    be.col_sums(s.h_pos, c.rate / np, 1.0 - c.rate, &mut c.lambda_h)?;
+                }
+                if let Some(sp) = &self.sparsity {
+                    be.axpby(-sp.cost, &sp.q_h, 1.0, gbh)?;
+                    be.affine(gbh, 1.0, sp.cost * sp.target)?;
+                }
+                be.axpby(lr, gw, mom, &mut self.dw)?;
+                be.axpby(lr, gbv, mom, &mut self.db_v)?;
+                be.axpby(lr, gbh, mom, &mut self.db_h)?;
+                if let Some(f) = fast {
+                    f.update(be, gw, gbv, gbh)?;
+                }
+            }
+        }
+        if self.weight_decay > 0.0 {
+            be.axpby(-lr * self.weight_decay, &rbm.w, 1.0, &mut self.dw)?;
+        }
+        be.axpby(1.0, &self.dw, 1.0, &mut rbm.w)?;
+        be.axpby(1.0, &self.db_v, 1.0, &mut rbm.b_v)?;
+        be.axpby(1.0, &self.db_h, 1.0, &mut rbm.b_h)
+    }
+}
+
+/// `out = x - offset` (offset a row vector).
+fn center<B: Backend>(be: &B, x: &B::Mat, offset: &B::Mat, out: &mut B::Mat) -> Result<()> {
+    be.copy(x, out)?;
+    be.add_row_vec(out, offset, -1.0)
+}

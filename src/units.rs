@@ -1,0 +1,255 @@
+//! Unit types: what a layer of units does given its total input.
+//!
+//! Every unit type is an exponential-family variable `u` coupled linearly to
+//! the other layer. With total input `x = β (bias + W·other)` (β an inverse
+//! temperature, 1 outside tempering) the conditional is
+//! `p(u | x) ∝ exp(-q(u) + u x)` where `q` is the unit's own (not tempered)
+//! base energy:
+//!
+//! | unit | q(u) | conditional mean | log-partition A(x) = log ∫ exp(-q(u) + u x) du |
+//! | --- | --- | --- | --- |
+//! | Bernoulli, u ∈ {0,1} | 0 | sigmoid(x) | softplus(x) |
+//! | Gaussian, unit variance | u²/2 | x | x²/2 + ½ log 2π |
+//! | noisy ReLU (Nair & Hinton 2010) | — | max(0, x) | Σ_{i=1..N} softplus(x - i + ½) (stepped-sigmoid approximation, N = [`RELU_STEPS`]) |
+//!
+//! The free energy of a layer summed out is `-Σ A(x)`; the gradient of the
+//! log-partition with respect to `x` is the conditional mean, which is why
+//! every learning rule below only needs means.
+//!
+//! Tempering scales only the linear terms (biases and weights), never `q`, so
+//! Gaussian units keep unit variance at every temperature (Cho et al. 2011)
+//! and swap acceptances need only the linear part of the energy.
+//!
+//! Softmax (one-hot group) units are not implemented yet: [`UnitKind::parse`]
+//! rejects `"softmax"` with a clear error. Learned Gaussian variances are not
+//! implemented either (unit variance is fixed; standardise the data).
+
+use crate::backend::{Backend, Binary, Unary};
+use crate::error::{Error, Result};
+use crate::rng::RngStream;
+
+/// Terms of the stepped-sigmoid sum used as the ReLU log-partition.
+pub const RELU_STEPS: usize = 20;
+
+/// ½ log 2π.
+pub const HALF_LN_2PI: f32 = 0.918_938_5;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnitKind {
+    /// Binary units in {0, 1}.
+    Bernoulli,
+    /// Real-valued units with unit variance (data should be standardised).
+    Gaussian,
+    /// Noisy rectified linear units: sample max(0, x + N(0, sigmoid(x))).
+    Relu,
+}
+
+impl UnitKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            UnitKind::Bernoulli => "bernoulli",
+            UnitKind::Gaussian => "gaussian",
+            UnitKind::Relu => "relu",
+        }
+    }
+
+    /// Parses a unit name; `what` names the key in errors ("model.visible").
+    pub fn parse(s: &str, what: &str) -> Result<UnitKind> {
+        match s.to_ascii_lowercase().as_str() {
+            "bernoulli" | "binary" => Ok(UnitKind::Bernoulli),
+            "gaussian" => Ok(UnitKind::Gaussian),
+            "relu" | "nrelu" => Ok(UnitKind::Relu),
+            "softmax" => Err(Error::value(
+                what,
+                "softmax units are not implemented yet (use bernoulli, gaussian or relu)",
+            )),
+            other => Err(Error::value(
+                what,
+                format!("'{other}' is not one of bernoulli, gaussian, relu"),
+            )),
+        }
+    }
+
+    /// Whether the units are binary (the fused sigmoid + Bernoulli path).
+    pub fn is_binary(self) -> bool {
+        self == UnitKind::Bernoulli
+    }
+
+    /// Whether `q(u)` is non-zero (else the energy is linear in the units).
+    pub fn has_base_energy(self) -> bool {
+        self == UnitKind::Gaussian
+    }
+
+    /// `mean = E[u | x]` from the total input `x`.
+    pub fn mean<B: Backend>(self, be: &B, x: &B::Mat, mean: &mut B::Mat) -> Result<()> {
+        match self {
+            UnitKind::Bernoulli => be.unary(Unary::Sigmoid, x, mean),
+            UnitKind::Gaussian => be.copy(x, mean),
+            UnitKind::Relu => be.unary(Unary::Relu, x, mean),
+        }
+    }
+
+    /// A sample of the units given their total input `x` and conditional
+    /// mean `mean` (as computed by [`mean`](Self::mean)). `scratch` has the
+    /// shape of `x`; only ReLU units use it.
+    pub fn sample<B: Backend>(
+        self,
+        be: &B,
+        x: &B::Mat,
+        mean: &B::Mat,
+        out: &mut B::Mat,
+        scratch: &mut B::Mat,
+        rng: &mut RngStream,
+    ) -> Result<()> {
+        match self {
+            UnitKind::Bernoulli => be.bernoulli(mean, out, rng),
+            UnitKind::Gaussian => be.gaussian(mean, 1.0, out, rng),
+            UnitKind::Relu => {
+                // out = max(0, x + sqrt(sigmoid(x)) z), z ~ N(0, 1)
+                be.unary(Unary::Sigmoid, x, scratch)?;
+                be.unary_inplace(Unary::Sqrt, scratch)?;
+                be.gaussian(x, 1.0, out, rng)?; // x + z
+                be.binary_inplace(Binary::Sub, out, x)?; // z
+                be.binary_inplace(Binary::Mul, out, scratch)?; // s z
+                be.binary_inplace(Binary::Add, out, x)?; // x + s z
+                be.unary_inplace(Unary::Relu, out)
+            }
+        }
+    }
+
+    /// `out[r, j] = A(x[r, j])`, the per-unit log-partition (see the module
+    /// table). `scratch` has the shape of `x`.
+    pub fn log_partition<B: Backend>(
+        self,
+        be: &B,
+        x: &B::Mat,
+        out: &mut B::Mat,
+        scratch: &mut B::Mat,
+    ) -> Result<()> {
+        match self {
+            UnitKind::Bernoulli => be.unary(Unary::Softplus, x, out),
+            UnitKind::Gaussian => {
+                be.unary(Unary::Square, x, out)?;
+                be.affine(out, 0.5, HALF_LN_2PI)
+            }
+            UnitKind::Relu => {
+                be.fill(out, 0.0)?;
+                for i in 1..=RELU_STEPS {
+                    be.copy(x, scratch)?;
+                    be.affine(scratch, 1.0, 0.5 - i as f32)?;
+                    be.unary_inplace(Unary::Softplus, scratch)?;
+                    be.binary_inplace(Binary::Add, out, scratch)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// `out[r, j] = q(u[r, j])`, the unit's own base energy (zero except for
+    /// Gaussian units).
+    pub fn base_energy<B: Backend>(self, be: &B, u: &B::Mat, out: &mut B::Mat) -> Result<()> {
+        match self {
+            UnitKind::Gaussian => {
+                be.unary(Unary::Square, u, out)?;
+                be.affine(out, 0.5, 0.0)
+            }
+            _ => be.fill(out, 0.0),
+        }
+    }
+
+    /// Host reference of `A(x)` (tests, exact enumeration).
+    pub fn log_partition_host(self, x: f64) -> f64 {
+        match self {
+            UnitKind::Bernoulli => softplus64(x),
+            UnitKind::Gaussian => 0.5 * x * x + HALF_LN_2PI as f64,
+            UnitKind::Relu => (1..=RELU_STEPS)
+                .map(|i| softplus64(x - i as f64 + 0.5))
+                .sum(),
+        }
+    }
+
+    /// Host reference of the conditional mean.
+    pub fn mean_host(self, x: f64) -> f64 {
+        match self {
+            UnitKind::Bernoulli => 1.0 / (1.0 + (-x).exp()),
+            UnitKind::Gaussian => x,
+            UnitKind::Relu => x.max(0.0),
+        }
+    }
+}
+
+impl std::fmt::Display for UnitKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// log(1 + e^x) in f64 without overflow.
+pub fn softplus64(x: f64) -> f64 {
+    x.max(0.0) + (-x.abs()).exp().ln_1p()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::cpu::Cpu;
+    use crate::host::HostMat;
+
+    #[test]
+    fn log_partition_matches_host_reference() {
+        let be = Cpu::new();
+        let x = HostMat::from_fn(3, 7, |r, c| (r as f32 - 1.0) * 2.0 + c as f32 * 0.7 - 2.0);
+        for kind in [UnitKind::Bernoulli, UnitKind::Gaussian, UnitKind::Relu] {
+            let mut out = HostMat::zeros(3, 7);
+            let mut s = HostMat::zeros(3, 7);
+            kind.log_partition(&be, &x, &mut out, &mut s).unwrap();
+            for (o, xi) in out.data.iter().zip(&x.data) {
+                let want = kind.log_partition_host(*xi as f64);
+                assert!((*o as f64 - want).abs() < 1e-4 * (1.0 + want.abs()), "{kind} {xi}");
+            }
+        }
+    }
+
+    #[test]
+    fn log_partition_derivative_is_mean() {
+        for x in [-3.0, -0.2, 0.0, 1.5] {
+            for kind in [UnitKind::Bernoulli, UnitKind::Gaussian] {
+                let h = 1e-5;
+                let d = (kind.log_partition_host(x + h) - kind.log_partition_host(x - h)) / (2.0 * h);
+                assert!((d - kind.mean_host(x)).abs() < 1e-6, "{kind} {x}");
+            }
+        }
+    }
+
+    #[test]
+    fn relu_samples_are_rectified_noisy() {
+        let be = Cpu::new();
+        let n = 20000;
+        let x = HostMat::from_fn(1, n, |_, _| 1.0);
+        let mut mean = HostMat::zeros(1, n);
+        let mut out = HostMat::zeros(1, n);
+        let mut s = HostMat::zeros(1, n);
+        let mut rng = RngStream::new(3, 0);
+        UnitKind::Relu.mean(&be, &x, &mut mean).unwrap();
+        UnitKind::Relu
+            .sample(&be, &x, &mean, &mut out, &mut s, &mut rng)
+            .unwrap();
+        assert!(out.data.iter().all(|&v| v >= 0.0));
+        // x = 1: noise variance sigmoid(1) = 0.731; rectification trims a little.
+        let m: f64 = out.data.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
+        let var: f64 = out.data.iter().map(|&v| (v as f64 - m).powi(2)).sum::<f64>() / n as f64;
+        assert!((m - 1.03).abs() < 0.05, "mean {m}");
+        assert!((var - 0.64).abs() < 0.1, "var {var}");
+    }
+
+    #[test]
+    fn unknown_and_softmax_units_are_errors_naming_the_key() {
+        let e = UnitKind::parse("softmax", "model.hidden").unwrap_err();
+        assert!(e.to_string().contains("model.hidden"));
+        assert!(UnitKind::parse("nope", "model.visible")
+            .unwrap_err()
+            .to_string()
+            .contains("nope"));
+    }
+}

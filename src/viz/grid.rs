@@ -1,0 +1,77 @@
+//! Image grids as greyscale PNG.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::host::HostMat;
+
+/// How tile values map to grey levels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Norm {
+    /// Values in [0, 1] (clamped): data, sample probabilities.
+    Unit,
+    /// Each tile stretched from its own min to max (receptive fields).
+    PerTile,
+    /// Each tile scaled symmetrically by its largest |value|, 0 = mid grey.
+    PerTileSymmetric,
+}
+
+/// Writes the rows of `images` (each `h * w` values, row-major) as a grid of
+/// `cols` tiles per row with a 1-pixel border, scaled up by `zoom`.
+pub fn save_grid(
+    path: &Path,
+    images: &HostMat,
+    (h, w): (usize, usize),
+    cols: usize,
+    norm: Norm,
+    zoom: u32,
+) -> Result<()> {
+    if h * w != images.cols {
+        return Err(Error::shape(
+            "save_grid",
+            format!("tiles of {h}x{w} need {} values per row, got {}", h * w, images.cols),
+        ));
+    }
+    let n = images.rows;
+    if n == 0 {
+        return Err(Error::value("save_grid", "no images to draw"));
+    }
+    let cols = cols.clamp(1, n);
+    let rows = n.div_ceil(cols);
+    let zoom = zoom.max(1) as usize;
+    let (tw, th) = (w * zoom + 1, h * zoom + 1);
+    let (iw, ih) = (cols * tw + 1, rows * th + 1);
+    let mut img = image::GrayImage::from_pixel(iw as u32, ih as u32, image::Luma([40u8]));
+    for t in 0..n {
+        let x = images.row(t);
+        let (lo, hi) = match norm {
+            Norm::Unit => (0.0, 1.0),
+            Norm::PerTile => {
+                let lo = x.iter().cloned().fold(f32::INFINITY, f32::min);
+                let hi = x.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+                (lo, if hi > lo { hi } else { lo + 1.0 })
+            }
+            Norm::PerTileSymmetric => {
+                let m = x.iter().fold(0.0f32, |a, v| a.max(v.abs())).max(1e-12);
+                (-m, m)
+            }
+        };
+        let (gr, gc) = (t / cols, t % cols);
+        for r in 0..h {
+            for c in 0..w {
+                let v = ((x[r * w + c] - lo) / (hi - lo)).clamp(0.0, 1.0);
+                let v = if v.is_finite() { v } else { 0.0 };
+                let g = (v * 255.0).round() as u8;
+                for dy in 0..zoom {
+                    for dx in 0..zoom {
+                        let px = gc * tw + 1 + c * zoom + dx;
+                        let py = gr * th + 1 + r * zoom + dy;
+                        img.put_pixel(px as u32, py as u32, image::Luma([g]));
+                    }
+                }
+            }
+        }
+    }
+    img.save_with_format(path, image::ImageFormat::Png)
+        .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))
+}
