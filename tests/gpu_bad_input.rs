@@ -44,12 +44,25 @@ fn shape_mismatches_name_the_shapes() {
     let a = g.zeros(3, 4).unwrap();
     let b = g.zeros(5, 2).unwrap();
     let mut c = g.zeros(3, 2).unwrap();
-    expect_shape(g.gemm(1.0, &a, Trans::N, &b, Trans::N, 0.0, &mut c), &["gemm", "3x4", "5x2"]);
+    expect_shape(
+        g.gemm(1.0, &a, Trans::N, &b, Trans::N, 0.0, &mut c),
+        &["gemm", "3x4", "5x2"],
+    );
     let mut rng = RngStream::new(1, 0);
     let bias = g.zeros(1, 7).unwrap();
     let b2 = g.zeros(4, 2).unwrap();
     expect_shape(
-        g.sigmoid_affine(1.0, &a, Trans::N, &b2, Trans::N, &bias, &mut c, None, &mut rng),
+        g.sigmoid_affine(
+            1.0,
+            &a,
+            Trans::N,
+            &b2,
+            Trans::N,
+            &bias,
+            &mut c,
+            None,
+            &mut rng,
+        ),
         &["sigmoid_affine", "1x2", "1x7"],
     );
     let x = g.zeros(3, 4).unwrap();
@@ -59,10 +72,22 @@ fn shape_mismatches_name_the_shapes() {
     expect_shape(g.copy(&x, &mut y), &["3x4", "4x3"]);
     expect_shape(g.axpby(1.0, &x, 1.0, &mut y), &["3x4", "4x3"]);
     let mut m = g.zeros(3, 4).unwrap();
-    expect_shape(g.add_row_vec(&mut m, &g.zeros(1, 3).unwrap(), 1.0), &["1x4", "1x3"]);
-    expect_shape(g.add_col_vec(&mut m, &g.zeros(4, 1).unwrap(), 1.0), &["3x1", "4x1"]);
-    expect_shape(g.col_sums(&m, 1.0, 0.0, &mut g.zeros(3, 1).unwrap()), &["col_sums", "1x4"]);
-    expect_shape(g.row_sums(&m, 1.0, 0.0, &mut g.zeros(1, 4).unwrap()), &["row_sums", "3x1"]);
+    expect_shape(
+        g.add_row_vec(&mut m, &g.zeros(1, 3).unwrap(), 1.0),
+        &["1x4", "1x3"],
+    );
+    expect_shape(
+        g.add_col_vec(&mut m, &g.zeros(4, 1).unwrap(), 1.0),
+        &["3x1", "4x1"],
+    );
+    expect_shape(
+        g.col_sums(&m, 1.0, 0.0, &mut g.zeros(3, 1).unwrap()),
+        &["col_sums", "1x4"],
+    );
+    expect_shape(
+        g.row_sums(&m, 1.0, 0.0, &mut g.zeros(1, 4).unwrap()),
+        &["row_sums", "3x1"],
+    );
     expect_shape(g.bernoulli(&x, &mut y, &mut rng), &["3x4", "4x3"]);
     expect_shape(g.gaussian(&x, 1.0, &mut y, &mut rng), &["3x4", "4x3"]);
     expect_shape(g.write(&mut m, &HostMat::zeros(2, 2)), &["3x4", "2x2"]);
@@ -82,7 +107,9 @@ fn huge_allocation_is_a_limit_error() {
     }
     assert!(matches!(g.zeros(usize::MAX, 2), Err(Error::Limit { .. })));
     // The device is still usable afterwards.
-    let x = g.upload(&HostMat::from_fn(2, 2, |r, c| (r + c) as f32)).unwrap();
+    let x = g
+        .upload(&HostMat::from_fn(2, 2, |r, c| (r + c) as f32))
+        .unwrap();
     assert_eq!(g.sum(&x).unwrap(), 4.0);
 }
 

@@ -79,7 +79,11 @@ fn check_gemm(g: &Gpu, cpu: &Cpu, (m, k, n): (usize, usize, usize), seed: u64, t
         let c0 = rand_mat(m, n, seed + 2, -1.0, 1.0);
         let (ga, gb) = (g.upload(&a).unwrap(), g.upload(&b).unwrap());
         for &(alpha, beta) in &[(1.0f32, 0.0f32), (0.5, 2.0), (-1.5, 1.0)] {
-            let init = if beta == 0.0 { nan_mat(m, n) } else { c0.clone() };
+            let init = if beta == 0.0 {
+                nan_mat(m, n)
+            } else {
+                c0.clone()
+            };
             let mut want = init.clone();
             cpu.gemm(alpha, &a, ta, &b, tb, beta, &mut want).unwrap();
             let mut gc = g.upload(&init).unwrap();
@@ -145,13 +149,37 @@ fn sigmoid_affine_probs_and_samples() {
             let mut rng_g = rng_c;
             let draw = rng_c; // the draw both will consume
             let (mut prob, mut samp) = (nan_mat(m, n), nan_mat(m, n));
-            cpu.sigmoid_affine(alpha, &a, ta, &b, tb, &bias, &mut prob, Some(&mut samp), &mut rng_c)
-                .unwrap();
-            let (ga, gb, gbias) = (g.upload(&a).unwrap(), g.upload(&b).unwrap(), g.upload(&bias).unwrap());
+            cpu.sigmoid_affine(
+                alpha,
+                &a,
+                ta,
+                &b,
+                tb,
+                &bias,
+                &mut prob,
+                Some(&mut samp),
+                &mut rng_c,
+            )
+            .unwrap();
+            let (ga, gb, gbias) = (
+                g.upload(&a).unwrap(),
+                g.upload(&b).unwrap(),
+                g.upload(&bias).unwrap(),
+            );
             let mut gp = g.upload(&nan_mat(m, n)).unwrap();
             let mut gs = g.upload(&nan_mat(m, n)).unwrap();
-            g.sigmoid_affine(alpha, &ga, ta, &gb, tb, &gbias, &mut gp, Some(&mut gs), &mut rng_g)
-                .unwrap();
+            g.sigmoid_affine(
+                alpha,
+                &ga,
+                ta,
+                &gb,
+                tb,
+                &gbias,
+                &mut gp,
+                Some(&mut gs),
+                &mut rng_g,
+            )
+            .unwrap();
             assert_eq!(rng_c, rng_g, "both consume one draw");
             let what = format!("sigmoid_affine {m}x{k}x{n} {ta:?}{tb:?}");
             let gotp = g.download(&gp).unwrap();
@@ -172,9 +200,15 @@ fn sigmoid_affine_probs_and_samples() {
             }
             // Without a sample matrix no draw is consumed.
             let before = rng_g;
-            g.sigmoid_affine(alpha, &ga, ta, &gb, tb, &gbias, &mut gp, None, &mut rng_g).unwrap();
+            g.sigmoid_affine(alpha, &ga, ta, &gb, tb, &gbias, &mut gp, None, &mut rng_g)
+                .unwrap();
             assert_eq!(before, rng_g);
-            assert_close(&format!("{what} prob only"), &g.download(&gp).unwrap(), &prob, 1e-5);
+            assert_close(
+                &format!("{what} prob only"),
+                &g.download(&gp).unwrap(),
+                &prob,
+                1e-5,
+            );
         }
     }
 }
@@ -196,10 +230,20 @@ fn unary_every_op() {
         let gx = g.upload(&x).unwrap();
         let mut gout = g.upload(&nan_mat(r, c)).unwrap();
         g.unary(op, &gx, &mut gout).unwrap();
-        assert_close(&format!("unary {op:?}"), &g.download(&gout).unwrap(), &want, 1e-5);
+        assert_close(
+            &format!("unary {op:?}"),
+            &g.download(&gout).unwrap(),
+            &want,
+            1e-5,
+        );
         let mut gx = gx;
         g.unary_inplace(op, &mut gx).unwrap();
-        assert_close(&format!("unary_inplace {op:?}"), &g.download(&gx).unwrap(), &want, 1e-5);
+        assert_close(
+            &format!("unary_inplace {op:?}"),
+            &g.download(&gx).unwrap(),
+            &want,
+            1e-5,
+        );
     }
     // Softplus and sigmoid at the extremes: no overflow, full precision.
     let x = HostMat::new(1, 6, vec![-200.0, -30.0, -1e-8, 0.0, 30.0, 200.0]).unwrap();
@@ -212,7 +256,10 @@ fn unary_every_op() {
         for (gv, wv) in got.data.iter().zip(&want.data) {
             assert!(gv.is_finite(), "{op:?} gave {gv}");
             // relative, also for tiny values such as softplus(-30) ~ 9.4e-14
-            assert!((gv - wv).abs() <= 1e-5 * wv.abs().max(1e-30), "{op:?}: {gv} vs {wv}");
+            assert!(
+                (gv - wv).abs() <= 1e-5 * wv.abs().max(1e-30),
+                "{op:?}: {gv} vs {wv}"
+            );
         }
     }
 }
@@ -230,10 +277,20 @@ fn binary_every_op() {
         cpu.binary(op, &a, &b, &mut want).unwrap();
         let mut gout = g.upload(&nan_mat(r, c)).unwrap();
         g.binary(op, &ga, &gb, &mut gout).unwrap();
-        assert_close(&format!("binary {op:?}"), &g.download(&gout).unwrap(), &want, 1e-6);
+        assert_close(
+            &format!("binary {op:?}"),
+            &g.download(&gout).unwrap(),
+            &want,
+            1e-6,
+        );
         let mut ga2 = g.upload(&a).unwrap();
         g.binary_inplace(op, &mut ga2, &gb).unwrap();
-        assert_close(&format!("binary_inplace {op:?}"), &g.download(&ga2).unwrap(), &want, 1e-6);
+        assert_close(
+            &format!("binary_inplace {op:?}"),
+            &g.download(&ga2).unwrap(),
+            &want,
+            1e-6,
+        );
     }
     // The same matrix on both sides.
     let mut want = nan_mat(r, c);
@@ -262,7 +319,12 @@ fn affine_axpby_fill_copy() {
         let gx = g.upload(&x).unwrap();
         let mut gy = g.upload(&y0).unwrap();
         g.axpby(alpha, &gx, beta, &mut gy).unwrap();
-        assert_close(&format!("axpby beta {beta}"), &g.download(&gy).unwrap(), &want, 1e-6);
+        assert_close(
+            &format!("axpby beta {beta}"),
+            &g.download(&gy).unwrap(),
+            &want,
+            1e-6,
+        );
     }
 
     let mut gy = g.upload(&nan_mat(r, c)).unwrap();
@@ -289,36 +351,70 @@ fn broadcasts_and_reductions() {
         cpu.add_row_vec(&mut want, &rv, -0.5).unwrap();
         let mut gm = g.upload(&x).unwrap();
         g.add_row_vec(&mut gm, &grv, -0.5).unwrap();
-        assert_close(&format!("add_row_vec {r}x{c}"), &g.download(&gm).unwrap(), &want, 1e-6);
+        assert_close(
+            &format!("add_row_vec {r}x{c}"),
+            &g.download(&gm).unwrap(),
+            &want,
+            1e-6,
+        );
 
         let mut want = x.clone();
         cpu.add_col_vec(&mut want, &cv, 2.0).unwrap();
         let mut gm = g.upload(&x).unwrap();
         g.add_col_vec(&mut gm, &gcv, 2.0).unwrap();
-        assert_close(&format!("add_col_vec {r}x{c}"), &g.download(&gm).unwrap(), &want, 1e-6);
+        assert_close(
+            &format!("add_col_vec {r}x{c}"),
+            &g.download(&gm).unwrap(),
+            &want,
+            1e-6,
+        );
 
         for &(alpha, beta) in &[(1.0f32, 0.0f32), (0.25, -2.0)] {
-            let o = if beta == 0.0 { nan_mat(1, c) } else { rv.clone() };
+            let o = if beta == 0.0 {
+                nan_mat(1, c)
+            } else {
+                rv.clone()
+            };
             let mut want = o.clone();
             cpu.col_sums(&x, alpha, beta, &mut want).unwrap();
             let mut go = g.upload(&o).unwrap();
             g.col_sums(&gx, alpha, beta, &mut go).unwrap();
-            assert_close(&format!("col_sums {r}x{c} {alpha} {beta}"), &g.download(&go).unwrap(), &want, 1e-5);
+            assert_close(
+                &format!("col_sums {r}x{c} {alpha} {beta}"),
+                &g.download(&go).unwrap(),
+                &want,
+                1e-5,
+            );
 
-            let o = if beta == 0.0 { nan_mat(r, 1) } else { cv.clone() };
+            let o = if beta == 0.0 {
+                nan_mat(r, 1)
+            } else {
+                cv.clone()
+            };
             let mut want = o.clone();
             cpu.row_sums(&x, alpha, beta, &mut want).unwrap();
             let mut go = g.upload(&o).unwrap();
             g.row_sums(&gx, alpha, beta, &mut go).unwrap();
-            assert_close(&format!("row_sums {r}x{c} {alpha} {beta}"), &g.download(&go).unwrap(), &want, 1e-5);
+            assert_close(
+                &format!("row_sums {r}x{c} {alpha} {beta}"),
+                &g.download(&go).unwrap(),
+                &want,
+                1e-5,
+            );
         }
         let (s_cpu, s_gpu) = (cpu.sum(&x).unwrap(), g.sum(&gx).unwrap());
-        assert!((s_cpu - s_gpu).abs() <= 1e-4 * (1.0 + s_cpu.abs()), "sum {r}x{c}: {s_gpu} vs {s_cpu}");
+        assert!(
+            (s_cpu - s_gpu).abs() <= 1e-4 * (1.0 + s_cpu.abs()),
+            "sum {r}x{c}: {s_gpu} vs {s_cpu}"
+        );
     }
     // A long sum: many partials.
     let x = rand_mat(1, 300_007, 11, 0.0, 1.0);
     let (s_cpu, s_gpu) = (cpu.sum(&x).unwrap(), g.sum(&g.upload(&x).unwrap()).unwrap());
-    assert!((s_cpu - s_gpu).abs() <= 1e-4 * s_cpu.abs(), "long sum: {s_gpu} vs {s_cpu}");
+    assert!(
+        (s_cpu - s_gpu).abs() <= 1e-4 * s_cpu.abs(),
+        "long sum: {s_gpu} vs {s_cpu}"
+    );
 }
 
 #[test]
@@ -356,7 +452,8 @@ fn many_ops_across_batches_and_writes() {
     let mut y = g.zeros(r, c).unwrap();
     g.affine(&mut x, 1.0, 1.0).unwrap(); // 301
     g.copy(&x, &mut y).unwrap();
-    g.write(&mut x, &HostMat::from_fn(r, c, |_, _| 5.0)).unwrap();
+    g.write(&mut x, &HostMat::from_fn(r, c, |_, _| 5.0))
+        .unwrap();
     g.affine(&mut x, 2.0, 0.0).unwrap(); // 10
     assert!(g.download(&y).unwrap().data.iter().all(|&v| v == 301.0));
     assert!(g.download(&x).unwrap().data.iter().all(|&v| v == 10.0));
@@ -378,7 +475,10 @@ fn more_than_65535_workgroups() {
     g.fill(&mut x, 0.5).unwrap();
     g.affine(&mut x, 2.0, 1.0).unwrap(); // 2
     let host = g.download(&x).unwrap();
-    assert!(host.data.iter().all(|&v| v == 2.0), "every element written once");
+    assert!(
+        host.data.iter().all(|&v| v == 2.0),
+        "every element written once"
+    );
     assert_eq!(g.sum(&x).unwrap(), 2.0 * n as f32);
 }
 
@@ -386,9 +486,21 @@ fn more_than_65535_workgroups() {
 fn philox_words_bit_identical() {
     let g = gpu_or_skip!();
     let draws = [
-        Draw { key: [0, 0], stream: 0, offset: 0 },
-        Draw { key: [u32::MAX, u32::MAX], stream: u32::MAX, offset: u64::MAX },
-        Draw { key: [0xa409_3822, 0x299f_31d0], stream: 7, offset: (3u64 << 32) | 11 },
+        Draw {
+            key: [0, 0],
+            stream: 0,
+            offset: 0,
+        },
+        Draw {
+            key: [u32::MAX, u32::MAX],
+            stream: u32::MAX,
+            offset: u64::MAX,
+        },
+        Draw {
+            key: [0xa409_3822, 0x299f_31d0],
+            stream: 7,
+            offset: (3u64 << 32) | 11,
+        },
         RngStream::new(0x0123_4567_89ab_cdef, 42).next_draw(),
     ];
     for d in draws {
@@ -430,7 +542,12 @@ fn bernoulli_and_gaussian_match_cpu() {
         let gm = g.upload(&mean).unwrap();
         g.gaussian(&gm, 0.7, &mut gout, &mut rg).unwrap();
         assert_eq!(rc, rg);
-        assert_close(&format!("gaussian {r}x{c}"), &g.download(&gout).unwrap(), &want, 1e-4);
+        assert_close(
+            &format!("gaussian {r}x{c}"),
+            &g.download(&gout).unwrap(),
+            &want,
+            1e-4,
+        );
     }
 }
 
@@ -438,7 +555,9 @@ fn bernoulli_and_gaussian_match_cpu() {
 fn normal_cdf(x: f64) -> f64 {
     let z = x.abs() / std::f64::consts::SQRT_2;
     let t = 1.0 / (1.0 + 0.3275911 * z);
-    let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+    let poly = t
+        * (0.254829592
+            + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
     let erf = 1.0 - poly * (-z * z).exp();
     if x >= 0.0 {
         0.5 * (1.0 + erf)
@@ -462,18 +581,45 @@ fn sampler_statistics() {
 
     let zero = g.zeros(1, n).unwrap();
     g.gaussian(&zero, 1.0, &mut s, &mut rng).unwrap();
-    let mut z: Vec<f64> = g.download(&s).unwrap().data.iter().map(|&v| v as f64).collect();
+    let mut z: Vec<f64> = g
+        .download(&s)
+        .unwrap()
+        .data
+        .iter()
+        .map(|&v| v as f64)
+        .collect();
     let m = z.iter().sum::<f64>() / n as f64;
     let var = z.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / (n - 1) as f64;
     assert!(m.abs() < 5.0 / (n as f64).sqrt(), "gaussian mean {m}");
     // sd of the sample variance of a normal: sqrt(2 / (n - 1))
-    assert!((var - 1.0).abs() < 5.0 * (2.0 / (n as f64 - 1.0)).sqrt(), "gaussian variance {var}");
+    assert!(
+        (var - 1.0).abs() < 5.0 * (2.0 / (n as f64 - 1.0)).sqrt(),
+        "gaussian variance {var}"
+    );
     z.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let mut d = 0.0f64;
     for (i, &v) in z.iter().enumerate() {
         let f = normal_cdf(v);
-        d = d.max((f - i as f64 / n as f64).abs()).max(((i + 1) as f64 / n as f64 - f).abs());
+        d = d
+            .max((f - i as f64 / n as f64).abs())
+            .max(((i + 1) as f64 / n as f64 - f).abs());
     }
     // Kolmogorov-Smirnov at the 0.1% level: 1.95 / sqrt(n).
     assert!(d < 1.95 / (n as f64).sqrt(), "KS statistic {d}");
+}
+
+#[test]
+fn concurrent_sums_and_downloads() {
+    let g = gpu_or_skip!();
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            s.spawn(move || {
+                let x = g.upload(&HostMat::from_fn(9, 11, |_, _| t as f32)).unwrap();
+                for _ in 0..25 {
+                    assert_eq!(g.sum(&x).unwrap(), 99.0 * t as f32, "thread {t}");
+                    assert!(g.download(&x).unwrap().data.iter().all(|&v| v == t as f32));
+                }
+            });
+        }
+    });
 }

@@ -292,26 +292,37 @@ impl Gpu {
     /// The best adapter (discrete > integrated > virtual > software; Vulkan,
     /// Metal or DX12 before GL), with a device that has all of its limits.
     pub fn new() -> Result<Gpu> {
-        let backends =
-            wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY | wgpu::Backends::GL);
-        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
-        desc.backends = backends;
-        desc.flags = wgpu::InstanceFlags::empty().with_env();
-        let instance = wgpu::Instance::new(desc);
-        let adapters = pollster::block_on(instance.enumerate_adapters(backends));
-        let adapter = adapters
-            .into_iter()
-            .filter(|a| {
-                let d = a.get_downlevel_capabilities();
-                d.flags.contains(wgpu::DownlevelFlags::COMPUTE_SHADERS)
-            })
-            .max_by_key(|a| rank(&a.get_info()))
-            .ok_or_else(|| {
-                Error::NoAdapter(format!(
-                    "no adapter with compute shaders among the {backends:?} backends \
-                     (on Linux without a GPU, install Mesa's lavapipe: mesa-vulkan-drivers)"
-                ))
-            })?;
+        // WGPU_BACKEND overrides; otherwise the native APIs first and GL only
+        // when they offer nothing (probing GL is slow and noisy on headless
+        // machines).
+        let tries = match wgpu::Backends::from_env() {
+            Some(b) => vec![b],
+            None => vec![wgpu::Backends::PRIMARY, wgpu::Backends::GL],
+        };
+        let mut found = None;
+        for backends in &tries {
+            let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+            desc.backends = *backends;
+            desc.flags = wgpu::InstanceFlags::empty().with_env();
+            let instance = wgpu::Instance::new(desc);
+            let adapters = pollster::block_on(instance.enumerate_adapters(*backends));
+            found = adapters
+                .into_iter()
+                .filter(|a| {
+                    let d = a.get_downlevel_capabilities();
+                    d.flags.contains(wgpu::DownlevelFlags::COMPUTE_SHADERS)
+                })
+                .max_by_key(|a| rank(&a.get_info()));
+            if found.is_some() {
+                break;
+            }
+        }
+        let adapter = found.ok_or_else(|| {
+            Error::NoAdapter(format!(
+                "no adapter with compute shaders among the {tries:?} backends \
+                 (on Linux without a GPU, install Mesa's lavapipe: mesa-vulkan-drivers)"
+            ))
+        })?;
         let info = adapter.get_info();
         let limits = adapter.limits();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
@@ -751,10 +762,19 @@ impl Gpu {
     /// Copies `bytes` of `buf` to the host, waiting for all queued work.
     fn read_back(&self, buf: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
         let mut st = self.lock();
+        self.read_back_locked(&mut st, buf, bytes)
+    }
+
+    /// `read_back` with the state already locked, so that what was recorded
+    /// just before (the two passes of `sum` into the shared `total` buffer)
+    /// is read before another thread can record over it.
+    fn read_back_locked(&self, st: &mut State, buf: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
         if bytes == 0 {
-            self.flush(&mut st);
-            drop(st);
-            self.sync()?;
+            self.flush(st);
+            self.device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map_err(gpu_err)?;
+            self.take_error()?;
             return Ok(Vec::new());
         }
         let need = bytes.next_multiple_of(16);
@@ -768,9 +788,9 @@ impl Gpu {
             st.readback = Some((rb, need));
         }
         let rb = st.readback.as_ref().expect("readback buffer").0.clone();
-        self.encoder(&mut st)
+        self.encoder(st)
             .copy_buffer_to_buffer(buf, 0, &rb, 0, bytes);
-        self.flush(&mut st);
+        self.flush(st);
         let slice = rb.slice(..bytes);
         let (tx, rx) = std::sync::mpsc::channel();
         slice.map_async(wgpu::MapMode::Read, move |r| {
@@ -782,11 +802,11 @@ impl Gpu {
         let mapped = rx
             .recv()
             .map_err(|_| Error::Gpu("readback callback never ran".into()))?;
-        self.take_error()?;
         mapped.map_err(gpu_err)?;
-        let out = slice.get_mapped_range().map_err(gpu_err)?.to_vec();
+        let out = slice.get_mapped_range().map(|v| v.to_vec());
         rb.unmap();
-        Ok(out)
+        self.take_error()?;
+        out.map_err(gpu_err)
     }
 
     /// The raw Philox words of a draw as the WGSL generator produces them:
@@ -1105,8 +1125,8 @@ impl Backend for Gpu {
             return Ok(0.0);
         }
         let groups = (x.len() as u64).div_ceil(WG).min(SUM_GROUPS);
+        let mut st = self.lock();
         {
-            let mut st = self.lock();
             let partials = Bind(&self.partials, ID_PARTIALS);
             self.record(
                 &mut st,
@@ -1123,7 +1143,7 @@ impl Backend for Gpu {
                 (1, 1),
             )?;
         }
-        let bytes = self.read_back(&self.total, 4)?;
+        let bytes = self.read_back_locked(&mut st, &self.total, 4)?;
         Ok(bytemuck::pod_read_unaligned::<f32>(&bytes[..4]))
     }
 
