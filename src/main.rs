@@ -1,9 +1,12 @@
 //! The `ebmkit` command line: a thin wrapper over the library.
 
 use clap::{Parser, Subcommand};
-use ebmkit::backend::{cpu::Cpu, gpu::Gpu, Backend, Choice};
+use ebmkit::backend::{cpu::Cpu, gpu::Gpu, AnyBackend, Backend, Choice};
 use ebmkit::bench;
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use ebmkit::train::cli as rbm_cli;
 
 #[derive(Parser)]
 #[command(
@@ -27,6 +30,85 @@ enum Cmd {
     Bench {
         #[command(subcommand)]
         what: BenchWhat,
+    },
+    /// Train an RBM from a recipe (models/*.toml); writes the checkpoint,
+    /// curves, samples and filters to the output folder.
+    Train {
+        /// The recipe (TOML).
+        recipe: PathBuf,
+        /// Data folder for `source = "mnist"` (default: $EBMKIT_DATA, else ../shared/data).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Output folder (default: runs/<recipe name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Train until this many epochs are completed (default: the recipe's).
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// Resume from a checkpoint written by `train`.
+        #[arg(long)]
+        resume: Option<PathBuf>,
+        /// No progress bar (one line per epoch instead).
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Draw samples from a trained RBM by block Gibbs sampling, as a PNG grid.
+    Sample {
+        /// A checkpoint written by `train`.
+        ckpt: PathBuf,
+        /// Gibbs sweeps.
+        #[arg(long, default_value_t = 1000)]
+        steps: usize,
+        /// Number of chains.
+        #[arg(long, default_value_t = 100)]
+        n: usize,
+        /// Start the chains at (binarised) test digits instead of random bits.
+        #[arg(long)]
+        from_data: bool,
+        /// Data folder when --from-data needs the full MNIST.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Also draw every s-th sweep: one row of the grid per chain.
+        #[arg(long)]
+        chain_every: Option<usize>,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Pictures of a trained model.
+    Viz {
+        #[command(subcommand)]
+        what: VizWhat,
+    },
+    /// Log-likelihood of a binary RBM: exact log Z for small models, else
+    /// AIS (a stochastic lower bound) and reverse AIS (an upper bound).
+    Eval {
+        ckpt: PathBuf,
+        /// Data folder for the full MNIST (when the checkpoint's recipe uses it).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// AIS runs.
+        #[arg(long, default_value_t = 100)]
+        runs: usize,
+        /// AIS intermediate distributions (the standard 14,500 schedule if omitted).
+        #[arg(long)]
+        betas: Option<usize>,
+        #[arg(long, default_value_t = 11)]
+        seed: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum VizWhat {
+    /// Receptive fields (columns of W), each normalised to its own range.
+    Filters {
+        ckpt: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// How many filters (the first n hidden units).
+        #[arg(long, default_value_t = 100)]
+        n: usize,
     },
 }
 
@@ -84,7 +166,68 @@ fn bench_gemm<B: Backend>(
 }
 
 fn run(cli: Cli) -> Result<(), String> {
+    let backend = cli.backend;
+    let any = || AnyBackend::select(backend).map_err(|e| e.to_string());
     match cli.cmd {
+        Cmd::Train {
+            recipe,
+            data,
+            out,
+            epochs,
+            resume,
+            quiet,
+        } => {
+            let args = rbm_cli::TrainArgs {
+                recipe,
+                data,
+                out,
+                epochs,
+                resume,
+                quiet,
+            };
+            ebmkit::with_backend!(any()?, |be| rbm_cli::train(&be, &args))
+        }
+        Cmd::Sample {
+            ckpt,
+            steps,
+            n,
+            from_data,
+            data,
+            chain_every,
+            seed,
+            out,
+        } => {
+            let args = rbm_cli::SampleArgs {
+                ckpt,
+                steps,
+                n,
+                from_data,
+                data,
+                chain_every,
+                seed,
+                out,
+            };
+            ebmkit::with_backend!(any()?, |be| rbm_cli::sample(&be, &args))
+        }
+        Cmd::Viz {
+            what: VizWhat::Filters { ckpt, out, n },
+        } => rbm_cli::filters(&ckpt, &out, n),
+        Cmd::Eval {
+            ckpt,
+            data,
+            runs,
+            betas,
+            seed,
+        } => {
+            let args = rbm_cli::EvalArgs {
+                ckpt,
+                data,
+                runs,
+                betas,
+                seed,
+            };
+            ebmkit::with_backend!(any()?, |be| rbm_cli::eval(&be, &args))
+        }
         Cmd::Info => {
             println!("ebmkit {}", env!("CARGO_PKG_VERSION"));
             println!(

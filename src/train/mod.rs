@@ -13,6 +13,7 @@
 //!   buffer; one epoch is a loop of GEMMs and elementwise kernels with no
 //!   allocation and no read-back.
 
+pub mod cli;
 pub mod loss;
 pub mod monitor;
 pub mod optim;
