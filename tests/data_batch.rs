@@ -34,7 +34,7 @@ fn stochastic_binarization_follows_the_shared_rule() {
     // Element i is 1 exactly when uniform i of the draw is below x_i.
     let x = HostMat::from_fn(37, 53, |r, c| ((r * 53 + c) % 97) as f32 / 96.0);
     let mut rng = RngStream::new(3, 5);
-    let draw = rng.clone().next_draw();
+    let draw = RngStream::new(3, 5).next_draw();
     let b = binarize_stochastic(&x, &mut rng).unwrap();
     for (i, (&v, &p)) in b.data.iter().zip(&x.data).enumerate() {
         assert_eq!(

@@ -42,18 +42,14 @@ fn covariance(x: &HostMat) -> Vec<Vec<f64>> {
         for (k, (zk, &v)) in z.iter_mut().zip(x.row(r)).enumerate() {
             *zk = v as f64 - mean[k];
         }
-        for i in 0..d {
-            for j in i..d {
-                c[i][j] += z[i] * z[j];
+        for (ci, zi) in c.iter_mut().zip(&z) {
+            for (cij, zj) in ci.iter_mut().zip(&z) {
+                *cij += zi * zj;
             }
         }
     }
-    for i in 0..d {
-        for j in i..d {
-            c[i][j] /= (n - 1) as f64;
-            c[j][i] = c[i][j];
-        }
-    }
+    let scale = 1.0 / (n - 1) as f64;
+    c.iter_mut().flatten().for_each(|v| *v *= scale);
     c
 }
 
