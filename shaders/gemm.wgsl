@@ -14,7 +14,10 @@
 // k-step costs one barrier.
 //
 // P.m, P.n, P.k: dimensions of op(A) (m x k) and op(B) (k x n).
-// P.alpha, P.beta; P.flags bit 0: sigmoid epilogue, bit 1: also sample.
+// P.alpha, P.beta; P.flags bit 0: sigmoid epilogue, bit 1: also sample,
+// bit 2: split-K partial: workgroup z multiplies the k range
+// [z P.aux0, (z+1) P.aux0) and stores its raw sums in S[z m n + row n + col]
+// for gemm_splitk.wgsl to reduce and finish.
 
 @group(0) @binding(1) var<storage, read> A: array<{{A_TYPE}}>;
 @group(0) @binding(2) var<storage, read> B: array<{{B_TYPE}}>;
@@ -44,17 +47,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let n0 = wid.x * BN;
     let tx = lid & 15u;
     let ty = lid >> 4u;
+    // This workgroup's k range [kbeg, KE); the whole of k without split-K.
+    let kbeg = wid.z * P.aux0;
+    let KE = max(min(K, kbeg + P.aux0), kbeg);
+    let zoff = wid.z * M * N;
 {{DECLS}}
     // Tile 0 into buffer 0.
-    var k0 = 0u;
+    var k0 = kbeg;
 {{LOAD}}
 {{STORE_SHARED_0}}
     workgroupBarrier();
-    let ntiles = (K + BK - 1u) / BK;
+    let ntiles = (KE - kbeg + BK - 1u) / BK;
     var cur = 0u;
     for (var t = 0u; t < ntiles; t = t + 1u) {
         let has_next = t + 1u < ntiles;
-        k0 = (t + 1u) * BK;
+        k0 = kbeg + (t + 1u) * BK;
         if has_next {
 {{LOAD}}
         }

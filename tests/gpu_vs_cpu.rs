@@ -99,7 +99,7 @@ fn check_gemm(g: &Gpu, cpu: &Cpu, (m, k, n): (usize, usize, usize), seed: u64, t
     }
 }
 
-const SHAPES: [(usize, usize, usize); 7] = [
+const SHAPES: [(usize, usize, usize); 9] = [
     (37, 53, 29),
     (1, 1, 1),
     (65, 129, 33),
@@ -107,6 +107,8 @@ const SHAPES: [(usize, usize, usize); 7] = [
     (130, 12, 131), // partial tiles in both directions
     (3, 0, 4),      // empty inner dimension: C = beta C
     (5, 7, 0),      // empty output
+    (37, 300, 29),  // split-K in 2
+    (65, 1030, 36), // split-K in 8, vec4 C
 ];
 
 #[test]
@@ -132,13 +134,29 @@ fn gemm_every_tile() {
     }
     g.force_gemm_tile(None).unwrap();
     assert!(g.force_gemm_tile(Some("XL")).is_err());
+    // Forced split-K factors, including more splits than k has tiles.
+    for splits in [1, 3, 40] {
+        g.force_gemm_split(Some(splits));
+        for &s in &[(37, 53, 29), (16, 100, 8), (1, 33, 1)] {
+            check_gemm(g, &cpu, s, 200, &format!("split {splits}"));
+        }
+    }
+    g.force_gemm_split(None);
 }
 
 #[test]
 fn sigmoid_affine_probs_and_samples() {
     let g = gpu_or_skip!();
     let cpu = Cpu::new();
-    for &(m, k, n) in &[(37, 53, 29), (16, 20, 64), (1, 3, 1), (70, 33, 130)] {
+    // The last two are split-K on any adapter.
+    for &(m, k, n) in &[
+        (37, 53, 29),
+        (16, 20, 64),
+        (1, 3, 1),
+        (70, 33, 130),
+        (20, 700, 36),
+        (13, 520, 7),
+    ] {
         for (ta, tb) in TRANS {
             let a = rand_mat(ta.apply((m, k)).0, ta.apply((m, k)).1, 5, -1.0, 1.0);
             let b = rand_mat(tb.apply((k, n)).0, tb.apply((k, n)).1, 6, -1.0, 1.0);

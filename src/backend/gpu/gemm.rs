@@ -139,7 +139,7 @@ impl Operand {
                 format!("{} + r", self.origin),
                 "k0 + q".to_string(),
                 self.bound,
-                "K",
+                "KE",
                 "K",
             )
         } else {
@@ -147,7 +147,7 @@ impl Operand {
             (
                 "k0 + r".to_string(),
                 format!("{} + q", self.origin),
-                "K",
+                "KE",
                 self.bound,
                 self.bound,
             )
@@ -211,13 +211,15 @@ impl Operand {
 const STORE4_VEC: &str = r#"
 // Epilogue for 4 consecutive outputs (row, col..col+4); C is read as vec4
 // (N % 4 == 0, col % 4 == 0, so the 4 outputs are one Philox block).
-fn store4(row: u32, col: u32, acc: vec4<f32>) {
+fn store4(row: u32, col: u32, zoff: u32, acc: vec4<f32>) {
     if row >= P.m || col >= P.n {
         return;
     }
     let e = row * P.n + col;
     let v = e >> 2u;
-    if (P.flags & 1u) == 0u {
+    if (P.flags & 4u) != 0u {
+        S[(zoff + e) >> 2u] = acc;
+    } else if (P.flags & 1u) == 0u {
         var o = P.alpha * acc;
         if P.beta != 0.0 {
             o = o + P.beta * C[v];
@@ -238,7 +240,7 @@ fn store4(row: u32, col: u32, acc: vec4<f32>) {
 
 const STORE4_SCALAR: &str = r#"
 // Epilogue for up to 4 consecutive outputs (row, col..col+4), bounds-checked.
-fn store4(row: u32, col: u32, acc: vec4<f32>) {
+fn store4(row: u32, col: u32, zoff: u32, acc: vec4<f32>) {
     if row >= P.m {
         return;
     }
@@ -246,7 +248,9 @@ fn store4(row: u32, col: u32, acc: vec4<f32>) {
         let cj = col + j;
         if cj < P.n {
             let e = row * P.n + cj;
-            if (P.flags & 1u) == 0u {
+            if (P.flags & 4u) != 0u {
+                S[zoff + e] = acc[j];
+            } else if (P.flags & 1u) == 0u {
                 var o = P.alpha * acc[j];
                 if P.beta != 0.0 {
                     o = o + P.beta * C[e];
@@ -348,7 +352,7 @@ pub fn source(template: &str, key: GemmKey) -> String {
             for h in 0..tn / 4 {
                 let _ = writeln!(
                     epi,
-                    "    store4(m0 + {}u + ty * 4u, n0 + {}u + tx * 4u, c{r}_{h});",
+                    "    store4(m0 + {}u + ty * 4u, n0 + {}u + tx * 4u, zoff, c{r}_{h});",
                     g * 64 + i,
                     h * 64
                 );

@@ -35,6 +35,7 @@ const SAMPLE_WGSL: &str = include_str!("../../../shaders/sample.wgsl");
 const PHILOX_WORDS_WGSL: &str = include_str!("../../../shaders/philox_words.wgsl");
 const REDUCE_WGSL: &str = include_str!("../../../shaders/reduce.wgsl");
 const GEMM_WGSL: &str = include_str!("../../../shaders/gemm.wgsl");
+const GEMM_SPLITK_WGSL: &str = include_str!("../../../shaders/gemm_splitk.wgsl");
 
 /// Threads per workgroup in every kernel.
 const WG: u64 = 256;
@@ -46,6 +47,12 @@ pub const BATCH_OPS: usize = 128;
 const IDX_CAP: u64 = 1 << 16;
 /// Workgroups of the first pass of `sum`.
 const SUM_GROUPS: u64 = 1024;
+/// Split-K: aim for this many workgroups, give each at least this much of k,
+/// split at most this many ways, and use at most this much scratch.
+const SPLITK_TARGET_GROUPS: usize = 160;
+const SPLITK_MIN_K: usize = 128;
+const SPLITK_MAX: usize = 16;
+const SPLITK_MAX_BYTES: u64 = 256 << 20;
 /// Bind groups kept before the cache is cleared wholesale.
 const BIND_GROUP_CACHE_MAX: usize = 8192;
 
@@ -150,6 +157,7 @@ enum Kernel {
     ColSums,
     RowSums,
     SumPartial,
+    SplitKReduce,
     Gemm(GemmKey),
 }
 
@@ -208,6 +216,12 @@ impl Kernel {
             ColSums => ("reduce", REDUCE_WGSL, "col_sums", Layout::Rw(2)),
             RowSums => ("reduce", REDUCE_WGSL, "row_sums", Layout::Rw(2)),
             SumPartial => ("reduce", REDUCE_WGSL, "sum_partial", Layout::Rw(2)),
+            SplitKReduce => (
+                "gemm_splitk",
+                GEMM_SPLITK_WGSL,
+                "splitk_reduce",
+                Layout::Rw(4),
+            ),
             Gemm(_) => ("gemm", GEMM_WGSL, "main", Layout::Gemm),
         }
     }
@@ -235,6 +249,8 @@ struct State {
     pipelines: HashMap<Kernel, wgpu::ComputePipeline>,
     bind_groups: HashMap<BgKey, wgpu::BindGroup>,
     readback: Option<(wgpu::Buffer, u64)>,
+    /// Split-K partial products: (buffer, id, bytes).
+    splitk: Option<(wgpu::Buffer, u64, u64)>,
 }
 
 /// The wgpu backend. All methods take `&self`; the recording state sits
@@ -257,6 +273,8 @@ pub struct Gpu {
     graveyard: Arc<Mutex<Vec<u64>>>,
     error: Arc<Mutex<Option<String>>>,
     tile_override: Mutex<Option<Tile>>,
+    /// Split-K factor forced for benchmarks (1 = never split).
+    split_override: Mutex<Option<usize>>,
     state: Mutex<State>,
 }
 
@@ -399,7 +417,7 @@ impl Gpu {
             });
             layouts.insert(key, (bgl, pl));
         };
-        for n in 1..=3u8 {
+        for n in 1..=4u8 {
             let mut e = vec![uniform];
             e.extend((1..=n as u32).map(|b| entry(b, false)));
             make_layout(Layout::Rw(n), e);
@@ -432,6 +450,7 @@ impl Gpu {
                 pipelines: HashMap::new(),
                 bind_groups: HashMap::new(),
                 readback: None,
+                splitk: None,
             }),
             device,
             queue,
@@ -448,6 +467,11 @@ impl Gpu {
             graveyard: Arc::new(Mutex::new(Vec::new())),
             error,
             tile_override: Mutex::new(tile_override),
+            split_override: Mutex::new(
+                std::env::var("EBMKIT_GEMM_SPLITK")
+                    .ok()
+                    .and_then(|s| s.parse().ok()),
+            ),
         })
     }
 
@@ -594,7 +618,7 @@ impl Gpu {
                 true,
             ),
             _ => {
-                let philox = if matches!(name, "sample" | "philox_words") {
+                let philox = if matches!(name, "sample" | "philox_words" | "gemm_splitk") {
                     PHILOX_WGSL
                 } else {
                     ""
@@ -703,9 +727,9 @@ impl Gpu {
         kernel: Kernel,
         bufs: &[Bind<'_>],
         params: Params,
-        grid: (u32, u32),
+        grid: (u32, u32, u32),
     ) -> Result<()> {
-        if grid.0 == 0 || grid.1 == 0 {
+        if grid.0 == 0 || grid.1 == 0 || grid.2 == 0 {
             return Ok(());
         }
         self.purge_dead(st);
@@ -727,7 +751,7 @@ impl Gpu {
         let pass = st.pass.as_mut().expect("pass was just opened");
         pass.set_pipeline(&pipe);
         pass.set_bind_group(0, &bg, &[off as u32]);
-        pass.dispatch_workgroups(grid.0, grid.1, 1);
+        pass.dispatch_workgroups(grid.0, grid.1, grid.2);
         if st.slots >= BATCH_OPS {
             self.flush(st);
         }
@@ -735,10 +759,10 @@ impl Gpu {
     }
 
     /// A grid of `groups` workgroups: (x, y) with x * y >= groups.
-    fn grid(&self, groups: u64) -> Result<(u32, u32)> {
+    fn grid(&self, groups: u64) -> Result<(u32, u32, u32)> {
         let max = self.limits.max_compute_workgroups_per_dimension as u64;
         if groups == 0 {
-            return Ok((0, 0));
+            return Ok((0, 0, 0));
         }
         let x = groups.min(max);
         let y = groups.div_ceil(x);
@@ -749,7 +773,7 @@ impl Gpu {
                 limit: max * max,
             });
         }
-        Ok((x as u32, y as u32))
+        Ok((x as u32, y as u32, 1))
     }
 
     /// An elementwise-style kernel over `items` work items (one per thread).
@@ -838,6 +862,16 @@ impl Gpu {
         Ok(())
     }
 
+    /// Forces the split-K factor of every GEMM (1: never split) or, with
+    /// `None`, restores the automatic choice. For benchmarks and tests; the
+    /// environment variable `EBMKIT_GEMM_SPLITK` sets the same at start-up.
+    pub fn force_gemm_split(&self, splits: Option<usize>) {
+        *self
+            .split_override
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = splits;
+    }
+
     /// Seconds per `m x k` by `k x n` GEMM: a few warm-up products, then
     /// `reps` products queued back to back with one wait at the end.
     pub fn bench_gemm(&self, m: usize, k: usize, n: usize, reps: usize) -> Result<f64> {
@@ -889,6 +923,39 @@ impl Gpu {
                 limit: max,
             });
         }
+        // Few output tiles and a long k: split k across workgroups (grid z)
+        // so the device fills up, then reduce the partial products.
+        let tiles = (gx * gy) as usize;
+        let bk = tile.dims().2 as usize;
+        let forced = *self
+            .split_override
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let want = forced.unwrap_or_else(|| {
+            if tiles >= SPLITK_TARGET_GROUPS / 2 {
+                1
+            } else {
+                SPLITK_TARGET_GROUPS
+                    .div_ceil(tiles)
+                    .min(k / SPLITK_MIN_K)
+                    .min(SPLITK_MAX)
+            }
+        });
+        let (splits, kc) = if want > 1 && k > bk {
+            let kc = k.div_ceil(want).next_multiple_of(bk);
+            (k.div_ceil(kc), kc)
+        } else {
+            (1, k)
+        };
+        let part_bytes = (splits * m * n * 4) as u64;
+        let splits = if splits > 1
+            && part_bytes <= SPLITK_MAX_BYTES.min(self.max_bytes())
+            && splits as u64 <= max
+        {
+            splits
+        } else {
+            1
+        };
         let mut p = Params {
             m: m as u32,
             n: n as u32,
@@ -896,27 +963,61 @@ impl Gpu {
             len: (m * n) as u32,
             alpha,
             beta,
+            aux0: if splits > 1 { kc as u32 } else { k as u32 },
+            aux1: splits as u32,
             ..Default::default()
         };
         if bias.is_some() {
             p.flags |= 1;
         }
+        let dummy_rw = Bind(&self.dummy_rw, ID_DUMMY_RW);
+        let dummy_ro = Bind(&self.dummy_ro, ID_DUMMY_RO);
         let s = match sample {
             Some((s, d)) => {
                 p.flags |= 2;
                 p = p.draw(d);
                 s.b()
             }
-            None => Bind(&self.dummy_rw, ID_DUMMY_RW),
+            None => dummy_rw,
         };
-        let bias = bias.map_or(Bind(&self.dummy_ro, ID_DUMMY_RO), |v| v.b());
+        let bias = bias.map_or(dummy_ro, |v| v.b());
         let mut st = self.lock();
+        if splits == 1 {
+            return self.record(
+                &mut st,
+                Kernel::Gemm(key),
+                &[a.b(), b.b(), bias, c.b(), s],
+                p,
+                (gx as u32, gy as u32, 1),
+            );
+        }
+        if st.splitk.as_ref().is_none_or(|sk| sk.2 < part_bytes) {
+            let bytes = part_bytes.next_power_of_two().min(self.max_bytes());
+            let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("ebmkit split-K partials"),
+                size: bytes,
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            });
+            st.splitk = Some((buf, self.next_id.fetch_add(1, Ordering::Relaxed), bytes));
+        }
+        let (part, part_id, _) = st.splitk.clone().expect("split-K scratch");
+        let part = Bind(&part, part_id);
+        let partial = Params { flags: 4, ..p };
         self.record(
             &mut st,
             Kernel::Gemm(key),
-            &[a.b(), b.b(), bias, c.b(), s],
+            &[a.b(), b.b(), dummy_ro, c.b(), part],
+            partial,
+            (gx as u32, gy as u32, splits as u32),
+        )?;
+        let grid = self.grid(((m * n) as u64).div_ceil(4 * WG))?;
+        self.record(
+            &mut st,
+            Kernel::SplitKReduce,
+            &[part, bias, c.b(), s],
             p,
-            (gx as u32, gy as u32),
+            grid,
         )
     }
 }
@@ -1133,14 +1234,14 @@ impl Backend for Gpu {
                 Kernel::SumPartial,
                 &[x.b(), partials],
                 Params::len(x.len()),
-                (groups as u32, 1),
+                (groups as u32, 1, 1),
             )?;
             self.record(
                 &mut st,
                 Kernel::SumPartial,
                 &[partials, Bind(&self.total, ID_TOTAL)],
                 Params::len(groups as usize),
-                (1, 1),
+                (1, 1, 1),
             )?;
         }
         let bytes = self.read_back_locked(&mut st, &self.total, 4)?;
