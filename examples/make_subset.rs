@@ -31,7 +31,8 @@ fn main() -> ebmkit::Result<()> {
     std::fs::create_dir_all(&out).map_err(|e| ebmkit::Error::io(&out, e))?;
 
     for (i, stem) in FILE_NAMES.iter().enumerate() {
-        let from = src.join(format!("{stem}.gz"));
+        let gz = src.join(format!("{stem}.gz"));
+        let from = if gz.is_file() { gz } else { src.join(stem) };
         let keep = if i < 2 { TRAIN } else { TEST };
         let arr = if i % 2 == 0 {
             read_images(&from)?
