@@ -1,0 +1,189 @@
+//! The RBM code on the GPU backend against the CPU backend with the same
+//! seeds: Gibbs chains, tempering, free energies and a few training epochs.
+//!
+//! Runs on any adapter (Mesa's lavapipe included; shapes are small). Without
+//! an adapter these tests fail, unless `EBMKIT_SKIP_GPU=1`.
+//!
+//! Both backends draw the same Philox uniforms, but their sigmoid inputs can
+//! differ in the last bits (GEMM summation order), so a Bernoulli draw with
+//! a uniform within ~1e-6 of its probability may differ; such a chain then
+//! goes its own way. The tests allow a few such rows and compare the rest
+//! exactly.
+
+use ebmkit::backend::cpu::Cpu;
+use ebmkit::backend::gpu::Gpu;
+use ebmkit::energy::{Bipartite, Scratch};
+use ebmkit::io::recipe::Recipe;
+use ebmkit::models::rbm::{Rbm, RbmHost};
+use ebmkit::sample::tempering::linear_betas;
+use ebmkit::sample::{Chains, Tempering};
+use ebmkit::train::Trainer;
+use ebmkit::units::UnitKind;
+use ebmkit::{Backend, HostMat, RngStream};
+use std::path::Path;
+use std::sync::OnceLock;
+
+fn gpu() -> Option<&'static Gpu> {
+    static GPU: OnceLock<Option<Gpu>> = OnceLock::new();
+    GPU.get_or_init(|| match Gpu::new() {
+        Ok(g) => Some(g),
+        Err(e) if std::env::var("EBMKIT_SKIP_GPU").as_deref() == Ok("1") => {
+            eprintln!("EBMKIT_SKIP_GPU=1: skipping GPU tests ({e})");
+            None
+        }
+        Err(e) => panic!("{e}; set EBMKIT_SKIP_GPU=1 to skip the GPU tests"),
+    })
+    .as_ref()
+}
+
+fn model(nv: usize, nh: usize, vis: UnitKind, hid: UnitKind) -> RbmHost {
+    let d = RngStream::new(9, 9).next_draw();
+    RbmHost {
+        w: HostMat::from_fn(nv, nh, |r, c| 0.5 * d.normal(r * nh + c)),
+        b_v: HostMat::from_fn(1, nv, |_, c| 0.3 * d.normal(10_000 + c)),
+        b_h: HostMat::from_fn(1, nh, |_, c| 0.3 * d.normal(20_000 + c)),
+        visible: vis,
+        hidden: hid,
+    }
+}
+
+/// Rows that differ anywhere.
+fn differing_rows(a: &HostMat, b: &HostMat, tol: f32) -> usize {
+    (0..a.rows)
+        .filter(|&r| a.row(r).iter().zip(b.row(r)).any(|(x, y)| (x - y).abs() > tol))
+        .count()
+}
+
+fn start(n: usize, nv: usize) -> HostMat {
+    let d = RngStream::new(5, 5).next_draw();
+    HostMat::from_fn(n, nv, |r, c| (d.uniform(r * nv + c) < 0.5) as u8 as f32)
+}
+
+fn run_chains<B: Backend>(be: &B, h: &RbmHost, v0: &HostMat, steps: usize) -> (HostMat, HostMat) {
+    let rbm = Rbm::from_host(be, h).unwrap();
+    let mut c = Chains::new(be, v0.rows, h.n_visible(), h.n_hidden()).unwrap();
+    let mut rng = RngStream::new(21, 3);
+    let v0 = be.upload(v0).unwrap();
+    c.start_from(be, &rbm, &v0, &mut rng).unwrap();
+    c.sweep(be, &rbm, steps, &mut rng).unwrap();
+    (be.download(&c.v).unwrap(), be.download(&c.ph).unwrap())
+}
+
+#[test]
+fn gibbs_chains_agree_for_the_same_seed() {
+    let Some(g) = gpu() else { return };
+    let cpu = Cpu::new();
+    for (vis, hid) in [
+        (UnitKind::Bernoulli, UnitKind::Bernoulli),
+        (UnitKind::Gaussian, UnitKind::Bernoulli),
+        (UnitKind::Bernoulli, UnitKind::Relu),
+    ] {
+        let h = model(37, 23, vis, hid);
+        let v0 = start(64, 37);
+        let (vc, pc) = run_chains(&cpu, &h, &v0, 10);
+        let (vg, pg) = run_chains(g, &h, &v0, 10);
+        let tol = if vis.is_binary() { 0.0 } else { 1e-3 };
+        let dv = differing_rows(&vc, &vg, tol);
+        let dp = differing_rows(&pc, &pg, 1e-3);
+        eprintln!("{vis}-{hid}: {dv} of 64 chains differ in v, {dp} in E[h|v]");
+        assert!(dv <= 2 && dp <= 2, "{vis}-{hid}: {dv} / {dp} rows differ");
+    }
+}
+
+#[test]
+fn free_energies_agree() {
+    let Some(g) = gpu() else { return };
+    let cpu = Cpu::new();
+    for hid in [UnitKind::Bernoulli, UnitKind::Gaussian, UnitKind::Relu] {
+        let h = model(30, 20, UnitKind::Bernoulli, hid);
+        let v = start(50, 30);
+        let f = |be: &dyn Fn() -> HostMat| be();
+        let fc = f(&|| {
+            let rbm = Rbm::from_host(&cpu, &h).unwrap();
+            let mut s = Scratch::new(&cpu, 50, 30, 20).unwrap();
+            let mut out = cpu.zeros(50, 1).unwrap();
+            rbm.free_energy(&cpu, &v, &mut s, &mut out).unwrap();
+            out
+        });
+        let rbm = Rbm::from_host(g, &h).unwrap();
+        let mut s = Scratch::new(g, 50, 30, 20).unwrap();
+        let mut out = g.zeros(50, 1).unwrap();
+        let vd = g.upload(&v).unwrap();
+        rbm.free_energy(g, &vd, &mut s, &mut out).unwrap();
+        let fg = g.download(&out).unwrap();
+        let d = fc.max_abs_diff(&fg).unwrap();
+        assert!(d < 1e-3, "{hid}: {d}");
+    }
+}
+
+#[test]
+fn tempering_agrees() {
+    let Some(g) = gpu() else { return };
+    let cpu = Cpu::new();
+    let h = model(20, 12, UnitKind::Bernoulli, UnitKind::Bernoulli);
+    let v0 = start(32, 20);
+    let run = |be: &dyn Fn() -> (HostMat, Vec<f32>)| be();
+    let c = run(&|| {
+        let rbm = Rbm::from_host(&cpu, &h).unwrap();
+        let mut pt = Tempering::new(&cpu, linear_betas(4, 0.2), 32, 20, 12).unwrap();
+        let mut rng = RngStream::new(8, 1);
+        pt.start_from(&cpu, &rbm, &v0, &mut rng).unwrap();
+        for _ in 0..6 {
+            pt.step(&cpu, &rbm, &mut rng).unwrap();
+        }
+        (pt.state(&cpu).unwrap().0, pt.swap_rates(&cpu).unwrap())
+    });
+    let rbm = Rbm::from_host(g, &h).unwrap();
+    let mut pt = Tempering::new(g, linear_betas(4, 0.2), 32, 20, 12).unwrap();
+    let mut rng = RngStream::new(8, 1);
+    let v0d = g.upload(&v0).unwrap();
+    pt.start_from(g, &rbm, &v0d, &mut rng).unwrap();
+    for _ in 0..6 {
+        pt.step(g, &rbm, &mut rng).unwrap();
+    }
+    let vg = pt.state(g).unwrap().0;
+    let d = differing_rows(&c.0, &vg, 0.0);
+    eprintln!("tempering: {d} of {} stacked chains differ; swap rates cpu {:?} gpu {:?}", vg.rows, c.1, pt.swap_rates(g).unwrap());
+    assert!(d <= 6, "{d} rows differ");
+}
+
+#[test]
+fn a_few_training_epochs_agree() {
+    let Some(g) = gpu() else { return };
+    let cpu = Cpu::new();
+    let text = r#"
+[model]
+n_hidden = 16
+init_std = 0.1
+[data]
+source = "mnist-small"
+binarize = "stochastic"
+[train]
+method = "pcd"
+epochs = 3
+batch_size = 20
+chains = 20
+lr = 0.05
+momentum = 0.5
+weight_decay = 0.001
+sparsity_target = 0.1
+seed = 4
+[monitor]
+rows = 40
+"#;
+    let r = Recipe::parse(text, Path::new("gpu.toml")).unwrap();
+    let d = RngStream::new(3, 3).next_draw();
+    let x = HostMat::from_fn(200, 30, |i, j| d.uniform(i * 30 + j));
+    let mut tc = Trainer::new(&cpu, r.clone(), &x, Some(&x)).unwrap();
+    tc.fit(&cpu, 3, None, &mut |_, _| {}, &mut |_| {}).unwrap();
+    let mut tg = Trainer::new(g, r, &x, Some(&x)).unwrap();
+    tg.fit(g, 3, None, &mut |_, _| {}, &mut |_| {}).unwrap();
+    let wc = tc.rbm.to_host(&cpu).unwrap();
+    let wg = tg.rbm.to_host(g).unwrap();
+    let dw = wc.w.max_abs_diff(&wg.w).unwrap();
+    let dh = wc.b_h.max_abs_diff(&wg.b_h).unwrap();
+    let (ec, eg) = (tc.history.epochs.last().unwrap(), tg.history.epochs.last().unwrap());
+    eprintln!("after 3 epochs: max |W_cpu - W_gpu| {dw:.2e}, b_h {dh:.2e}; recon {} vs {}", ec.recon_error, eg.recon_error);
+    assert!(dw < 0.02 && dh < 0.02, "W {dw} b_h {dh}");
+    assert!((ec.recon_error - eg.recon_error).abs() < 0.05 * ec.recon_error.abs().max(1.0));
+}
