@@ -113,6 +113,5 @@ pub trait Bipartite<B: Backend> {
     ) -> Result<()>;
 
     /// `F(v)` per row (β = 1).
-    fn free_energy(&self, be: &B, v: &B::Mat, s: &mut Scratch<B>, out: &mut B::Mat)
-        -> Result<()>;
+    fn free_energy(&self, be: &B, v: &B::Mat, s: &mut Scratch<B>, out: &mut B::Mat) -> Result<()>;
 }

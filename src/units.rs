@@ -206,7 +206,10 @@ mod tests {
             kind.log_partition(&be, &x, &mut out, &mut s).unwrap();
             for (o, xi) in out.data.iter().zip(&x.data) {
                 let want = kind.log_partition_host(*xi as f64);
-                assert!((*o as f64 - want).abs() < 1e-4 * (1.0 + want.abs()), "{kind} {xi}");
+                assert!(
+                    (*o as f64 - want).abs() < 1e-4 * (1.0 + want.abs()),
+                    "{kind} {xi}"
+                );
             }
         }
     }
@@ -216,7 +219,8 @@ mod tests {
         for x in [-3.0, -0.2, 0.0, 1.5] {
             for kind in [UnitKind::Bernoulli, UnitKind::Gaussian] {
                 let h = 1e-5;
-                let d = (kind.log_partition_host(x + h) - kind.log_partition_host(x - h)) / (2.0 * h);
+                let d =
+                    (kind.log_partition_host(x + h) - kind.log_partition_host(x - h)) / (2.0 * h);
                 assert!((d - kind.mean_host(x)).abs() < 1e-6, "{kind} {x}");
             }
         }
@@ -238,7 +242,12 @@ mod tests {
         assert!(out.data.iter().all(|&v| v >= 0.0));
         // x = 1: noise variance sigmoid(1) = 0.731; rectification trims a little.
         let m: f64 = out.data.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
-        let var: f64 = out.data.iter().map(|&v| (v as f64 - m).powi(2)).sum::<f64>() / n as f64;
+        let var: f64 = out
+            .data
+            .iter()
+            .map(|&v| (v as f64 - m).powi(2))
+            .sum::<f64>()
+            / n as f64;
         assert!((m - 1.03).abs() < 0.05, "mean {m}");
         assert!((var - 0.64).abs() < 0.1, "var {var}");
     }

@@ -80,7 +80,10 @@ impl Checkpoint {
         ];
         for (name, m) in &self.state {
             if matches!(name.as_str(), "W" | "b_v" | "b_h") {
-                return Err(Error::value("checkpoint state", format!("'{name}' is reserved")));
+                return Err(Error::value(
+                    "checkpoint state",
+                    format!("'{name}' is reserved"),
+                ));
             }
             owned.push((name.clone(), vec![m.rows, m.cols], le_bytes(m)));
         }
@@ -106,7 +109,8 @@ impl Checkpoint {
         put("rng_stream", self.rng.stream.to_string());
         put("rng_offset", self.rng.offset.to_string());
         put("history", self.history.clone());
-        safetensors::serialize(views, Some(meta)).map_err(|e| Error::value("checkpoint", e.to_string()))
+        safetensors::serialize(views, Some(meta))
+            .map_err(|e| Error::value("checkpoint", e.to_string()))
     }
 
     /// Writes atomically to `path`.
@@ -124,9 +128,10 @@ impl Checkpoint {
     /// Parses safetensors bytes; `path` names the source in errors.
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
         let fmt = |msg: String| Error::format(path, msg);
-        let st = SafeTensors::deserialize(bytes).map_err(|e| fmt(format!("not a safetensors file: {e}")))?;
-        let (_, header) =
-            SafeTensors::read_metadata(bytes).map_err(|e| fmt(format!("not a safetensors file: {e}")))?;
+        let st = SafeTensors::deserialize(bytes)
+            .map_err(|e| fmt(format!("not a safetensors file: {e}")))?;
+        let (_, header) = SafeTensors::read_metadata(bytes)
+            .map_err(|e| fmt(format!("not a safetensors file: {e}")))?;
         let meta = header.metadata().clone().unwrap_or_default();
         let get = |k: &str| -> Result<String> {
             meta.get(k)
@@ -135,23 +140,29 @@ impl Checkpoint {
         };
         let format = get("format")?;
         if format != FORMAT {
-            return Err(fmt(format!("metadata format is '{format}', expected '{FORMAT}'")));
+            return Err(fmt(format!(
+                "metadata format is '{format}', expected '{FORMAT}'"
+            )));
         }
         let parse_u64 = |k: &str| -> Result<u64> {
             let s = get(k)?;
             s.parse::<u64>()
                 .map_err(|_| fmt(format!("metadata '{k}' = '{s}' is not an unsigned integer")))
         };
-        let visible =
-            UnitKind::parse(&get("visible")?, "visible").map_err(|e| fmt(format!("metadata: {e}")))?;
-        let hidden = UnitKind::parse(&get("hidden")?, "hidden").map_err(|e| fmt(format!("metadata: {e}")))?;
+        let visible = UnitKind::parse(&get("visible")?, "visible")
+            .map_err(|e| fmt(format!("metadata: {e}")))?;
+        let hidden = UnitKind::parse(&get("hidden")?, "hidden")
+            .map_err(|e| fmt(format!("metadata: {e}")))?;
 
         let tensor = |name: &str, dims: Option<usize>| -> Result<HostMat> {
             let t = st
                 .tensor(name)
                 .map_err(|_| fmt(format!("tensor '{name}' is missing")))?;
             if t.dtype() != Dtype::F32 {
-                return Err(fmt(format!("tensor '{name}' has dtype {:?}, expected F32", t.dtype())));
+                return Err(fmt(format!(
+                    "tensor '{name}' has dtype {:?}, expected F32",
+                    t.dtype()
+                )));
             }
             let shape = t.shape().to_vec();
             if let Some(d) = dims {
@@ -180,15 +191,23 @@ impl Checkpoint {
         let w = tensor("W", Some(2))?;
         let (nv, nh) = w.shape();
         if nv == 0 || nh == 0 {
-            return Err(fmt(format!("tensor 'W' has shape [{nv}, {nh}], both must be > 0")));
+            return Err(fmt(format!(
+                "tensor 'W' has shape [{nv}, {nh}], both must be > 0"
+            )));
         }
         let b_v = tensor("b_v", Some(1))?;
         if b_v.cols != nv {
-            return Err(fmt(format!("tensor 'b_v' has shape [{}], expected [{nv}]", b_v.cols)));
+            return Err(fmt(format!(
+                "tensor 'b_v' has shape [{}], expected [{nv}]",
+                b_v.cols
+            )));
         }
         let b_h = tensor("b_h", Some(1))?;
         if b_h.cols != nh {
-            return Err(fmt(format!("tensor 'b_h' has shape [{}], expected [{nh}]", b_h.cols)));
+            return Err(fmt(format!(
+                "tensor 'b_h' has shape [{}], expected [{nh}]",
+                b_h.cols
+            )));
         }
         let mut state = BTreeMap::new();
         for name in st.names() {
@@ -198,8 +217,8 @@ impl Checkpoint {
         }
         let seed = parse_u64("rng_seed")?;
         let stream = parse_u64("rng_stream")?;
-        let stream =
-            u32::try_from(stream).map_err(|_| fmt(format!("metadata 'rng_stream' = {stream} exceeds 32 bits")))?;
+        let stream = u32::try_from(stream)
+            .map_err(|_| fmt(format!("metadata 'rng_stream' = {stream} exceeds 32 bits")))?;
         Ok(Checkpoint {
             rbm: RbmHost {
                 w,
@@ -223,14 +242,19 @@ impl Checkpoint {
     /// A state tensor that must exist with the given shape (`path` names the
     /// checkpoint in the error).
     pub fn state_tensor(&self, path: &Path, name: &str, shape: (usize, usize)) -> Result<&HostMat> {
-        let t = self
-            .state
-            .get(name)
-            .ok_or_else(|| Error::format(path, format!("tensor '{name}' is missing (needed to resume)")))?;
+        let t = self.state.get(name).ok_or_else(|| {
+            Error::format(
+                path,
+                format!("tensor '{name}' is missing (needed to resume)"),
+            )
+        })?;
         if t.shape() != shape {
             return Err(Error::format(
                 path,
-                format!("tensor '{name}' is {}x{}, expected {}x{}", t.rows, t.cols, shape.0, shape.1),
+                format!(
+                    "tensor '{name}' is {}x{}, expected {}x{}",
+                    t.rows, t.cols, shape.0, shape.1
+                ),
             ));
         }
         Ok(t)
@@ -245,9 +269,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         _ => PathBuf::from("."),
     };
     let name = path.file_name().ok_or_else(|| {
-        Error::value("checkpoint path", format!("{} has no file name", path.display()))
+        Error::value(
+            "checkpoint path",
+            format!("{} has no file name", path.display()),
+        )
     })?;
-    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;

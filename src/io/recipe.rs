@@ -282,7 +282,10 @@ impl Recipe {
         finite_nonneg("train.weight_decay", t.weight_decay)?;
         if let Some(s) = t.sparsity_target {
             if !(s > 0.0 && s < 1.0) {
-                return Err(Error::value("train.sparsity_target", format!("{s} is not in (0, 1)")));
+                return Err(Error::value(
+                    "train.sparsity_target",
+                    format!("{s} is not in (0, 1)"),
+                ));
             }
         }
         finite_nonneg("train.sparsity_cost", t.sparsity_cost)?;
@@ -295,7 +298,10 @@ impl Recipe {
         unit_interval("train.fast_decay", t.fast_decay, true)?;
         positive_usize("train.temperatures", t.temperatures)?;
         if t.method == Method::Pt && t.temperatures < 2 {
-            return Err(Error::value("train.temperatures", "parallel tempering needs at least 2"));
+            return Err(Error::value(
+                "train.temperatures",
+                "parallel tempering needs at least 2",
+            ));
         }
         unit_interval("train.beta_min", t.beta_min, false)?;
         positive_usize("monitor.rows", self.monitor.rows)?;

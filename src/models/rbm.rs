@@ -49,7 +49,10 @@ impl RbmHost {
     pub fn validate(&self) -> Result<()> {
         let (nv, nh) = self.w.shape();
         if nv == 0 || nh == 0 {
-            return Err(Error::shape("RbmHost", format!("W is {nv}x{nh}: empty layer")));
+            return Err(Error::shape(
+                "RbmHost",
+                format!("W is {nv}x{nh}: empty layer"),
+            ));
         }
         if self.b_v.shape() != (1, nv) {
             return Err(Error::shape(
@@ -230,7 +233,17 @@ impl<B: Backend> Bipartite<B> for Rbm<B> {
     ) -> Result<()> {
         if self.hidden.is_binary() && beta.is_none() {
             // p(h = 1 | v) = σ(v W + b_h), sampled in the same pass.
-            return be.sigmoid_affine(1.0, v, Trans::N, &self.w, Trans::N, &self.b_h, mean, sample, rng);
+            return be.sigmoid_affine(
+                1.0,
+                v,
+                Trans::N,
+                &self.w,
+                Trans::N,
+                &self.b_h,
+                mean,
+                sample,
+                rng,
+            );
         }
         self.total_input(be, v, Trans::N, &self.b_h, beta, &mut s.pre)?;
         self.hidden.mean(be, &s.pre, mean)?;
@@ -252,12 +265,23 @@ impl<B: Backend> Bipartite<B> for Rbm<B> {
     ) -> Result<()> {
         if self.visible.is_binary() && beta.is_none() {
             // p(v = 1 | h) = σ(h Wᵀ + b_v).
-            return be.sigmoid_affine(1.0, h, Trans::N, &self.w, Trans::T, &self.b_v, mean, sample, rng);
+            return be.sigmoid_affine(
+                1.0,
+                h,
+                Trans::N,
+                &self.w,
+                Trans::T,
+                &self.b_v,
+                mean,
+                sample,
+                rng,
+            );
         }
         self.total_input(be, h, Trans::T, &self.b_v, beta, &mut s.pre)?;
         self.visible.mean(be, &s.pre, mean)?;
         if let Some(out) = sample {
-            self.visible.sample(be, &s.pre, mean, out, &mut s.aux, rng)?;
+            self.visible
+                .sample(be, &s.pre, mean, out, &mut s.aux, rng)?;
         }
         Ok(())
     }
@@ -299,13 +323,7 @@ impl<B: Backend> Bipartite<B> for Rbm<B> {
         Ok(())
     }
 
-    fn free_energy(
-        &self,
-        be: &B,
-        v: &B::Mat,
-        s: &mut Scratch<B>,
-        out: &mut B::Mat,
-    ) -> Result<()> {
+    fn free_energy(&self, be: &B, v: &B::Mat, s: &mut Scratch<B>, out: &mut B::Mat) -> Result<()> {
         // x = v W + b_h;  F = -Σ_j A_h(x_j) - v·b_v + q_v(v)
         self.total_input(be, v, Trans::N, &self.b_h, None, &mut s.h.pre)?;
         self.hidden

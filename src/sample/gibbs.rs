@@ -53,7 +53,15 @@ impl<B: Backend> Chains<B> {
         model: &E,
         rng: &mut RngStream,
     ) -> Result<()> {
-        model.hidden_given_visible(be, &self.v, None, &mut self.ph, Some(&mut self.h), &mut self.sh, rng)
+        model.hidden_given_visible(
+            be,
+            &self.v,
+            None,
+            &mut self.ph,
+            Some(&mut self.h),
+            &mut self.sh,
+            rng,
+        )
     }
 
     /// `pv = E[v | h]`, `v ~ p(v | h)`.
@@ -63,7 +71,15 @@ impl<B: Backend> Chains<B> {
         model: &E,
         rng: &mut RngStream,
     ) -> Result<()> {
-        model.visible_given_hidden(be, &self.h, None, &mut self.pv, Some(&mut self.v), &mut self.sv, rng)
+        model.visible_given_hidden(
+            be,
+            &self.h,
+            None,
+            &mut self.pv,
+            Some(&mut self.v),
+            &mut self.sv,
+            rng,
+        )
     }
 
     /// `k` full sweeps from the current hidden state: `v ~ p(v | h)`, then

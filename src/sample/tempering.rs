@@ -70,10 +70,19 @@ pub fn linear_betas(t: usize, beta_min: f32) -> Vec<f32> {
 
 impl<B: Backend> Tempering<B> {
     /// `n` chains per temperature (all zero until [`start_from`](Self::start_from)).
-    pub fn new(be: &B, betas: Vec<f32>, n: usize, n_visible: usize, n_hidden: usize) -> Result<Self> {
+    pub fn new(
+        be: &B,
+        betas: Vec<f32>,
+        n: usize,
+        n_visible: usize,
+        n_hidden: usize,
+    ) -> Result<Self> {
         let t = betas.len();
         if t == 0 || (betas[0] - 1.0).abs() > 1e-6 {
-            return Err(Error::value("temperatures", "the first inverse temperature must be 1"));
+            return Err(Error::value(
+                "temperatures",
+                "the first inverse temperature must be 1",
+            ));
         }
         for w in betas.windows(2) {
             if w[1] >= w[0] || w[1] < 0.0 {
@@ -84,7 +93,10 @@ impl<B: Backend> Tempering<B> {
             }
         }
         if n == 0 {
-            return Err(Error::value("chains", "need at least one chain per temperature"));
+            return Err(Error::value(
+                "chains",
+                "need at least one chain per temperature",
+            ));
         }
         let r = t * n;
         let row_beta = |w: usize| HostMat::from_fn(r, w, |i, _| betas[i / n]);
@@ -173,13 +185,37 @@ impl<B: Backend> Tempering<B> {
             .map(|r| (r % self.n) as u32)
             .collect();
         be.gather_rows(v0, &idx, &mut self.v)?;
-        model.hidden_given_visible(be, &self.v, Some(&self.beta_h), &mut self.ph, Some(&mut self.h), &mut self.sh, rng)
+        model.hidden_given_visible(
+            be,
+            &self.v,
+            Some(&self.beta_h),
+            &mut self.ph,
+            Some(&mut self.h),
+            &mut self.sh,
+            rng,
+        )
     }
 
     /// One Gibbs sweep at every temperature: `v ~ p_β(v | h)`, `h ~ p_β(h | v)`.
     pub fn sweep<E: Bipartite<B>>(&mut self, be: &B, model: &E, rng: &mut RngStream) -> Result<()> {
-        model.visible_given_hidden(be, &self.h, Some(&self.beta_v), &mut self.pv, Some(&mut self.v), &mut self.sv, rng)?;
-        model.hidden_given_visible(be, &self.v, Some(&self.beta_h), &mut self.ph, Some(&mut self.h), &mut self.sh, rng)
+        model.visible_given_hidden(
+            be,
+            &self.h,
+            Some(&self.beta_v),
+            &mut self.pv,
+            Some(&mut self.v),
+            &mut self.sv,
+            rng,
+        )?;
+        model.hidden_given_visible(
+            be,
+            &self.v,
+            Some(&self.beta_h),
+            &mut self.ph,
+            Some(&mut self.h),
+            &mut self.sh,
+            rng,
+        )
     }
 
     /// One round of neighbour swaps (the pairs alternate between calls).
@@ -198,7 +234,12 @@ impl<B: Backend> Tempering<B> {
         be.bernoulli(&self.logr, &mut self.accept, rng)?;
         // Both rows of a pair follow the draw of its lower row.
         be.gather_rows(&self.accept, &self.lower[p], &mut self.accept_pair)?;
-        be.binary(Binary::Mul, &self.accept_pair, &self.count_mask[p], &mut self.e_p)?;
+        be.binary(
+            Binary::Mul,
+            &self.accept_pair,
+            &self.count_mask[p],
+            &mut self.e_p,
+        )?;
         be.axpby(1.0, &self.e_p, 1.0, &mut self.accepted)?;
         for (t, a) in self.attempts.iter_mut().enumerate() {
             if t + 1 < self.betas.len() && t % 2 == p {
@@ -206,8 +247,24 @@ impl<B: Backend> Tempering<B> {
             }
         }
         // x ← x + a (x_partner - x)
-        be.gemm(1.0, &self.accept_pair, Trans::N, &self.ones_v, Trans::N, 0.0, &mut self.mask_v)?;
-        be.gemm(1.0, &self.accept_pair, Trans::N, &self.ones_h, Trans::N, 0.0, &mut self.mask_h)?;
+        be.gemm(
+            1.0,
+            &self.accept_pair,
+            Trans::N,
+            &self.ones_v,
+            Trans::N,
+            0.0,
+            &mut self.mask_v,
+        )?;
+        be.gemm(
+            1.0,
+            &self.accept_pair,
+            Trans::N,
+            &self.ones_h,
+            Trans::N,
+            0.0,
+            &mut self.mask_h,
+        )?;
         be.gather_rows(&self.v, &self.partner[p], &mut self.dv)?;
         be.binary_inplace(Binary::Sub, &mut self.dv, &self.v)?;
         be.binary_inplace(Binary::Mul, &mut self.dv, &self.mask_v)?;

@@ -43,7 +43,9 @@ impl<B: Backend> Negative<B> {
     /// Advances the chains; afterwards [`stats`](Self::stats) are current.
     pub fn run(&mut self, be: &B, rbm: &Rbm<B>, rng: &mut RngStream) -> Result<()> {
         match self {
-            Negative::Cd { chains, k } | Negative::Pcd { chains, k } => chains.sweep(be, rbm, *k, rng),
+            Negative::Cd { chains, k } | Negative::Pcd { chains, k } => {
+                chains.sweep(be, rbm, *k, rng)
+            }
             Negative::Fpcd { chains, k, fast } => {
                 fast.refresh(be, rbm)?;
                 chains.sweep(be, &fast.sum, *k, rng)
@@ -61,9 +63,9 @@ impl<B: Backend> Negative<B> {
     /// FPCD the means are under the fast-weight model that sampled them.
     pub fn stats(&self) -> (&B::Mat, &B::Mat) {
         match self {
-            Negative::Cd { chains, .. } | Negative::Pcd { chains, .. } | Negative::Fpcd { chains, .. } => {
-                (&chains.v, &chains.ph)
-            }
+            Negative::Cd { chains, .. }
+            | Negative::Pcd { chains, .. }
+            | Negative::Fpcd { chains, .. } => (&chains.v, &chains.ph),
             Negative::Pt { v, ph, .. } => (v, ph),
         }
     }

@@ -75,11 +75,18 @@ pub struct Monitor<B: Backend> {
 impl<B: Backend> Monitor<B> {
     /// `train` and `heldout` are preprocessed subsets; `heldout` is cut or
     /// repeated to the row count of `train`.
-    pub fn new(be: &B, train: &HostMat, heldout: Option<&HostMat>, n_hidden: usize) -> Result<Self> {
+    pub fn new(
+        be: &B,
+        train: &HostMat,
+        heldout: Option<&HostMat>,
+        n_hidden: usize,
+    ) -> Result<Self> {
         let rows = train.rows;
         let nv = train.cols;
         let heldout = match heldout {
-            Some(h) if h.rows > 0 => Some(be.upload(&HostMat::from_fn(rows, nv, |r, c| h.get(r % h.rows, c)))?),
+            Some(h) if h.rows > 0 => {
+                Some(be.upload(&HostMat::from_fn(rows, nv, |r, c| h.get(r % h.rows, c)))?)
+            }
             _ => None,
         };
         Ok(Monitor {
@@ -100,7 +107,13 @@ impl<B: Backend> Monitor<B> {
 
     /// Fills the monitored fields of `rec` (epoch, lr and seconds are the
     /// caller's). `epoch` seeds the pseudo-likelihood's choice of bits.
-    pub fn evaluate(&mut self, be: &B, rbm: &Rbm<B>, epoch: u64, rec: &mut EpochRecord) -> Result<()> {
+    pub fn evaluate(
+        &mut self,
+        be: &B,
+        rbm: &Rbm<B>,
+        epoch: u64,
+        rec: &mut EpochRecord,
+    ) -> Result<()> {
         let mut rng = RngStream {
             seed: 0x6d6f6e,
             stream: MONITOR_STREAM,
@@ -108,8 +121,24 @@ impl<B: Backend> Monitor<B> {
         };
         let n = self.rows as f64;
         // Reconstruction through the means.
-        rbm.hidden_given_visible(be, &self.train, None, &mut self.ph, None, &mut self.sh, &mut rng)?;
-        rbm.visible_given_hidden(be, &self.ph, None, &mut self.pv, None, &mut self.sv, &mut rng)?;
+        rbm.hidden_given_visible(
+            be,
+            &self.train,
+            None,
+            &mut self.ph,
+            None,
+            &mut self.sh,
+            &mut rng,
+        )?;
+        rbm.visible_given_hidden(
+            be,
+            &self.ph,
+            None,
+            &mut self.pv,
+            None,
+            &mut self.sv,
+            &mut rng,
+        )?;
         be.binary_inplace(Binary::Sub, &mut self.pv, &self.train)?;
         be.unary_inplace(Unary::Square, &mut self.pv)?;
         rec.recon_error = be.sum(&self.pv)? as f64 / n;

@@ -149,8 +149,24 @@ impl<B: Backend> Sgd<B> {
         match &mut self.grads {
             None => {
                 // Fused: Δ = μ Δ + ε g, accumulated by the GEMMs themselves.
-                be.gemm(lr / np, s.v_pos, Trans::T, s.h_pos, Trans::N, mom, &mut self.dw)?;
-                be.gemm(-lr / nn, s.v_neg, Trans::T, s.h_neg, Trans::N, 1.0, &mut self.dw)?;
+                be.gemm(
+                    lr / np,
+                    s.v_pos,
+                    Trans::T,
+                    s.h_pos,
+                    Trans::N,
+                    mom,
+                    &mut self.dw,
+                )?;
+                be.gemm(
+                    -lr / nn,
+                    s.v_neg,
+                    Trans::T,
+                    s.h_neg,
+                    Trans::N,
+                    1.0,
+                    &mut self.dw,
+                )?;
                 be.col_sums(s.v_pos, lr / np, mom, &mut self.db_v)?;
                 be.col_sums(s.v_neg, -lr / nn, 1.0, &mut self.db_v)?;
                 be.col_sums(s.h_pos, lr / np, mom, &mut self.db_h)?;

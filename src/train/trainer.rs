@@ -68,7 +68,9 @@ pub fn check_data(x: &HostMat, visible: UnitKind, what: &str) -> Result<()> {
         if visible == UnitKind::Bernoulli && !(0.0..=1.0).contains(&v) {
             return Err(Error::value(
                 what,
-                format!("value {v} at row {r}, column {c} is outside [0, 1] (Bernoulli visible units)"),
+                format!(
+                    "value {v} at row {r}, column {c} is outside [0, 1] (Bernoulli visible units)"
+                ),
             ));
         }
     }
@@ -94,7 +96,15 @@ impl<B: Backend> Trainer<B> {
         let hid = recipe.hidden_units()?;
         let mut rng = RngStream::new(recipe.train.seed, TRAIN_STREAM);
         let nv = train.cols;
-        let rbm = Rbm::new(be, nv, recipe.model.n_hidden, vis, hid, recipe.model.init_std, &mut rng)?;
+        let rbm = Rbm::new(
+            be,
+            nv,
+            recipe.model.n_hidden,
+            vis,
+            hid,
+            recipe.model.init_std,
+            &mut rng,
+        )?;
         let mut t = Self::assemble(be, recipe, rbm, rng, train, heldout)?;
         // Visible biases from the data means (Hinton's guide, §8).
         if t.recipe.model.visible_bias_from_data {
@@ -201,7 +211,11 @@ impl<B: Backend> Trainer<B> {
         let mrows = recipe.monitor.rows.min(n_train);
         let mon_train = preprocess_fixed(
             &resident.select_rows(&(0..mrows).collect::<Vec<_>>())?,
-            if stochastic { Binarize::Stochastic } else { Binarize::None },
+            if stochastic {
+                Binarize::Stochastic
+            } else {
+                Binarize::None
+            },
             recipe.train.seed,
         )?;
         let mon_held = match heldout {
@@ -251,7 +265,9 @@ impl<B: Backend> Trainer<B> {
             nh,
             SgdConfig {
                 weight_decay: t.weight_decay,
-                sparsity: t.sparsity_target.map(|s| (s, t.sparsity_cost, t.sparsity_decay)),
+                sparsity: t
+                    .sparsity_target
+                    .map(|s| (s, t.sparsity_cost, t.sparsity_decay)),
                 centering,
                 explicit: t.method == Method::Fpcd,
             },
@@ -303,9 +319,7 @@ impl<B: Backend> Trainer<B> {
             Negative::Pcd { chains, .. } | Negative::Fpcd { chains, .. } => {
                 chains.start_from(be, &self.rbm, &v0, &mut self.rng)
             }
-            Negative::Pt { pt, .. } => {
-                pt.start_from(be, &self.rbm, &v0, &mut self.rng)
-            }
+            Negative::Pt { pt, .. } => pt.start_from(be, &self.rbm, &v0, &mut self.rng),
         }
     }
 
@@ -323,13 +337,29 @@ impl<B: Backend> Trainer<B> {
         }
         // Positive phase: p⁺ = E[h | v⁺] (and, for CD, the chains' first h).
         let h0 = self.neg.cd_hidden();
-        self.rbm
-            .hidden_given_visible(be, &self.batch, None, &mut self.pos_ph, h0, &mut self.sh, &mut self.rng)?;
+        self.rbm.hidden_given_visible(
+            be,
+            &self.batch,
+            None,
+            &mut self.pos_ph,
+            h0,
+            &mut self.sh,
+            &mut self.rng,
+        )?;
         // Negative phase.
         self.neg.run(be, &self.rbm, &mut self.rng)?;
-        let Trainer { neg, opt, rbm, batch, pos_ph, .. } = self;
+        let Trainer {
+            neg,
+            opt,
+            rbm,
+            batch,
+            pos_ph,
+            ..
+        } = self;
         let (v_neg, h_neg, fast) = match neg {
-            Negative::Cd { chains, .. } | Negative::Pcd { chains, .. } => (&chains.v, &chains.ph, None),
+            Negative::Cd { chains, .. } | Negative::Pcd { chains, .. } => {
+                (&chains.v, &chains.ph, None)
+            }
             Negative::Fpcd { chains, fast, .. } => (&chains.v, &chains.ph, Some(fast)),
             Negative::Pt { v, ph, .. } => (&*v, &*ph, None),
         };
@@ -411,7 +441,10 @@ impl<B: Backend> Trainer<B> {
                 let (v, h) = pt.state(be)?;
                 s.insert("pt_v".into(), v);
                 s.insert("pt_h".into(), h);
-                s.insert("pt_phase".into(), HostMat::new(1, 1, vec![pt.phase() as f32])?);
+                s.insert(
+                    "pt_phase".into(),
+                    HostMat::new(1, 1, vec![pt.phase() as f32])?,
+                );
             }
         }
         if let Negative::Fpcd { fast, .. } = &self.neg {
@@ -453,8 +486,14 @@ impl<B: Backend> Trainer<B> {
         }
         if let Negative::Fpcd { fast, .. } = &mut self.neg {
             be.write(&mut fast.fast.w, c.state_tensor(path, "fast_W", (nv, nh))?)?;
-            be.write(&mut fast.fast.b_v, c.state_tensor(path, "fast_b_v", (1, nv))?)?;
-            be.write(&mut fast.fast.b_h, c.state_tensor(path, "fast_b_h", (1, nh))?)?;
+            be.write(
+                &mut fast.fast.b_v,
+                c.state_tensor(path, "fast_b_v", (1, nv))?,
+            )?;
+            be.write(
+                &mut fast.fast.b_h,
+                c.state_tensor(path, "fast_b_h", (1, nh))?,
+            )?;
         }
         Ok(())
     }
@@ -479,9 +518,8 @@ impl<B: Backend> Trainer<B> {
                     return Err(TrainError::Diverged {
                         epoch,
                         param,
-                        last_good: last_good.or_else(|| {
-                            ckpt_path.filter(|p| p.exists()).map(|p| p.to_path_buf())
-                        }),
+                        last_good: last_good
+                            .or_else(|| ckpt_path.filter(|p| p.exists()).map(|p| p.to_path_buf())),
                     })
                 }
                 Err(e) => return Err(e),
@@ -507,5 +545,7 @@ pub fn column_means(x: &HostMat) -> Vec<f32> {
             *a += *v as f64;
         }
     }
-    acc.iter().map(|a| (a / x.rows.max(1) as f64) as f32).collect()
+    acc.iter()
+        .map(|a| (a / x.rows.max(1) as f64) as f32)
+        .collect()
 }

@@ -14,7 +14,11 @@ use crate::error::{Error, Result};
 use crate::train::History;
 
 fn plot(path: &Path, series: &[(Vec<(f64, f64)>, RGBColor)]) -> Result<()> {
-    let pts: Vec<&(f64, f64)> = series.iter().flat_map(|(s, _)| s.iter()).filter(|p| p.1.is_finite()).collect();
+    let pts: Vec<&(f64, f64)> = series
+        .iter()
+        .flat_map(|(s, _)| s.iter())
+        .filter(|p| p.1.is_finite())
+        .collect();
     if pts.is_empty() {
         return Ok(());
     }
@@ -41,7 +45,10 @@ fn plot(path: &Path, series: &[(Vec<(f64, f64)>, RGBColor)]) -> Result<()> {
         .map_err(|e| err(e.to_string()))?;
     chart
         .plotting_area()
-        .draw(&Rectangle::new([(x0, y0 - pad), (x1, y1 + pad)], BLACK.stroke_width(1)))
+        .draw(&Rectangle::new(
+            [(x0, y0 - pad), (x1, y1 + pad)],
+            BLACK.stroke_width(1),
+        ))
         .map_err(|e| err(e.to_string()))?;
     for (s, color) in series {
         let s: Vec<(f64, f64)> = s.iter().cloned().filter(|p| p.1.is_finite()).collect();
@@ -60,7 +67,10 @@ fn plot(path: &Path, series: &[(Vec<(f64, f64)>, RGBColor)]) -> Result<()> {
 pub fn save_curves(dir: &Path, h: &History) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let e = |f: &dyn Fn(&crate::train::EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
-        h.epochs.iter().filter_map(|r| f(r).map(|y| (r.epoch as f64, y))).collect()
+        h.epochs
+            .iter()
+            .filter_map(|r| f(r).map(|y| (r.epoch as f64, y)))
+            .collect()
     };
     let blue = RGBColor(30, 90, 200);
     let red = RGBColor(200, 40, 40);
@@ -70,7 +80,10 @@ pub fn save_curves(dir: &Path, h: &History) -> Result<Vec<PathBuf>> {
         ("fe_gap", vec![(e(&|r| r.fe_gap), blue)]),
         (
             "free_energy",
-            vec![(e(&|r| Some(r.fe_train)), blue), (e(&|r| r.fe_heldout), red)],
+            vec![
+                (e(&|r| Some(r.fe_train)), blue),
+                (e(&|r| r.fe_heldout), red),
+            ],
         ),
     ];
     for (name, series) in plots {
@@ -81,7 +94,8 @@ pub fn save_curves(dir: &Path, h: &History) -> Result<Vec<PathBuf>> {
         plot(&p, &series)?;
         out.push(p);
     }
-    let mut csv = String::from("epoch,lr,seconds,recon_error,pseudo_ll,fe_train,fe_heldout,fe_gap\n");
+    let mut csv =
+        String::from("epoch,lr,seconds,recon_error,pseudo_ll,fe_train,fe_heldout,fe_gap\n");
     let o = |x: Option<f64>| x.map(|v| v.to_string()).unwrap_or_default();
     for r in &h.epochs {
         csv.push_str(&format!(

@@ -29,7 +29,11 @@ pub fn save_grid(
     if h * w != images.cols {
         return Err(Error::shape(
             "save_grid",
-            format!("tiles of {h}x{w} need {} values per row, got {}", h * w, images.cols),
+            format!(
+                "tiles of {h}x{w} need {} values per row, got {}",
+                h * w,
+                images.cols
+            ),
         ));
     }
     let n = images.rows;
