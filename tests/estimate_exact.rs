@@ -109,7 +109,7 @@ fn batched_paths_agree_with_one_batch() {
     let cpu = Cpu::new();
     let m = tiny(5, 3, 1.0, 7);
     let (want, nf) = brute(&m);
-    let rows = HostMat::from_fn(2500, 5, |r, j| (((r * 7 + 3) % 32 >> j) & 1) as f32);
+    let rows = HostMat::from_fn(2500, 5, |r, j| ((((r * 7 + 3) % 32) >> j) & 1) as f32);
     let (w, bv, bh) = (
         cpu.upload(&m.w).unwrap(),
         cpu.upload(&m.b_v).unwrap(),
@@ -257,11 +257,11 @@ fn reconstruction_error_matches_the_host() {
                         .sum::<f64>())
             })
             .collect();
-        for i in 0..nv {
+        for (i, &x) in v.iter().enumerate() {
             let p =
                 sig(m.b_v.get(0, i) as f64
                     + (0..nh).map(|j| ph[j] * m.w.get(i, j) as f64).sum::<f64>());
-            let x = v[i] as f64;
+            let x = x as f64;
             se += (x - p).powi(2);
             ce -= x * p.ln() + (1.0 - x) * (1.0 - p).ln();
         }

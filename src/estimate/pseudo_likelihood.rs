@@ -37,7 +37,14 @@ pub fn pseudo_log_likelihood<B: Backend>(
     // result does not depend on the batch size.
     let draw = rng.next_draw();
     let mut total = 0.0f64;
-    let mut scratch: Option<(FreeEnergyScratch<B>, HostMat, B::Mat, B::Mat)> = None;
+    // Free-energy scratch, the host mask, the device mask and the flipped rows.
+    type Scratch<B> = (
+        FreeEnergyScratch<B>,
+        HostMat,
+        <B as Backend>::Mat,
+        <B as Backend>::Mat,
+    );
+    let mut scratch: Option<Scratch<B>> = None;
     for_each_batch(be, data, BATCH_ROWS, |v, first| {
         let rows = v.rows();
         if scratch.as_ref().map(|s| s.0.rows()) != Some(rows) {
