@@ -395,7 +395,8 @@ impl<'a, B: Backend> Annealer<'a, B> {
             &mut self.lw_recent,
         )?;
         be.axpby(b1 as f32, &self.x, 0.0, &mut self.t1)?;
-        let sweep = transition && b1 > 0.0;
+        // Below ~1e-30, (1-β)/β would overflow f32; such a β is the base model anyway.
+        let sweep = transition && b1 > 1e-30;
         if sweep {
             be.unary(Unary::Sigmoid, &self.t1, &mut self.p_h)?;
             be.bernoulli(&self.p_h, &mut self.h, rng)?;
@@ -426,7 +427,7 @@ impl<'a, B: Backend> Annealer<'a, B> {
                 rng,
             )?;
         } else if transition {
-            // At β = 0 the visible units ignore the hidden ones.
+            // At β = 0 (or within 1e-30 of it) the visible units ignore the hidden ones.
             be.bernoulli(&self.p_a, &mut self.v, rng)?;
         }
         Ok(())
