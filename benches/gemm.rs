@@ -9,7 +9,10 @@ use std::process::Command;
 const SHAPES: [(usize, usize, usize); 3] = [(100, 784, 500), (784, 100, 500), (1000, 784, 500)];
 
 fn numpy(shapes: &[(usize, usize, usize)]) -> Option<Vec<f64>> {
-    let args: Vec<String> = shapes.iter().map(|(m, k, n)| format!("{m}x{k}x{n}")).collect();
+    let args: Vec<String> = shapes
+        .iter()
+        .map(|(m, k, n)| format!("{m}x{k}x{n}"))
+        .collect();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/numpy_gemm.py");
     // Old-processor overrides of OpenBLAS slow a current numpy; benchmark it
     // as a user would run it.
@@ -21,7 +24,10 @@ fn numpy(shapes: &[(usize, usize, usize)]) -> Option<Vec<f64>> {
         .output()
         .ok()?;
     if !out.status.success() {
-        eprintln!("numpy peer failed: {}", String::from_utf8_lossy(&out.stderr));
+        eprintln!(
+            "numpy peer failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         return None;
     }
     String::from_utf8_lossy(&out.stdout)
@@ -38,14 +44,27 @@ fn main() {
     // Interleave: ours, numpy, ours again, so drift on a shared machine shows.
     let ours1: Vec<f64> = SHAPES
         .iter()
-        .map(|&s| gflops(s, time_gemm(&cpu, s, reps_for(s, 200.0, 0.05), 7).expect("cpu gemm")))
+        .map(|&s| {
+            gflops(
+                s,
+                time_gemm(&cpu, s, reps_for(s, 200.0, 0.05), 7).expect("cpu gemm"),
+            )
+        })
         .collect();
     let peer = numpy(&SHAPES);
     let ours2: Vec<f64> = SHAPES
         .iter()
-        .map(|&s| gflops(s, time_gemm(&cpu, s, reps_for(s, 200.0, 0.05), 7).expect("cpu gemm")))
+        .map(|&s| {
+            gflops(
+                s,
+                time_gemm(&cpu, s, reps_for(s, 200.0, 0.05), 7).expect("cpu gemm"),
+            )
+        })
         .collect();
-    println!("{:<16} {:>12} {:>12} {:>8}", "shape MxKxN", "ebmkit cpu", "numpy", "ratio");
+    println!(
+        "{:<16} {:>12} {:>12} {:>8}",
+        "shape MxKxN", "ebmkit cpu", "numpy", "ratio"
+    );
     for (i, s) in SHAPES.iter().enumerate() {
         // The slower of our two passes: a conservative ratio.
         let ours = ours1[i].min(ours2[i]);
@@ -54,15 +73,24 @@ fn main() {
             "{:<16} {:>9.1} GF {:>9} {:>8}",
             format!("{}x{}x{}", s.0, s.1, s.2),
             ours,
-            np.map(|v| format!("{v:.1} GF")).unwrap_or_else(|| "n/a".into()),
-            np.map(|v| format!("{:.2}", ours / v)).unwrap_or_else(|| "n/a".into()),
+            np.map(|v| format!("{v:.1} GF"))
+                .unwrap_or_else(|| "n/a".into()),
+            np.map(|v| format!("{:.2}", ours / v))
+                .unwrap_or_else(|| "n/a".into()),
         );
     }
     match Gpu::new() {
         Ok(gpu) => {
             for s in [(1024, 1024, 1024), (4096, 4096, 4096), (100, 784, 500)] {
                 let secs = time_gemm(&gpu, s, reps_for(s, 10_000.0, 0.1), 7).expect("gpu gemm");
-                println!("{}  {}x{}x{}: {:.1} GFLOP/s", gpu.name(), s.0, s.1, s.2, gflops(s, secs));
+                println!(
+                    "{}  {}x{}x{}: {:.1} GFLOP/s",
+                    gpu.name(),
+                    s.0,
+                    s.1,
+                    s.2,
+                    gflops(s, secs)
+                );
             }
         }
         Err(e) => println!("gpu: skipped ({e})"),
