@@ -12,7 +12,7 @@
 //!
 //! [data]
 //! source = "mnist"           # mnist (data folder) | mnist-small (shipped subset)
-//! binarize = "stochastic"    # stochastic (fresh draw per presentation) | threshold | none
+//! binarize = "fixed"         # fixed (one draw at load) | stochastic (fresh draw per presentation) | threshold | none
 //!
 //! [train]
 //! method = "pcd"             # cd | pcd | fpcd | pt
@@ -75,6 +75,10 @@ pub enum Binarize {
     /// Each pixel is 1 with probability its intensity, drawn afresh each
     /// time a digit is presented (monitoring subsets: one fixed draw).
     Stochastic,
+    /// One stochastic draw when the data is loaded, kept for the whole run
+    /// (the fixed binarised MNIST of Salakhutdinov & Murray 2008); no random
+    /// numbers are spent on the data during training.
+    Fixed,
     /// Pixel > 0.5.
     Threshold,
     /// Values as they are.

@@ -319,7 +319,7 @@ fn test_rows(
         Ok(match recipe.data.binarize {
             Binarize::None => x.clone(),
             Binarize::Threshold => binarize_threshold(x, 0.5),
-            Binarize::Stochastic => {
+            Binarize::Stochastic | Binarize::Fixed => {
                 binarize_stochastic(x, &mut RngStream::new(seed, HELDOUT_STREAM))?
             }
         })

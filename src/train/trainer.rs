@@ -83,7 +83,9 @@ fn preprocess_fixed(x: &HostMat, how: Binarize, seed: u64) -> Result<HostMat> {
     Ok(match how {
         Binarize::None => x.clone(),
         Binarize::Threshold => binarize_threshold(x, 0.5),
-        Binarize::Stochastic => binarize_stochastic(x, &mut RngStream::new(seed, HELDOUT_STREAM))?,
+        Binarize::Stochastic | Binarize::Fixed => {
+            binarize_stochastic(x, &mut RngStream::new(seed, HELDOUT_STREAM))?
+        }
     })
 }
 
@@ -202,7 +204,9 @@ impl<B: Backend> Trainer<B> {
             train.clone()
         };
         let resident = match recipe.data.binarize {
-            Binarize::Threshold => binarize_threshold(&train_used, 0.5),
+            Binarize::Threshold | Binarize::Fixed => {
+                preprocess_fixed(&train_used, recipe.data.binarize, recipe.train.seed)?
+            }
             _ => train_used,
         };
         let data = be.upload(&resident)?;
