@@ -50,7 +50,12 @@ fn model(nv: usize, nh: usize, vis: UnitKind, hid: UnitKind) -> RbmHost {
 /// Rows that differ anywhere.
 fn differing_rows(a: &HostMat, b: &HostMat, tol: f32) -> usize {
     (0..a.rows)
-        .filter(|&r| a.row(r).iter().zip(b.row(r)).any(|(x, y)| (x - y).abs() > tol))
+        .filter(|&r| {
+            a.row(r)
+                .iter()
+                .zip(b.row(r))
+                .any(|(x, y)| (x - y).abs() > tol)
+        })
         .count()
 }
 
@@ -143,7 +148,12 @@ fn tempering_agrees() {
     }
     let vg = pt.state(g).unwrap().0;
     let d = differing_rows(&c.0, &vg, 0.0);
-    eprintln!("tempering: {d} of {} stacked chains differ; swap rates cpu {:?} gpu {:?}", vg.rows, c.1, pt.swap_rates(g).unwrap());
+    eprintln!(
+        "tempering: {d} of {} stacked chains differ; swap rates cpu {:?} gpu {:?}",
+        vg.rows,
+        c.1,
+        pt.swap_rates(g).unwrap()
+    );
     assert!(d <= 6, "{d} rows differ");
 }
 
@@ -182,8 +192,14 @@ rows = 40
     let wg = tg.rbm.to_host(g).unwrap();
     let dw = wc.w.max_abs_diff(&wg.w).unwrap();
     let dh = wc.b_h.max_abs_diff(&wg.b_h).unwrap();
-    let (ec, eg) = (tc.history.epochs.last().unwrap(), tg.history.epochs.last().unwrap());
-    eprintln!("after 3 epochs: max |W_cpu - W_gpu| {dw:.2e}, b_h {dh:.2e}; recon {} vs {}", ec.recon_error, eg.recon_error);
+    let (ec, eg) = (
+        tc.history.epochs.last().unwrap(),
+        tg.history.epochs.last().unwrap(),
+    );
+    eprintln!(
+        "after 3 epochs: max |W_cpu - W_gpu| {dw:.2e}, b_h {dh:.2e}; recon {} vs {}",
+        ec.recon_error, eg.recon_error
+    );
     assert!(dw < 0.02 && dh < 0.02, "W {dw} b_h {dh}");
     assert!((ec.recon_error - eg.recon_error).abs() < 0.05 * ec.recon_error.abs().max(1.0));
 }

@@ -33,7 +33,13 @@ fn tmp(name: &str) -> PathBuf {
 fn shipped_recipes_parse_and_validate() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
     let mut n = 0;
-    for name in ["rbm-mnist-small", "rbm500-cd1", "rbm500-cd3", "rbm500-cd25", "rbm500-pcd"] {
+    for name in [
+        "rbm-mnist-small",
+        "rbm500-cd1",
+        "rbm500-cd3",
+        "rbm500-cd25",
+        "rbm500-pcd",
+    ] {
         let r = Recipe::load(dir.join(format!("{name}.toml"))).unwrap();
         assert_eq!(r.model.n_hidden, 500, "{name}");
         assert_eq!(r.train.batch_size, 100, "{name}");
@@ -54,11 +60,31 @@ fn recipe_errors_name_the_key() {
         ("n_hidden = 16", "n_hidden = 0", "model.n_hidden"),
         ("batch_size = 10", "batch_size = 0", "train.batch_size"),
         ("lr = 0.05", "lr = 0.05\nmomentum = 1.5", "train.momentum"),
-        ("lr = 0.05", "lr = 0.05\nsparsity_target = 2.0", "train.sparsity_target"),
-        ("method = \"pcd\"", "method = \"pt\"\ntemperatures = 1", "train.temperatures"),
-        ("n_hidden = 16", "n_hidden = 16\nhidden = \"softmax\"", "model.hidden"),
-        ("n_hidden = 16", "n_hidden = 16\nvisible = \"gaussian\"", "data.binarize"),
-        ("lr = 0.05", "lr = 0.05\nlearning_rate = 0.1", "learning_rate"),
+        (
+            "lr = 0.05",
+            "lr = 0.05\nsparsity_target = 2.0",
+            "train.sparsity_target",
+        ),
+        (
+            "method = \"pcd\"",
+            "method = \"pt\"\ntemperatures = 1",
+            "train.temperatures",
+        ),
+        (
+            "n_hidden = 16",
+            "n_hidden = 16\nhidden = \"softmax\"",
+            "model.hidden",
+        ),
+        (
+            "n_hidden = 16",
+            "n_hidden = 16\nvisible = \"gaussian\"",
+            "data.binarize",
+        ),
+        (
+            "lr = 0.05",
+            "lr = 0.05\nlearning_rate = 0.1",
+            "learning_rate",
+        ),
         ("method = \"pcd\"", "method = \"cdk\"", "cdk"),
     ];
     for (from, to, key) in cases {
@@ -83,8 +109,15 @@ fn small_ckpt() -> Checkpoint {
     let mut c = Checkpoint::of_model(rbm);
     c.recipe = GOOD.to_string();
     c.epoch = 7;
-    c.rng = RngStream { seed: u64::MAX - 3, stream: 99, offset: 12345 };
-    c.state.insert("chain_v".into(), HostMat::from_fn(3, 6, |r, c| ((r + c) % 2) as f32));
+    c.rng = RngStream {
+        seed: u64::MAX - 3,
+        stream: 99,
+        offset: 12345,
+    };
+    c.state.insert(
+        "chain_v".into(),
+        HostMat::from_fn(3, 6, |r, c| ((r + c) % 2) as f32),
+    );
     c.history = "{\"epochs\":[]}".into();
     c
 }
@@ -113,7 +146,11 @@ fn checkpoint_round_trip_and_layout() {
 }
 
 /// A safetensors file with the given tensors and the metadata of `small_ckpt`.
-fn write_raw(p: &Path, tensors: Vec<(&str, safetensors::Dtype, Vec<usize>, Vec<u8>)>, drop_meta: Option<&str>) {
+fn write_raw(
+    p: &Path,
+    tensors: Vec<(&str, safetensors::Dtype, Vec<usize>, Vec<u8>)>,
+    drop_meta: Option<&str>,
+) {
     let c = small_ckpt();
     let bytes = c.to_bytes().unwrap();
     let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
@@ -123,7 +160,12 @@ fn write_raw(p: &Path, tensors: Vec<(&str, safetensors::Dtype, Vec<usize>, Vec<u
     }
     let views: Vec<(&str, safetensors::tensor::TensorView)> = tensors
         .iter()
-        .map(|(n, dt, s, b)| (*n, safetensors::tensor::TensorView::new(*dt, s.clone(), b).unwrap()))
+        .map(|(n, dt, s, b)| {
+            (
+                *n,
+                safetensors::tensor::TensorView::new(*dt, s.clone(), b).unwrap(),
+            )
+        })
         .collect();
     std::fs::write(p, safetensors::serialize(views, Some(meta)).unwrap()).unwrap();
 }
@@ -139,29 +181,76 @@ fn damaged_checkpoints_name_file_and_tensor() {
     let ok_bh = ("b_h", F32, vec![4], f32s(4));
     let ok_bv = ("b_v", F32, vec![6], f32s(6));
     let ok_w = ("W", F32, vec![6, 4], f32s(24));
-    let cases: Vec<(Vec<(&str, safetensors::Dtype, Vec<usize>, Vec<u8>)>, Option<&str>, &str)> = vec![
+    let cases: Vec<(
+        Vec<(&str, safetensors::Dtype, Vec<usize>, Vec<u8>)>,
+        Option<&str>,
+        &str,
+    )> = vec![
         (vec![ok_bv.clone(), ok_bh.clone()], None, "'W' is missing"),
         (vec![ok_w.clone(), ok_bh.clone()], None, "'b_v' is missing"),
-        (vec![("W", F64, vec![6, 4], f32s(48)), ok_bv.clone(), ok_bh.clone()], None, "'W' has dtype"),
-        (vec![ok_w.clone(), ("b_v", F32, vec![5], f32s(5)), ok_bh.clone()], None, "'b_v' has shape [5]"),
-        (vec![ok_w.clone(), ok_bv.clone(), ("b_h", F32, vec![2, 2], f32s(4))], None, "'b_h' has shape"),
-        (vec![("W", F32, vec![24], f32s(24)), ok_bv.clone(), ok_bh.clone()], None, "'W' has shape [24]"),
-        (vec![ok_w.clone(), ok_bv.clone(), ok_bh.clone()], Some("rng_seed"), "'rng_seed' is missing"),
-        (vec![ok_w, ok_bv, ok_bh], Some("format"), "'format' is missing"),
+        (
+            vec![
+                ("W", F64, vec![6, 4], f32s(48)),
+                ok_bv.clone(),
+                ok_bh.clone(),
+            ],
+            None,
+            "'W' has dtype",
+        ),
+        (
+            vec![ok_w.clone(), ("b_v", F32, vec![5], f32s(5)), ok_bh.clone()],
+            None,
+            "'b_v' has shape [5]",
+        ),
+        (
+            vec![
+                ok_w.clone(),
+                ok_bv.clone(),
+                ("b_h", F32, vec![2, 2], f32s(4)),
+            ],
+            None,
+            "'b_h' has shape",
+        ),
+        (
+            vec![("W", F32, vec![24], f32s(24)), ok_bv.clone(), ok_bh.clone()],
+            None,
+            "'W' has shape [24]",
+        ),
+        (
+            vec![ok_w.clone(), ok_bv.clone(), ok_bh.clone()],
+            Some("rng_seed"),
+            "'rng_seed' is missing",
+        ),
+        (
+            vec![ok_w, ok_bv, ok_bh],
+            Some("format"),
+            "'format' is missing",
+        ),
     ];
     for (tensors, drop, want) in cases {
         write_raw(&p, tensors, drop);
         let e = Checkpoint::load(&p).unwrap_err().to_string();
-        assert!(e.contains(want) && e.contains("bad.safetensors"), "want '{want}': {e}");
+        assert!(
+            e.contains(want) && e.contains("bad.safetensors"),
+            "want '{want}': {e}"
+        );
     }
     std::fs::write(&p, b"not a checkpoint").unwrap();
     let e = Checkpoint::load(&p).unwrap_err().to_string();
-    assert!(e.contains("bad.safetensors") && e.contains("safetensors"), "{e}");
-    let e = Checkpoint::load(tmp("missing.safetensors")).unwrap_err().to_string();
+    assert!(
+        e.contains("bad.safetensors") && e.contains("safetensors"),
+        "{e}"
+    );
+    let e = Checkpoint::load(tmp("missing.safetensors"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("missing.safetensors"), "{e}");
     // A resume-time tensor of the wrong shape is named too.
     let c = small_ckpt();
-    let e = c.state_tensor(&p, "chain_v", (4, 6)).unwrap_err().to_string();
+    let e = c
+        .state_tensor(&p, "chain_v", (4, 6))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("chain_v") && e.contains("3x6"), "{e}");
     let e = c.state_tensor(&p, "dW", (6, 4)).unwrap_err().to_string();
     assert!(e.contains("'dW' is missing"), "{e}");

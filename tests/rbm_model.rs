@@ -54,7 +54,10 @@ fn free_energy_matches_host_reference_for_every_unit_pair() {
             for r in 0..9 {
                 let want = h.free_energy_host(v.row(r));
                 let got = out.data[r] as f64;
-                assert!((got - want).abs() < 1e-4 * (1.0 + want.abs()), "{vis}-{hid} row {r}: {got} vs {want}");
+                assert!(
+                    (got - want).abs() < 1e-4 * (1.0 + want.abs()),
+                    "{vis}-{hid} row {r}: {got} vs {want}"
+                );
             }
         }
     }
@@ -86,14 +89,23 @@ fn free_energy_gradient_matches_finite_differences() {
             for j in 0..4 {
                 let d = fd(&|p, e| p.w.data[i * 4 + j] += e);
                 let g = gw.data[i * 4 + j] as f64;
-                assert!((d - g).abs() < 2e-3 * (1.0 + g.abs()), "{vis}-{hid} dF/dW[{i},{j}]: fd {d} vs {g}");
+                assert!(
+                    (d - g).abs() < 2e-3 * (1.0 + g.abs()),
+                    "{vis}-{hid} dF/dW[{i},{j}]: fd {d} vs {g}"
+                );
             }
             let d = fd(&|p, e| p.b_v.data[i] += e);
-            assert!((d - gbv.data[i] as f64).abs() < 2e-3, "{vis}-{hid} dF/db_v[{i}]");
+            assert!(
+                (d - gbv.data[i] as f64).abs() < 2e-3,
+                "{vis}-{hid} dF/db_v[{i}]"
+            );
         }
         for j in 0..4 {
             let d = fd(&|p, e| p.b_h.data[j] += e);
-            assert!((d - gbh.data[j] as f64).abs() < 2e-3, "{vis}-{hid} dF/db_h[{j}]");
+            assert!(
+                (d - gbh.data[j] as f64).abs() < 2e-3,
+                "{vis}-{hid} dF/db_h[{j}]"
+            );
         }
     }
 }
@@ -112,9 +124,18 @@ fn free_energy_sums_out_the_hidden_layer_and_energy_agrees() {
         let vr = HostMat::from_fn(64, 5, |_, c| v.get(r, c));
         rbm.energy(&be, &vr, &hs, &mut s, &mut e).unwrap();
         let m = e.data.iter().map(|&x| -x as f64).fold(f64::MIN, f64::max);
-        let lse = m + e.data.iter().map(|&x| (-x as f64 - m).exp()).sum::<f64>().ln();
+        let lse = m + e
+            .data
+            .iter()
+            .map(|&x| (-x as f64 - m).exp())
+            .sum::<f64>()
+            .ln();
         let f = h.free_energy_host(v.row(r));
-        assert!((f + lse).abs() < 1e-4, "row {r}: F {f} vs -logsumexp {}", -lse);
+        assert!(
+            (f + lse).abs() < 1e-4,
+            "row {r}: F {f} vs -logsumexp {}",
+            -lse
+        );
     }
 }
 
@@ -177,10 +198,27 @@ fn persistent_chain_statistics_match_the_exact_model_expectation() {
         }
         let _ = &chains.ph;
     }
-    let worst = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
-    assert!(worst(&avh, &vh) < 0.01, "<v h>: worst error {}", worst(&avh, &vh));
-    assert!(worst(&av, &mv) < 0.01, "<v>: worst error {}", worst(&av, &mv));
-    assert!(worst(&ah, &mh) < 0.01, "<h>: worst error {}", worst(&ah, &mh));
+    let worst = |a: &[f64], b: &[f64]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max)
+    };
+    assert!(
+        worst(&avh, &vh) < 0.01,
+        "<v h>: worst error {}",
+        worst(&avh, &vh)
+    );
+    assert!(
+        worst(&av, &mv) < 0.01,
+        "<v>: worst error {}",
+        worst(&av, &mv)
+    );
+    assert!(
+        worst(&ah, &mh) < 0.01,
+        "<h>: worst error {}",
+        worst(&ah, &mh)
+    );
 }
 
 #[test]
@@ -192,8 +230,16 @@ fn cd_positive_phase_is_the_exact_data_term() {
     let v = visible_data(50, 10, UnitKind::Bernoulli, 42);
     let mut ph = be.zeros(50, 8).unwrap();
     let mut s = LayerScratch::new(&be, 50, 8).unwrap();
-    rbm.hidden_given_visible(&be, &v, None, &mut ph, None, &mut s, &mut RngStream::new(0, 0))
-        .unwrap();
+    rbm.hidden_given_visible(
+        &be,
+        &v,
+        None,
+        &mut ph,
+        None,
+        &mut s,
+        &mut RngStream::new(0, 0),
+    )
+    .unwrap();
     for r in 0..50 {
         let want = h.hidden_mean_host(v.row(r));
         for j in 0..8 {

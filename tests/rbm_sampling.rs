@@ -38,7 +38,11 @@ fn exact_p(h: &RbmHost) -> Vec<f64> {
 
 fn count(v: &HostMat, rows: usize, hist: &mut [u64]) {
     for r in 0..rows {
-        let s = v.row(r).iter().enumerate().fold(0usize, |s, (i, &x)| s | ((x > 0.5) as usize) << i);
+        let s = v
+            .row(r)
+            .iter()
+            .enumerate()
+            .fold(0usize, |s, (i, &x)| s | ((x > 0.5) as usize) << i);
         hist[s] += 1;
     }
 }
@@ -58,7 +62,8 @@ fn kl(hist: &[u64], p: &[f64]) -> f64 {
 
 fn random_start(be: &Cpu, n: usize, rng: &mut RngStream) -> HostMat {
     let mut v = be.zeros(n, NV).unwrap();
-    be.bernoulli(&HostMat::from_fn(n, NV, |_, _| 0.5), &mut v, rng).unwrap();
+    be.bernoulli(&HostMat::from_fn(n, NV, |_, _| 0.5), &mut v, rng)
+        .unwrap();
     v
 }
 

@@ -74,7 +74,12 @@ fn every_strategy_raises_the_exact_log_likelihood() {
         ("cd", "", 1, 0.1),
         ("cd", "centering = true", 3, 0.1),
         ("pcd", "chains = 50", 1, 0.02),
-        ("pcd", "sparsity_target = 0.2\nlr_schedule = \"linear\"\nlr_final = 0.002", 1, 0.02),
+        (
+            "pcd",
+            "sparsity_target = 0.2\nlr_schedule = \"linear\"\nlr_final = 0.002",
+            1,
+            0.02,
+        ),
         ("fpcd", "chains = 50\nfast_lr = 0.02", 1, 0.02),
         ("pt", "chains = 20\ntemperatures = 4", 1, 0.02),
     ];
@@ -87,8 +92,14 @@ fn every_strategy_raises_the_exact_log_likelihood() {
         t.fit(&be, 30, None, &mut |_, _| {}, &mut |_| {}).unwrap();
         let after = log_lik(&be, &t, &test);
         let last = t.history.epochs.last().unwrap().clone();
-        eprintln!("{method} [{}]: test log p {before:.3} -> {after:.3}; {last:?}", extra.replace('\n', ", "));
-        assert!(after > before + 2.0, "{method} {extra}: {before} -> {after}");
+        eprintln!(
+            "{method} [{}]: test log p {before:.3} -> {after:.3}; {last:?}",
+            extra.replace('\n', ", ")
+        );
+        assert!(
+            after > before + 2.0,
+            "{method} {extra}: {before} -> {after}"
+        );
         // Three noisy prototypes: the entropy is about 3 nats + 12 bits of 5% noise.
         assert!(after > -5.5, "{method} {extra}: final test log p {after}");
         assert!(last.recon_error.is_finite() && last.pseudo_ll.unwrap() < 0.0);
@@ -104,7 +115,10 @@ fn resume_from_checkpoint_is_exact() {
     let dir = std::env::temp_dir().join(format!("ebmkit-rbm-resume-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     for (method, extra) in [
-        ("pcd", "chains = 30\nsparsity_target = 0.1\ncentering = true"),
+        (
+            "pcd",
+            "chains = 30\nsparsity_target = 0.1\ncentering = true",
+        ),
         ("fpcd", "chains = 30"),
         ("pt", "chains = 10\ntemperatures = 3"),
         ("cd", ""),
@@ -112,19 +126,28 @@ fn resume_from_checkpoint_is_exact() {
         let mut r = recipe(method, extra);
         r.data.binarize = ebmkit::io::recipe::Binarize::Stochastic;
         let mut whole = Trainer::new(&be, r.clone(), &train, Some(&test)).unwrap();
-        whole.fit(&be, 4, None, &mut |_, _| {}, &mut |_| {}).unwrap();
+        whole
+            .fit(&be, 4, None, &mut |_, _| {}, &mut |_| {})
+            .unwrap();
 
         let path = dir.join(format!("{method}.safetensors"));
         let mut first = Trainer::new(&be, r.clone(), &train, Some(&test)).unwrap();
-        first.fit(&be, 2, Some(&path), &mut |_, _| {}, &mut |_| {}).unwrap();
+        first
+            .fit(&be, 2, Some(&path), &mut |_, _| {}, &mut |_| {})
+            .unwrap();
         drop(first);
         let ck = Checkpoint::load(&path).unwrap();
         assert_eq!(ck.epoch, 2);
         let saved = Recipe::parse(&ck.recipe, &path).unwrap();
         assert_eq!(saved, r);
         let mut second = Trainer::resume(&be, saved, &ck, &path, &train, Some(&test)).unwrap();
-        second.fit(&be, 4, None, &mut |_, _| {}, &mut |_| {}).unwrap();
-        assert_eq!(second.rbm.w, whole.rbm.w, "{method}: W differs after resuming");
+        second
+            .fit(&be, 4, None, &mut |_, _| {}, &mut |_| {})
+            .unwrap();
+        assert_eq!(
+            second.rbm.w, whole.rbm.w,
+            "{method}: W differs after resuming"
+        );
         assert_eq!(second.rbm.b_v, whole.rbm.b_v, "{method}");
         assert_eq!(second.rbm.b_h, whole.rbm.b_h, "{method}");
         assert_eq!(second.history.epochs.len(), 4);
@@ -140,12 +163,19 @@ fn divergence_names_epoch_and_parameter_and_keeps_last_good_checkpoint() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("m.safetensors");
     let mut t = Trainer::new(&be, recipe("pcd", "chains = 20"), &train, None).unwrap();
-    t.fit(&be, 1, Some(&path), &mut |_, _| {}, &mut |_| {}).unwrap();
+    t.fit(&be, 1, Some(&path), &mut |_, _| {}, &mut |_| {})
+        .unwrap();
     t.recipe.train.lr = 3e38;
     t.recipe.train.momentum = 0.0;
-    let e = t.fit(&be, 3, Some(&path), &mut |_, _| {}, &mut |_| {}).unwrap_err();
+    let e = t
+        .fit(&be, 3, Some(&path), &mut |_, _| {}, &mut |_| {})
+        .unwrap_err();
     match &e {
-        TrainError::Diverged { epoch, param, last_good } => {
+        TrainError::Diverged {
+            epoch,
+            param,
+            last_good,
+        } => {
             assert_eq!(*epoch, 2);
             assert!(["W", "b_v", "b_h"].contains(param));
             assert_eq!(last_good.as_deref(), Some(path.as_path()));
@@ -153,7 +183,10 @@ fn divergence_names_epoch_and_parameter_and_keeps_last_good_checkpoint() {
         other => panic!("expected divergence, got {other}"),
     }
     let msg = e.to_string();
-    assert!(msg.contains("epoch 2") && msg.contains("m.safetensors"), "{msg}");
+    assert!(
+        msg.contains("epoch 2") && msg.contains("m.safetensors"),
+        "{msg}"
+    );
     let ck = Checkpoint::load(&path).unwrap();
     assert_eq!(ck.epoch, 1);
     assert!(ck.rbm.w.data.iter().all(|x| x.is_finite()));
@@ -165,13 +198,73 @@ fn bad_data_is_a_clear_error() {
     let be = Cpu::new();
     let mut x = data(100, 9);
     x.data[3 * NV + 5] = f32::NAN;
-    let e = Trainer::new(&be, recipe("cd", ""), &x, None).err().unwrap().to_string();
-    assert!(e.contains("row 3") && e.contains("column 5") && e.contains("NaN"), "{e}");
+    let e = Trainer::new(&be, recipe("cd", ""), &x, None)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("row 3") && e.contains("column 5") && e.contains("NaN"),
+        "{e}"
+    );
     let mut x = data(100, 9);
     x.data[7] = 1.5;
-    let e = Trainer::new(&be, recipe("cd", ""), &x, None).err().unwrap().to_string();
+    let e = Trainer::new(&be, recipe("cd", ""), &x, None)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("outside [0, 1]"), "{e}");
     let x = data(10, 9);
-    let e = Trainer::new(&be, recipe("cd", ""), &x, None).err().unwrap().to_string();
+    let e = Trainer::new(&be, recipe("cd", ""), &x, None)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("batch_size"), "{e}");
+}
+
+#[test]
+fn gaussian_bernoulli_rbm_learns_real_valued_data() {
+    // Two clusters in 8 dimensions with unit noise: the free energy of
+    // held-out points must fall and the reconstructions must improve.
+    let be = Cpu::new();
+    let d = RngStream::new(12, 1).next_draw();
+    let centers = [
+        [2.0f32, 2.0, 0.0, 0.0, -2.0, -2.0, 0.0, 0.0],
+        [-2.0, 0.0, 2.0, 0.0, 2.0, 0.0, -2.0, 0.0],
+    ];
+    let mk = |n: usize, off: usize| {
+        HostMat::from_fn(n, 8, |r, c| {
+            centers[r % 2][c] + 0.5 * d.normal(off + r * 8 + c)
+        })
+    };
+    let (train, test) = (mk(400, 0), mk(100, 100_000));
+    let text = r#"
+[model]
+visible = "gaussian"
+n_hidden = 6
+init_std = 0.05
+[data]
+source = "mnist-small"
+binarize = "none"
+[train]
+method = "cd"
+epochs = 30
+batch_size = 20
+lr = 0.01
+momentum = 0.5
+seed = 2
+[monitor]
+rows = 100
+"#;
+    let r = Recipe::parse(text, Path::new("gb.toml")).unwrap();
+    let mut t = Trainer::new(&be, r, &train, Some(&test)).unwrap();
+    t.fit(&be, 30, None, &mut |_, _| {}, &mut |_| {}).unwrap();
+    let h = &t.history.epochs;
+    let (first, last) = (&h[0], h.last().unwrap());
+    eprintln!(
+        "GB-RBM: recon {} -> {}, F(test) {:?} -> {:?}",
+        first.recon_error, last.recon_error, first.fe_heldout, last.fe_heldout
+    );
+    assert!(last.recon_error < 0.7 * first.recon_error);
+    assert!(last.pseudo_ll.is_none());
+    assert!(last.fe_heldout.unwrap() < first.fe_heldout.unwrap());
 }

@@ -386,8 +386,12 @@ impl<B: Backend> Trainer<B> {
         let lr = self.recipe.lr_at(e);
         let mom = self.recipe.momentum_at(e);
         let t0 = Instant::now();
-        for (bi, batch) in self.batches.epoch(self.epoch).enumerate() {
-            for (d, &i) in self.idx.iter_mut().zip(&batch) {
+        // One permutation per epoch; full batches only (the buffers have
+        // batch_size rows), so nothing is allocated per batch.
+        let order = self.batches.permutation(self.epoch);
+        let bs = self.idx.len();
+        for (bi, batch) in order.chunks_exact(bs).enumerate() {
+            for (d, &i) in self.idx.iter_mut().zip(batch) {
                 *d = i as u32;
             }
             self.update(be, lr, mom)?;
