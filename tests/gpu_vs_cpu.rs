@@ -641,3 +641,98 @@ fn concurrent_sums_and_downloads() {
         }
     });
 }
+
+/// The fused annealing step against its CPU twin, and the CPU twin against
+/// the same quantity composed from independent ops (so both cannot share a
+/// mistake): log-weight increments, hidden samples, and the no-sample form
+/// that consumes no draw.
+#[test]
+fn tempered_hidden_matches_cpu_and_composition() {
+    let g = gpu_or_skip!();
+    let cpu = Cpu::new();
+    for &(rows, n) in &[(7usize, 300usize), (33, 17), (1, 1)] {
+        let x = rand_mat(rows, n, 11, -6.0, 6.0);
+        let bh = rand_mat(1, n, 12, -2.0, 2.0);
+        let lw0 = rand_mat(rows, 1, 13, -1.0, 1.0);
+        let (b0, b1) = (0.31f32, 0.47f32);
+
+        // Independent composition on the CPU: softplus(b y) per element, in f64.
+        let want_lw = HostMat::from_fn(rows, 1, |r, _| {
+            let s: f64 = (0..n)
+                .map(|j| {
+                    let y = (x.get(r, j) + bh.get(0, j)) as f64;
+                    let sp = |t: f64| t.max(0.0) + (-t.abs()).exp().ln_1p();
+                    sp(b1 as f64 * y) - sp(b0 as f64 * y)
+                })
+                .sum();
+            lw0.get(r, 0) + s as f32
+        });
+
+        let mut c_lw = lw0.clone();
+        let mut c_h = HostMat::zeros(rows, n);
+        let mut c_rng = RngStream::new(3, 4);
+        cpu.tempered_hidden(&x, &bh, b0, b1, &mut c_lw, Some(&mut c_h), &mut c_rng)
+            .unwrap();
+        assert_close("cpu tempered_hidden lw", &c_lw, &want_lw, 1e-4);
+        // Hidden samples follow the shared uniform stream at element r*n + j.
+        let d = RngStream::new(3, 4).next_draw();
+        for r in 0..rows {
+            for j in 0..n {
+                let y = x.get(r, j) + bh.get(0, j);
+                let p = 1.0 / (1.0 + (-(b1 * y)).exp());
+                let u = d.uniform(r * n + j);
+                if (u - p).abs() > 1e-5 {
+                    assert_eq!(
+                        c_h.get(r, j),
+                        if u < p { 1.0 } else { 0.0 },
+                        "cpu h[{r},{j}]"
+                    );
+                }
+            }
+        }
+
+        let gx = g.upload(&x).unwrap();
+        let gbh = g.upload(&bh).unwrap();
+        let mut g_lw = g.upload(&lw0).unwrap();
+        let mut g_h = g.upload(&nan_mat(rows, n)).unwrap();
+        let mut g_rng = RngStream::new(3, 4);
+        g.tempered_hidden(&gx, &gbh, b0, b1, &mut g_lw, Some(&mut g_h), &mut g_rng)
+            .unwrap();
+        assert_eq!(g_rng, c_rng, "one draw on each backend");
+        assert_close(
+            "gpu tempered_hidden lw",
+            &g.download(&g_lw).unwrap(),
+            &c_lw,
+            1e-4,
+        );
+        let gh = g.download(&g_h).unwrap();
+        let differ = gh
+            .data
+            .iter()
+            .zip(&c_h.data)
+            .filter(|(a, b)| a != b)
+            .count();
+        assert!(differ <= 1, "{differ} hidden samples differ ({rows}x{n})");
+
+        // Without a sample: no draw consumed, the same increment.
+        let mut g_lw2 = g.upload(&lw0).unwrap();
+        let mut rng2 = RngStream::new(3, 4);
+        g.tempered_hidden(&gx, &gbh, b0, b1, &mut g_lw2, None, &mut rng2)
+            .unwrap();
+        assert_eq!(rng2.offset, 0);
+        assert_close(
+            "gpu tempered_hidden lw (no sample)",
+            &g.download(&g_lw2).unwrap(),
+            &c_lw,
+            1e-4,
+        );
+    }
+    // Shapes are checked.
+    let x = g.zeros(3, 4).unwrap();
+    let bh = g.zeros(1, 5).unwrap();
+    let mut lw = g.zeros(3, 1).unwrap();
+    let e = g
+        .tempered_hidden(&x, &bh, 0.0, 1.0, &mut lw, None, &mut RngStream::new(0, 0))
+        .unwrap_err();
+    assert!(e.to_string().contains("1x5"), "{e}");
+}

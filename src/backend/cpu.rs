@@ -438,6 +438,61 @@ impl Backend for Cpu {
         }
         Ok(())
     }
+
+    fn tempered_hidden(
+        &self,
+        x: &HostMat,
+        b_h: &HostMat,
+        beta0: f32,
+        beta1: f32,
+        lw: &mut HostMat,
+        h: Option<&mut HostMat>,
+        rng: &mut RngStream,
+    ) -> Result<()> {
+        tempered_hidden_check(
+            x.shape(),
+            b_h.shape(),
+            lw.shape(),
+            h.as_ref().map(|h| h.shape()),
+        )?;
+        let n = x.cols;
+        if n == 0 {
+            return Ok(());
+        }
+        let draw = h.is_some().then(|| rng.next_draw());
+        let row = |r: usize, xr: &[f32], hr: Option<&mut [f32]>| -> f32 {
+            let mut acc = 0f64;
+            for (y, b) in xr.iter().zip(&b_h.data) {
+                let y = y + b;
+                acc += (softplus(beta1 * y) - softplus(beta0 * y)) as f64;
+            }
+            if let (Some(hr), Some(d)) = (hr, &draw) {
+                // Row starts need not fall on a Philox block boundary.
+                for (j, (o, y)) in hr.iter_mut().zip(xr).enumerate() {
+                    let p = sigmoid(beta1 * (y + b_h.data[j]));
+                    *o = if d.uniform(r * n + j) < p { 1.0 } else { 0.0 };
+                }
+            }
+            acc as f32
+        };
+        let sums: Vec<f32> = match h {
+            Some(h) => x
+                .data
+                .par_chunks(n)
+                .zip(h.data.par_chunks_mut(n))
+                .enumerate()
+                .map(|(r, (xr, hr))| row(r, xr, Some(hr)))
+                .collect(),
+            None => x
+                .data
+                .par_chunks(n)
+                .enumerate()
+                .map(|(r, xr)| row(r, xr, None))
+                .collect(),
+        };
+        lw.data.iter_mut().zip(sums).for_each(|(l, s)| *l += s);
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -229,6 +229,38 @@ pub trait Backend: Send + Sync + 'static {
         sample: Option<&mut Self::Mat>,
         rng: &mut RngStream,
     ) -> Result<()>;
+    /// The hidden half of one annealing or tempering step, in one pass over
+    /// `x = v W` (rows x nh): with `y = x + b_h` (`b_h` 1 x nh),
+    /// `lw[r] += Σ_j softplus(beta1 y_rj) - softplus(beta0 y_rj)` (`lw` rows x 1:
+    /// the change of log p*(v) between the two inverse temperatures, hidden
+    /// units summed out) and, if `h` is given, `h = bernoulli(sigmoid(beta1 y))`
+    /// (one draw, element index `r * nh + j`, as in [`Backend::bernoulli`]).
+    #[allow(clippy::too_many_arguments)]
+    fn tempered_hidden(
+        &self,
+        x: &Self::Mat,
+        b_h: &Self::Mat,
+        beta0: f32,
+        beta1: f32,
+        lw: &mut Self::Mat,
+        h: Option<&mut Self::Mat>,
+        rng: &mut RngStream,
+    ) -> Result<()>;
+}
+
+/// Shape checks shared by the backends' `tempered_hidden`.
+pub fn tempered_hidden_check(
+    x: (usize, usize),
+    b_h: (usize, usize),
+    lw: (usize, usize),
+    h: Option<(usize, usize)>,
+) -> Result<()> {
+    row_vec_shape("tempered_hidden (b_h)", x, b_h)?;
+    col_vec_shape("tempered_hidden (lw)", x, lw)?;
+    if let Some(h) = h {
+        same_shape("tempered_hidden (h)", x, h)?;
+    }
+    Ok(())
 }
 
 /// Checks the shapes of `C = op(A) op(B)` and returns (m, k, n).
@@ -334,7 +366,7 @@ pub fn gather_check(
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Choice {
-    /// The best GPU adapter if one is found, else the CPU.
+    /// The best hardware GPU adapter if one is found, else the CPU.
     #[default]
     Auto,
     Cpu,
@@ -381,6 +413,14 @@ impl AnyBackend {
             Choice::Cpu => Ok(AnyBackend::Cpu(cpu::Cpu::new())),
             Choice::Gpu => Ok(AnyBackend::Gpu(gpu::Gpu::new()?)),
             Choice::Auto => match gpu::Gpu::new() {
+                Ok(g) if g.is_software() => {
+                    eprintln!(
+                        "ebmkit: only a software GPU adapter ({}); running on the CPU backend \
+                         (--backend gpu forces it)",
+                        g.name()
+                    );
+                    Ok(AnyBackend::Cpu(cpu::Cpu::new()))
+                }
                 Ok(g) => Ok(AnyBackend::Gpu(g)),
                 Err(e) => {
                     eprintln!("ebmkit: {e}; running on the CPU backend");

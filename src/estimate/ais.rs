@@ -37,7 +37,7 @@
 //! the final `runs x 1` column is downloaded.
 
 use super::{log_mean_exp, rbm_dims};
-use crate::backend::{Backend, Binary, Matrix, Trans, Unary};
+use crate::backend::{Backend, Matrix, Trans, Unary};
 use crate::error::{Error, Result};
 use crate::host::HostMat;
 use crate::rng::RngStream;
@@ -316,12 +316,8 @@ struct Annealer<'a, B: Backend> {
     p_v: B::Mat,
     /// 1 x nv effective visible bias at the current β.
     bias: B::Mat,
-    /// runs x nh: `vW + b_h`, two scaled copies of it, hidden probabilities
-    /// and states.
+    /// runs x nh: `vW` and the hidden states.
     x: B::Mat,
-    t1: B::Mat,
-    t2: B::Mat,
-    p_h: B::Mat,
     h: B::Mat,
     /// runs x 1 log weights: recent steps, and everything flushed so far.
     lw_recent: B::Mat,
@@ -369,9 +365,6 @@ impl<'a, B: Backend> Annealer<'a, B> {
             p_v: be.zeros(runs, nv)?,
             bias: be.zeros(1, nv)?,
             x: be.zeros(runs, nh)?,
-            t1: be.zeros(runs, nh)?,
-            t2: be.zeros(runs, nh)?,
-            p_h: be.zeros(runs, nh)?,
             h: be.zeros(runs, nh)?,
             lw_recent: be.zeros(runs, 1)?,
             lw_total: be.zeros(runs, 1)?,
@@ -383,7 +376,6 @@ impl<'a, B: Backend> Annealer<'a, B> {
     fn step(&mut self, b0: f64, b1: f64, transition: bool, rng: &mut RngStream) -> Result<()> {
         let be = self.be;
         be.gemm(1.0, &self.v, Trans::N, self.w, Trans::N, 0.0, &mut self.x)?;
-        be.add_row_vec(&mut self.x, self.b_h, 1.0)?;
         // (b1 - b0) v·(b_v - b_A): the visible part of the ratio, as a GEMV.
         be.gemm(
             (b1 - b0) as f32,
@@ -394,21 +386,20 @@ impl<'a, B: Backend> Annealer<'a, B> {
             1.0,
             &mut self.lw_recent,
         )?;
-        be.axpby(b1 as f32, &self.x, 0.0, &mut self.t1)?;
         // Below ~1e-30, (1-β)/β would overflow f32; such a β is the base model anyway.
         let sweep = transition && b1 > 1e-30;
-        if sweep {
-            be.unary(Unary::Sigmoid, &self.t1, &mut self.p_h)?;
-            be.bernoulli(&self.p_h, &mut self.h, rng)?;
-        }
-        // Subtract elementwise before summing: the two row sums are large
-        // (thousands for 500 units) and nearly equal, so summing first
-        // would lose the small difference to f32 rounding.
-        be.unary_inplace(Unary::Softplus, &mut self.t1)?;
-        be.axpby(b0 as f32, &self.x, 0.0, &mut self.t2)?;
-        be.unary_inplace(Unary::Softplus, &mut self.t2)?;
-        be.binary_inplace(Binary::Sub, &mut self.t1, &self.t2)?;
-        be.row_sums(&self.t1, 1.0, 1.0, &mut self.lw_recent)?;
+        // The hidden part of the ratio and the hidden sample in one pass; the
+        // softplus terms are subtracted per unit before summing because the
+        // two row sums are large (thousands for 500 units) and nearly equal.
+        be.tempered_hidden(
+            &self.x,
+            self.b_h,
+            b0 as f32,
+            b1 as f32,
+            &mut self.lw_recent,
+            if sweep { Some(&mut self.h) } else { None },
+            rng,
+        )?;
         if sweep {
             // sigmoid((1-β) b_A + β (hW^T + b_v)) = sigmoid(β (hW^T + b_v + (1-β)/β b_A)):
             // the fused kernel's alpha carries β. Relative precision survives

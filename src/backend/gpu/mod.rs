@@ -29,6 +29,7 @@ use std::time::Instant;
 
 const COMMON_WGSL: &str = include_str!("../../../shaders/common.wgsl");
 const PHILOX_WGSL: &str = include_str!("../../../shaders/philox.wgsl");
+const ANNEAL_WGSL: &str = include_str!("../../../shaders/anneal.wgsl");
 const ELEMENTWISE_WGSL: &str = include_str!("../../../shaders/elementwise.wgsl");
 const GATHER_WGSL: &str = include_str!("../../../shaders/gather.wgsl");
 const SAMPLE_WGSL: &str = include_str!("../../../shaders/sample.wgsl");
@@ -160,6 +161,7 @@ enum Kernel {
     RowSums,
     SumPartial,
     SplitKReduce,
+    TemperedHidden,
     Gemm(GemmKey),
 }
 
@@ -224,6 +226,7 @@ impl Kernel {
                 "splitk_reduce",
                 Layout::Rw(4),
             ),
+            TemperedHidden => ("anneal", ANNEAL_WGSL, "tempered_hidden", Layout::Rw(4)),
             Gemm(_) => ("gemm", GEMM_WGSL, "main", Layout::Gemm),
         }
     }
@@ -484,6 +487,12 @@ impl Gpu {
         })
     }
 
+    /// A software rasteriser (Mesa's lavapipe / llvmpipe): correct, but
+    /// slower than the CPU backend, so `auto` does not pick it.
+    pub fn is_software(&self) -> bool {
+        self.i.info.device_type == wgpu::DeviceType::Cpu
+    }
+
     /// Adapter, API, driver and the limits that bound what fits.
     pub fn info(&self) -> String {
         let i = &self.i.info;
@@ -635,7 +644,8 @@ impl Gpu {
                 true,
             ),
             _ => {
-                let philox = if matches!(name, "sample" | "philox_words" | "gemm_splitk") {
+                let philox = if matches!(name, "sample" | "philox_words" | "gemm_splitk" | "anneal")
+                {
                     PHILOX_WGSL
                 } else {
                     ""
@@ -1386,5 +1396,48 @@ impl Backend for Gpu {
         // Like the CPU twin: a draw is consumed only when sampling.
         let sample = sample.map(|s| (&*s, rng.next_draw()));
         self.gemm_impl(dims, alpha, 0.0, a, ta, b, tb, Some(bias), prob, sample)
+    }
+
+    fn tempered_hidden(
+        &self,
+        x: &GpuMat,
+        b_h: &GpuMat,
+        beta0: f32,
+        beta1: f32,
+        lw: &mut GpuMat,
+        h: Option<&mut GpuMat>,
+        rng: &mut RngStream,
+    ) -> Result<()> {
+        tempered_hidden_check(
+            x.shape(),
+            b_h.shape(),
+            lw.shape(),
+            h.as_ref().map(|h| h.shape()),
+        )?;
+        if x.is_empty() {
+            return Ok(());
+        }
+        let mut p = Params {
+            m: x.rows as u32,
+            n: x.cols as u32,
+            alpha: beta0,
+            beta: beta1,
+            ..Default::default()
+        };
+        if h.is_some() {
+            p = p.draw(rng.next_draw());
+            p.flags = 1;
+        }
+        let grid = self.grid(x.rows as u64)?;
+        let dummy = Bind(&self.i.dummy_rw, ID_DUMMY_RW);
+        let h = h.map(|h| h.b()).unwrap_or(dummy);
+        let mut st = self.lock();
+        self.record(
+            &mut st,
+            Kernel::TemperedHidden,
+            &[x.b(), b_h.b(), lw.b(), h],
+            p,
+            grid,
+        )
     }
 }
