@@ -145,12 +145,11 @@ fn checkpoint_round_trip_and_layout() {
     assert!(left.is_empty());
 }
 
+/// A raw tensor: name, dtype, shape, bytes.
+type Raw<'a> = (&'a str, safetensors::Dtype, Vec<usize>, Vec<u8>);
+
 /// A safetensors file with the given tensors and the metadata of `small_ckpt`.
-fn write_raw(
-    p: &Path,
-    tensors: Vec<(&str, safetensors::Dtype, Vec<usize>, Vec<u8>)>,
-    drop_meta: Option<&str>,
-) {
+fn write_raw(p: &Path, tensors: Vec<Raw>, drop_meta: Option<&str>) {
     let c = small_ckpt();
     let bytes = c.to_bytes().unwrap();
     let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
@@ -181,11 +180,7 @@ fn damaged_checkpoints_name_file_and_tensor() {
     let ok_bh = ("b_h", F32, vec![4], f32s(4));
     let ok_bv = ("b_v", F32, vec![6], f32s(6));
     let ok_w = ("W", F32, vec![6, 4], f32s(24));
-    let cases: Vec<(
-        Vec<(&str, safetensors::Dtype, Vec<usize>, Vec<u8>)>,
-        Option<&str>,
-        &str,
-    )> = vec![
+    let cases: Vec<(Vec<Raw>, Option<&str>, &str)> = vec![
         (vec![ok_bv.clone(), ok_bh.clone()], None, "'W' is missing"),
         (vec![ok_w.clone(), ok_bh.clone()], None, "'b_v' is missing"),
         (

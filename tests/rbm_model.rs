@@ -187,14 +187,14 @@ fn persistent_chain_statistics_match_the_exact_model_expectation() {
         chains.sweep(&be, &rbm, 2, &mut rng).unwrap();
         // The same GEMM the trainer uses for its negative statistics: -∂F/∂W = vᵀ E[h|v] / n.
         let (gw, gbv, gbh) = rbm.free_energy_grad(&be, &chains.v).unwrap();
-        for k in 0..80 {
-            avh[k] -= gw.data[k] as f64 / steps as f64;
+        for (a, g) in avh.iter_mut().zip(&gw.data) {
+            *a -= *g as f64 / steps as f64;
         }
-        for k in 0..10 {
-            av[k] -= gbv.data[k] as f64 / steps as f64;
+        for (a, g) in av.iter_mut().zip(&gbv.data) {
+            *a -= *g as f64 / steps as f64;
         }
-        for k in 0..8 {
-            ah[k] -= gbh.data[k] as f64 / steps as f64;
+        for (a, g) in ah.iter_mut().zip(&gbh.data) {
+            *a -= *g as f64 / steps as f64;
         }
         let _ = &chains.ph;
     }
@@ -242,8 +242,8 @@ fn cd_positive_phase_is_the_exact_data_term() {
     .unwrap();
     for r in 0..50 {
         let want = h.hidden_mean_host(v.row(r));
-        for j in 0..8 {
-            assert!((ph.get(r, j) as f64 - want[j]).abs() < 1e-5);
+        for (j, w) in want.iter().enumerate() {
+            assert!((ph.get(r, j) as f64 - w).abs() < 1e-5);
         }
     }
 }

@@ -7,7 +7,7 @@ use ebmkit::estimate::{exact, mean_log_prob};
 use ebmkit::io::checkpoint::Checkpoint;
 use ebmkit::io::recipe::Recipe;
 use ebmkit::train::{TrainError, Trainer};
-use ebmkit::{Backend, HostMat, RngStream};
+use ebmkit::{HostMat, RngStream};
 use std::path::Path;
 
 const NV: usize = 12;

@@ -13,7 +13,10 @@ use plotters::prelude::*;
 use crate::error::{Error, Result};
 use crate::train::History;
 
-fn plot(path: &Path, series: &[(Vec<(f64, f64)>, RGBColor)]) -> Result<()> {
+/// Points of one line and its colour.
+type Series = (Vec<(f64, f64)>, RGBColor);
+
+fn plot(path: &Path, series: &[Series]) -> Result<()> {
     let pts: Vec<&(f64, f64)> = series
         .iter()
         .flat_map(|(s, _)| s.iter())
@@ -74,7 +77,7 @@ pub fn save_curves(dir: &Path, h: &History) -> Result<Vec<PathBuf>> {
     };
     let blue = RGBColor(30, 90, 200);
     let red = RGBColor(200, 40, 40);
-    let plots: Vec<(&str, Vec<(Vec<(f64, f64)>, RGBColor)>)> = vec![
+    let plots: Vec<(&str, Vec<Series>)> = vec![
         ("recon_error", vec![(e(&|r| Some(r.recon_error)), blue)]),
         ("pseudo_ll", vec![(e(&|r| r.pseudo_ll), blue)]),
         ("fe_gap", vec![(e(&|r| r.fe_gap), blue)]),
