@@ -20,9 +20,20 @@
 //! Gaussian units keep unit variance at every temperature (Cho et al. 2011)
 //! and swap acceptances need only the linear part of the energy.
 //!
-//! Softmax (one-hot group) units are not implemented yet: [`UnitKind::parse`]
-//! rejects `"softmax"` with a clear error. Learned Gaussian variances are not
-//! implemented either (unit variance is fixed; standardise the data).
+//! Softmax units (`"softmax:K"`) split the layer into consecutive groups of
+//! `K` units of which exactly one is on: p(u = e_k | x) = exp(x_k) / Σ_group
+//! exp(x), and the group's log-partition is log Σ_group exp(x) (spread as
+//! 1/K of it over each unit of the group, so row sums stay correct). The
+//! group sums are GEMMs with block matrices held in [`GroupOps`]; the
+//! categorical draw is stick-breaking: unit k of a group is proposed with
+//! probability p_k / Σ_{j≥k} p_j and the first proposal wins, so one
+//! Bernoulli pass and two GEMMs draw every group at once, on either backend.
+//! Exponentials are taken after subtracting the group mean (not the max:
+//! there is no row-max kernel), so inputs whose spread within a group
+//! exceeds ~80 would overflow.
+//!
+//! Learned Gaussian variances are not implemented (unit variance is fixed;
+//! standardise the data).
 
 use crate::backend::{Backend, Binary, Unary};
 use crate::error::{Error, Result};
@@ -43,14 +54,111 @@ pub enum UnitKind {
     Gaussian,
     /// Noisy rectified linear units: sample max(0, x + N(0, sigmoid(x))).
     Relu,
+    /// One-hot groups of `group` consecutive units.
+    Softmax { group: u32 },
+}
+
+/// Block matrices for softmax groups of size `k` in a layer of `n` units:
+/// `same[i, j] = 1` if i and j share a group, `tail[i, j] = 1` if they share
+/// a group and i ≥ j, `before[i, j] = 1` if they share a group and i < j.
+pub struct GroupOps<B: Backend> {
+    pub k: usize,
+    pub same: B::Mat,
+    pub tail: B::Mat,
+    pub before: B::Mat,
+}
+
+impl<B: Backend> GroupOps<B> {
+    pub fn new(be: &B, n: usize, k: usize) -> Result<Self> {
+        if k < 2 || n % k != 0 {
+            return Err(Error::value(
+                "softmax units",
+                format!("a layer of {n} units cannot be split into groups of {k} (need k >= 2 dividing {n})"),
+            ));
+        }
+        let m = |f: &dyn Fn(usize, usize) -> bool| {
+            crate::host::HostMat::from_fn(n, n, |i, j| (i / k == j / k && f(i, j)) as u8 as f32)
+        };
+        Ok(GroupOps {
+            k,
+            same: be.upload(&m(&|_, _| true))?,
+            tail: be.upload(&m(&|i, j| i >= j))?,
+            before: be.upload(&m(&|i, j| i < j))?,
+        })
+    }
+
+    /// `mean = softmax per group of x`; `tmp` has the shape of x.
+    pub fn mean(&self, be: &B, x: &B::Mat, mean: &mut B::Mat, tmp: &mut B::Mat) -> Result<()> {
+        use crate::backend::Trans::N;
+        // e = exp(x - group mean), mean = e / Σ_group e
+        be.gemm(1.0 / self.k as f32, x, N, &self.same, N, 0.0, tmp)?;
+        be.copy(x, mean)?;
+        be.binary_inplace(Binary::Sub, mean, tmp)?;
+        be.unary_inplace(Unary::Exp, mean)?;
+        be.gemm(1.0, mean, N, &self.same, N, 0.0, tmp)?;
+        be.binary_inplace(Binary::Div, mean, tmp)
+    }
+
+    /// One-hot samples per group from the group probabilities `mean`.
+    pub fn sample(
+        &self,
+        be: &B,
+        mean: &B::Mat,
+        out: &mut B::Mat,
+        aux: &mut B::Mat,
+        tmp: &mut B::Mat,
+        rng: &mut RngStream,
+    ) -> Result<()> {
+        use crate::backend::Trans::N;
+        // Propose unit k with p_k / Σ_{j ≥ k} p_j (the last of a group: 1).
+        be.gemm(1.0, mean, N, &self.tail, N, 0.0, tmp)?;
+        be.binary(Binary::Div, mean, tmp, aux)?;
+        be.bernoulli(aux, out, rng)?;
+        // Keep the first proposal of each group: out_k *= [no proposal before k].
+        be.gemm(1.0, out, N, &self.before, N, 0.0, tmp)?;
+        be.affine(tmp, -1.0, 1.0)?;
+        be.unary_inplace(Unary::Relu, tmp)?;
+        be.binary_inplace(Binary::Mul, out, tmp)
+    }
+
+    /// `out[j] = log Σ_group(j) exp(x) / k`, so a row sum gives Σ over groups.
+    pub fn log_partition(
+        &self,
+        be: &B,
+        x: &B::Mat,
+        out: &mut B::Mat,
+        aux: &mut B::Mat,
+    ) -> Result<()> {
+        use crate::backend::Trans::N;
+        let inv_k = 1.0 / self.k as f32;
+        be.gemm(inv_k, x, N, &self.same, N, 0.0, aux)?; // m
+        be.copy(x, out)?;
+        be.binary_inplace(Binary::Sub, out, aux)?;
+        be.unary_inplace(Unary::Exp, out)?;
+        be.gemm(1.0, out, N, &self.same, N, 0.0, aux)?; // Σ exp(x - m)
+        be.unary_inplace(Unary::Log, aux)?;
+        be.copy(aux, out)?;
+        be.gemm(inv_k, x, N, &self.same, N, 1.0, out)?; // + m
+        be.affine(out, inv_k, 0.0)
+    }
 }
 
 impl UnitKind {
-    pub fn name(self) -> &'static str {
+    /// The name recipes and checkpoints use (`"softmax:K"` for softmax).
+    pub fn name(self) -> String {
         match self {
-            UnitKind::Bernoulli => "bernoulli",
-            UnitKind::Gaussian => "gaussian",
-            UnitKind::Relu => "relu",
+            UnitKind::Bernoulli => "bernoulli".into(),
+            UnitKind::Gaussian => "gaussian".into(),
+            UnitKind::Relu => "relu".into(),
+            UnitKind::Softmax { group } => format!("softmax:{group}"),
+        }
+    }
+
+    /// The group size of softmax units.
+    pub fn group(self) -> Option<usize> {
+        match self {
+            UnitKind::Softmax { group } => Some(group as usize),
+            _ => None,
         }
     }
 
@@ -62,12 +170,19 @@ impl UnitKind {
             "relu" | "nrelu" => Ok(UnitKind::Relu),
             "softmax" => Err(Error::value(
                 what,
-                "softmax units are not implemented yet (use bernoulli, gaussian or relu)",
+                "softmax units need a group size: \"softmax:K\" (K >= 2 units per one-hot group)",
             )),
-            other => Err(Error::value(
-                what,
-                format!("'{other}' is not one of bernoulli, gaussian, relu"),
-            )),
+            other => match other.strip_prefix("softmax:").map(|k| k.parse::<u32>()) {
+                Some(Ok(group)) if group >= 2 => Ok(UnitKind::Softmax { group }),
+                Some(_) => Err(Error::value(
+                    what,
+                    format!("'{other}': the softmax group size must be an integer >= 2"),
+                )),
+                None => Err(Error::value(
+                    what,
+                    format!("'{other}' is not one of bernoulli, gaussian, relu, softmax:K"),
+                )),
+            },
         }
     }
 
@@ -87,6 +202,10 @@ impl UnitKind {
             UnitKind::Bernoulli => be.unary(Unary::Sigmoid, x, mean),
             UnitKind::Gaussian => be.copy(x, mean),
             UnitKind::Relu => be.unary(Unary::Relu, x, mean),
+            UnitKind::Softmax { .. } => Err(Error::value(
+                "softmax units",
+                "need their GroupOps (use Rbm, which holds them)",
+            )),
         }
     }
 
@@ -115,6 +234,10 @@ impl UnitKind {
                 be.binary_inplace(Binary::Add, out, x)?; // x + s z
                 be.unary_inplace(Unary::Relu, out)
             }
+            UnitKind::Softmax { .. } => Err(Error::value(
+                "softmax units",
+                "need their GroupOps (use Rbm, which holds them)",
+            )),
         }
     }
 
@@ -143,6 +266,10 @@ impl UnitKind {
                 }
                 Ok(())
             }
+            UnitKind::Softmax { .. } => Err(Error::value(
+                "softmax units",
+                "need their GroupOps (use Rbm, which holds them)",
+            )),
         }
     }
 
@@ -166,6 +293,38 @@ impl UnitKind {
             UnitKind::Relu => (1..=RELU_STEPS)
                 .map(|i| softplus64(x - i as f64 + 0.5))
                 .sum(),
+            // Per group, not per unit: see `log_partition_group_host`.
+            UnitKind::Softmax { .. } => f64::NAN,
+        }
+    }
+
+    /// Host reference: Σ over the layer of the log-partition of each unit
+    /// (softmax: of each group) for total inputs `x`.
+    pub fn log_partition_layer_host(self, x: &[f64]) -> f64 {
+        match self {
+            UnitKind::Softmax { group } => x
+                .chunks(group as usize)
+                .map(|g| {
+                    let m = g.iter().cloned().fold(f64::MIN, f64::max);
+                    m + g.iter().map(|v| (v - m).exp()).sum::<f64>().ln()
+                })
+                .sum(),
+            k => x.iter().map(|&v| k.log_partition_host(v)).sum(),
+        }
+    }
+
+    /// Host reference of the layer's conditional means.
+    pub fn mean_layer_host(self, x: &[f64]) -> Vec<f64> {
+        match self {
+            UnitKind::Softmax { group } => x
+                .chunks(group as usize)
+                .flat_map(|g| {
+                    let m = g.iter().cloned().fold(f64::MIN, f64::max);
+                    let z: f64 = g.iter().map(|v| (v - m).exp()).sum();
+                    g.iter().map(move |v| (v - m).exp() / z).collect::<Vec<_>>()
+                })
+                .collect(),
+            k => x.iter().map(|&v| k.mean_host(v)).collect(),
         }
     }
 
@@ -175,13 +334,14 @@ impl UnitKind {
             UnitKind::Bernoulli => 1.0 / (1.0 + (-x).exp()),
             UnitKind::Gaussian => x,
             UnitKind::Relu => x.max(0.0),
+            UnitKind::Softmax { .. } => f64::NAN,
         }
     }
 }
 
 impl std::fmt::Display for UnitKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+        f.write_str(&self.name())
     }
 }
 
@@ -253,9 +413,13 @@ mod tests {
     }
 
     #[test]
-    fn unknown_and_softmax_units_are_errors_naming_the_key() {
+    fn unit_names_parse_and_errors_name_the_key() {
         let e = UnitKind::parse("softmax", "model.hidden").unwrap_err();
         assert!(e.to_string().contains("model.hidden"));
+        assert!(UnitKind::parse("softmax:1", "model.hidden").is_err());
+        let k = UnitKind::parse("softmax:10", "model.hidden").unwrap();
+        assert_eq!(k, UnitKind::Softmax { group: 10 });
+        assert_eq!(UnitKind::parse(&k.name(), "x").unwrap(), k);
         assert!(UnitKind::parse("nope", "model.visible")
             .unwrap_err()
             .to_string()

@@ -82,6 +82,7 @@ fn gibbs_chains_agree_for_the_same_seed() {
         (UnitKind::Bernoulli, UnitKind::Bernoulli),
         (UnitKind::Gaussian, UnitKind::Bernoulli),
         (UnitKind::Bernoulli, UnitKind::Relu),
+        (UnitKind::Bernoulli, UnitKind::Softmax { group: 23 }),
     ] {
         let h = model(37, 23, vis, hid);
         let v0 = start(64, 37);

@@ -64,12 +64,99 @@ fn free_energy_matches_host_reference_for_every_unit_pair() {
 }
 
 #[test]
+fn softmax_layers_match_host_reference() {
+    let be = Cpu::new();
+    let sm3 = UnitKind::Softmax { group: 3 };
+    let sm4 = UnitKind::Softmax { group: 4 };
+    for (vis, hid, nv, nh) in [
+        (UnitKind::Bernoulli, sm4, 7, 8),
+        (sm3, UnitKind::Bernoulli, 9, 5),
+        (sm3, sm4, 9, 8),
+    ] {
+        let h = model(nv, nh, vis, hid, 51, 1.0);
+        // One-hot visible rows for softmax visible layers.
+        let v = match vis.group() {
+            Some(k) => {
+                let d = RngStream::new(52, 5).next_draw();
+                let picks: Vec<usize> = (0..6 * nv / k)
+                    .map(|i| (d.word(i) % k as u32) as usize)
+                    .collect();
+                HostMat::from_fn(6, nv, |r, c| {
+                    (picks[r * nv / k + c / k] == c % k) as u8 as f32
+                })
+            }
+            None => visible_data(6, nv, vis, 53),
+        };
+        let rbm = Rbm::from_host(&be, &h).unwrap();
+        let mut s = Scratch::new(&be, 6, nv, nh).unwrap();
+        let mut out = be.zeros(6, 1).unwrap();
+        rbm.free_energy(&be, &v, &mut s, &mut out).unwrap();
+        let mut ph = be.zeros(6, nh).unwrap();
+        rbm.hidden_given_visible(
+            &be,
+            &v,
+            None,
+            &mut ph,
+            None,
+            &mut s.h,
+            &mut RngStream::new(0, 0),
+        )
+        .unwrap();
+        for r in 0..6 {
+            let want = h.free_energy_host(v.row(r));
+            assert!(
+                (out.data[r] as f64 - want).abs() < 1e-4 * (1.0 + want.abs()),
+                "{vis}-{hid} F row {r}"
+            );
+            for (j, w) in h.hidden_mean_host(v.row(r)).iter().enumerate() {
+                assert!(
+                    (ph.get(r, j) as f64 - w).abs() < 1e-5,
+                    "{vis}-{hid} E[h|v] row {r}"
+                );
+            }
+        }
+        // Samples are one-hot per group.
+        if let Some(k) = hid.group() {
+            let mut hs = be.zeros(6, nh).unwrap();
+            rbm.hidden_given_visible(
+                &be,
+                &v,
+                None,
+                &mut ph,
+                Some(&mut hs),
+                &mut s.h,
+                &mut RngStream::new(1, 0),
+            )
+            .unwrap();
+            for r in 0..6 {
+                for g in hs.row(r).chunks(k) {
+                    assert_eq!(g.iter().sum::<f32>(), 1.0, "{g:?}");
+                }
+            }
+        }
+    }
+    assert!(Rbm::from_host(
+        &be,
+        &model(
+            7,
+            8,
+            UnitKind::Bernoulli,
+            UnitKind::Softmax { group: 3 },
+            1,
+            1.0
+        )
+    )
+    .is_err());
+}
+
+#[test]
 fn free_energy_gradient_matches_finite_differences() {
     let be = Cpu::new();
     for (vis, hid) in [
         (UnitKind::Bernoulli, UnitKind::Bernoulli),
         (UnitKind::Gaussian, UnitKind::Bernoulli),
         (UnitKind::Bernoulli, UnitKind::Gaussian),
+        (UnitKind::Bernoulli, UnitKind::Softmax { group: 2 }),
     ] {
         let h = model(6, 4, vis, hid, 11, 0.5);
         let v = visible_data(8, 6, vis, 12);

@@ -145,3 +145,55 @@ fn tempering_rejects_bad_temperatures() {
     assert!(Tempering::new(&be, vec![1.0, 0.5, 0.7], 4, NV, NH).is_err());
     assert!(Tempering::new(&be, vec![1.0, 0.5], 0, NV, NH).is_err());
 }
+
+#[test]
+fn softmax_visible_block_gibbs_matches_exact_distribution() {
+    // 3 one-hot groups of 3 visible units (27 states), 2 softmax groups of
+    // 3 hidden units: Gibbs with both layers categorical against p(v).
+    let be = Cpu::new();
+    let d = RngStream::new(78, 3).next_draw();
+    let h = RbmHost {
+        w: HostMat::from_fn(9, 6, |r, c| 1.2 * d.normal(r * 6 + c)),
+        b_v: HostMat::from_fn(1, 9, |_, c| 0.5 * d.normal(1000 + c)),
+        b_h: HostMat::from_fn(1, 6, |_, c| 0.5 * d.normal(2000 + c)),
+        visible: UnitKind::Softmax { group: 3 },
+        hidden: UnitKind::Softmax { group: 3 },
+    };
+    let states: Vec<Vec<f32>> = (0..27)
+        .map(|s| {
+            (0..9)
+                .map(|i| ((s / 3usize.pow(i as u32 / 3)) % 3 == i % 3) as u8 as f32)
+                .collect()
+        })
+        .collect();
+    let lp: Vec<f64> = states.iter().map(|v| -h.free_energy_host(v)).collect();
+    let m = lp.iter().cloned().fold(f64::MIN, f64::max);
+    let z: f64 = lp.iter().map(|x| (x - m).exp()).sum();
+    let p: Vec<f64> = lp.iter().map(|x| (x - m).exp() / z).collect();
+    let rbm = Rbm::from_host(&be, &h).unwrap();
+    let n = 1000;
+    let mut rng = RngStream::new(4, 0);
+    let mut chains = Chains::new(&be, n, 9, 6).unwrap();
+    let v0 = HostMat::from_fn(n, 9, |r, c| (c % 3 == r % 3) as u8 as f32);
+    chains.start_from(&be, &rbm, &v0, &mut rng).unwrap();
+    chains.sweep(&be, &rbm, 50, &mut rng).unwrap();
+    let mut hist = vec![0u64; 27];
+    for _ in 0..300 {
+        chains.sweep(&be, &rbm, 1, &mut rng).unwrap();
+        for r in 0..n {
+            let v = chains.v.row(r);
+            let mut s = 0;
+            for g in 0..3 {
+                let k = (0..3)
+                    .find(|&k| v[g * 3 + k] == 1.0)
+                    .expect("one-hot group");
+                assert_eq!(v[g * 3..g * 3 + 3].iter().sum::<f32>(), 1.0);
+                s += k * 3usize.pow(g as u32);
+            }
+            hist[s] += 1;
+        }
+    }
+    let k = kl(&hist, &p);
+    eprintln!("softmax block Gibbs: KL = {k:.5}");
+    assert!(k < 0.01, "KL {k}");
+}

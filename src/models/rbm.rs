@@ -17,7 +17,7 @@ use crate::energy::{Bipartite, LayerScratch, Scratch};
 use crate::error::{Error, Result};
 use crate::host::HostMat;
 use crate::rng::RngStream;
-use crate::units::UnitKind;
+use crate::units::{GroupOps, UnitKind};
 
 /// An RBM whose parameters live on backend `B`.
 pub struct Rbm<B: Backend> {
@@ -26,6 +26,17 @@ pub struct Rbm<B: Backend> {
     pub b_h: B::Mat,
     pub visible: UnitKind,
     pub hidden: UnitKind,
+    /// Group matrices of softmax layers (None for other unit types).
+    pub groups_v: Option<GroupOps<B>>,
+    pub groups_h: Option<GroupOps<B>>,
+}
+
+/// The group matrices a layer of `n` units of `kind` needs, if any.
+fn groups<B: Backend>(be: &B, kind: UnitKind, n: usize) -> Result<Option<GroupOps<B>>> {
+    match kind.group() {
+        Some(k) => Ok(Some(GroupOps::new(be, n, k)?)),
+        None => Ok(None),
+    }
 }
 
 /// The parameters of an RBM in host memory (checkpoints, tests, estimators).
@@ -89,17 +100,14 @@ impl RbmHost {
             }
             f -= vi * self.b_v.data[i] as f64;
         }
-        for j in 0..self.w.cols {
-            f -= self.hidden.log_partition_host(self.hidden_input(v, j));
-        }
-        f
+        let x: Vec<f64> = (0..self.w.cols).map(|j| self.hidden_input(v, j)).collect();
+        f - self.hidden.log_partition_layer_host(&x)
     }
 
     /// Host reference of E[h | v] for one row.
     pub fn hidden_mean_host(&self, v: &[f32]) -> Vec<f64> {
-        (0..self.w.cols)
-            .map(|j| self.hidden.mean_host(self.hidden_input(v, j)))
-            .collect()
+        let x: Vec<f64> = (0..self.w.cols).map(|j| self.hidden_input(v, j)).collect();
+        self.hidden.mean_layer_host(&x)
     }
 }
 
@@ -129,6 +137,8 @@ impl<B: Backend> Rbm<B> {
             b_h: be.zeros(1, n_hidden)?,
             visible,
             hidden,
+            groups_v: groups(be, visible, n_visible)?,
+            groups_h: groups(be, hidden, n_hidden)?,
         })
     }
 
@@ -140,6 +150,8 @@ impl<B: Backend> Rbm<B> {
             b_h: be.zeros(1, other.w.cols())?,
             visible: other.visible,
             hidden: other.hidden,
+            groups_v: groups(be, other.visible, other.w.rows())?,
+            groups_h: groups(be, other.hidden, other.w.cols())?,
         })
     }
 
@@ -151,6 +163,8 @@ impl<B: Backend> Rbm<B> {
             b_h: be.upload(&h.b_h)?,
             visible: h.visible,
             hidden: h.hidden,
+            groups_v: groups(be, h.visible, h.w.rows)?,
+            groups_h: groups(be, h.hidden, h.w.cols)?,
         })
     }
 
@@ -246,6 +260,13 @@ impl<B: Backend> Bipartite<B> for Rbm<B> {
             );
         }
         self.total_input(be, v, Trans::N, &self.b_h, beta, &mut s.pre)?;
+        if let Some(g) = &self.groups_h {
+            g.mean(be, &s.pre, mean, &mut s.tmp)?;
+            if let Some(out) = sample {
+                g.sample(be, mean, out, &mut s.aux, &mut s.tmp, rng)?;
+            }
+            return Ok(());
+        }
         self.hidden.mean(be, &s.pre, mean)?;
         if let Some(out) = sample {
             self.hidden.sample(be, &s.pre, mean, out, &mut s.aux, rng)?;
@@ -278,6 +299,13 @@ impl<B: Backend> Bipartite<B> for Rbm<B> {
             );
         }
         self.total_input(be, h, Trans::T, &self.b_v, beta, &mut s.pre)?;
+        if let Some(g) = &self.groups_v {
+            g.mean(be, &s.pre, mean, &mut s.tmp)?;
+            if let Some(out) = sample {
+                g.sample(be, mean, out, &mut s.aux, &mut s.tmp, rng)?;
+            }
+            return Ok(());
+        }
         self.visible.mean(be, &s.pre, mean)?;
         if let Some(out) = sample {
             self.visible
@@ -326,8 +354,12 @@ impl<B: Backend> Bipartite<B> for Rbm<B> {
     fn free_energy(&self, be: &B, v: &B::Mat, s: &mut Scratch<B>, out: &mut B::Mat) -> Result<()> {
         // x = v W + b_h;  F = -Σ_j A_h(x_j) - v·b_v + q_v(v)
         self.total_input(be, v, Trans::N, &self.b_h, None, &mut s.h.pre)?;
-        self.hidden
-            .log_partition(be, &s.h.pre, &mut s.h.tmp, &mut s.h.aux)?;
+        match &self.groups_h {
+            Some(g) => g.log_partition(be, &s.h.pre, &mut s.h.tmp, &mut s.h.aux)?,
+            None => self
+                .hidden
+                .log_partition(be, &s.h.pre, &mut s.h.tmp, &mut s.h.aux)?,
+        }
         be.row_sums(&s.h.tmp, -1.0, 0.0, out)?;
         be.gemm(-1.0, v, Trans::N, &self.b_v, Trans::T, 1.0, out)?;
         if self.visible.has_base_energy() {

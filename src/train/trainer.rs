@@ -65,11 +65,12 @@ pub fn check_data(x: &HostMat, visible: UnitKind, what: &str) -> Result<()> {
                 format!("value {v} at row {r}, column {c} is not finite"),
             ));
         }
-        if visible == UnitKind::Bernoulli && !(0.0..=1.0).contains(&v) {
+        let unit_range = matches!(visible, UnitKind::Bernoulli | UnitKind::Softmax { .. });
+        if unit_range && !(0.0..=1.0).contains(&v) {
             return Err(Error::value(
                 what,
                 format!(
-                    "value {v} at row {r}, column {c} is outside [0, 1] (Bernoulli visible units)"
+                    "value {v} at row {r}, column {c} is outside [0, 1] ({visible} visible units)"
                 ),
             ));
         }
@@ -119,6 +120,8 @@ impl<B: Backend> Trainer<B> {
                         (p / (1.0 - p)).ln()
                     })
                     .collect(),
+                // log p: the softmax's natural parameters up to a constant.
+                UnitKind::Softmax { .. } => mean.iter().map(|&p| p.max(1e-3).ln()).collect(),
                 _ => mean,
             };
             be.write(&mut t.rbm.b_v, &HostMat::new(1, nv, b)?)?;
