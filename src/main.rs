@@ -39,7 +39,7 @@ enum Cmd {
         /// Data folder for `source = "mnist"` (default: $EBMKIT_DATA, else ../shared/data).
         #[arg(long)]
         data: Option<PathBuf>,
-        /// Output folder (default: runs/<recipe name>).
+        /// Output folder (default: out/<recipe name>).
         #[arg(long)]
         out: Option<PathBuf>,
         /// Train until this many epochs are completed (default: the recipe's).

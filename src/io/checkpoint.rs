@@ -5,8 +5,8 @@
 //! - `W` [n_visible, n_hidden], `b_v` [n_visible], `b_h` [n_hidden];
 //! - the training state needed to resume exactly, as 2-D tensors: the
 //!   persistent chains (`chain_v`, `chain_h`, or the stacked tempering
-//!   chains `pt_v`, `pt_h`, `pt_phase`), the momentum buffers (`dW`, `db_v`,
-//!   `db_h`), fast weights (`fast_W`, `fast_b_v`, `fast_b_h`), the sparsity
+//!   chains `pt_v`, `pt_h`, `pt_phase`), the momentum state (`W_prev`, the
+//!   weights before the last update, and the bias steps `db_v`, `db_h`), fast weights (`fast_W`, `fast_b_v`, `fast_b_h`), the sparsity
 //!   and centering running averages (`q_h`, `mu_v`, `lambda_h`).
 //!
 //! Metadata (string to string): `format` = `ebmkit-rbm`, `version`,

@@ -92,7 +92,7 @@ pub fn train<B: Backend>(be: &B, args: &TrainArgs) -> std::result::Result<(), St
             .file_stem()
             .map(|x| x.to_string_lossy().into_owned())
             .unwrap_or_else(|| "run".into());
-        PathBuf::from("runs").join(stem)
+        PathBuf::from("out").join(stem)
     });
     std::fs::create_dir_all(&out).map_err(|e| s(Error::io(&out, e)))?;
     let data = load_data(&recipe, args.data.as_deref()).map_err(s)?;

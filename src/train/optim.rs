@@ -25,9 +25,16 @@
 //! g_b_h = mean(p⁺) - mean(p⁻) - μ_v g_W
 //! ```
 //!
-//! Without centering and fast weights the update is fused: the two GEMMs of
-//! `g_W` accumulate straight into Δ (beta = μ, then 1), so the weights cost
-//! two GEMMs and one or two elementwise passes per batch.
+//! The weights keep their momentum as the previous weights `W_prev`
+//! (Δ = W - W_prev), so the whole update is one elementwise pass and the
+//! gradient GEMMs accumulating into the new weights:
+//!
+//! ```text
+//! W_new = (1 + μ - ε λ_wd) W - μ W_prev + ε g_W,   then W_prev ← W
+//! ```
+//!
+//! (the buffers are swapped, not copied). Without centering and fast
+//! weights, the two GEMMs of `g_W` write straight into `W_new` (beta = 1).
 
 use crate::backend::{Backend, Matrix, Trans};
 use crate::error::Result;
@@ -53,7 +60,8 @@ pub struct Sparsity<B: Backend> {
 }
 
 pub struct Sgd<B: Backend> {
-    pub dw: B::Mat,
+    /// The weights before the last update (momentum = W - W_prev).
+    pub w_prev: B::Mat,
     pub db_v: B::Mat,
     pub db_h: B::Mat,
     /// Explicit gradients, when centering or fast weights need them.
@@ -83,7 +91,11 @@ pub struct SgdConfig {
 }
 
 impl<B: Backend> Sgd<B> {
-    pub fn new(be: &B, nv: usize, nh: usize, cfg: SgdConfig) -> Result<Self> {
+    /// `w` are the initial weights (the momentum starts at zero).
+    pub fn new(be: &B, w: &B::Mat, cfg: SgdConfig) -> Result<Self> {
+        let (nv, nh) = (w.rows(), w.cols());
+        let mut w_prev = be.zeros(nv, nh)?;
+        be.copy(w, &mut w_prev)?;
         let sparsity = match cfg.sparsity {
             Some((target, cost, decay)) => {
                 let mut q_h = be.zeros(1, nh)?;
@@ -119,7 +131,7 @@ impl<B: Backend> Sgd<B> {
             None
         };
         Ok(Sgd {
-            dw: be.zeros(nv, nh)?,
+            w_prev,
             db_v: be.zeros(1, nv)?,
             db_h: be.zeros(1, nh)?,
             grads,
@@ -148,15 +160,17 @@ impl<B: Backend> Sgd<B> {
         }
         match &mut self.grads {
             None => {
-                // Fused: Δ = μ Δ + ε g, accumulated by the GEMMs themselves.
+                // W_new = (1 + μ - ε λ) W - μ W_prev + ε g, g from the GEMMs.
+                let keep = 1.0 + mom - lr * self.weight_decay;
+                be.axpby(keep, &rbm.w, -mom, &mut self.w_prev)?;
                 be.gemm(
                     lr / np,
                     s.v_pos,
                     Trans::T,
                     s.h_pos,
                     Trans::N,
-                    mom,
-                    &mut self.dw,
+                    1.0,
+                    &mut self.w_prev,
                 )?;
                 be.gemm(
                     -lr / nn,
@@ -165,7 +179,7 @@ impl<B: Backend> Sgd<B> {
                     s.h_neg,
                     Trans::N,
                     1.0,
-                    &mut self.dw,
+                    &mut self.w_prev,
                 )?;
                 be.col_sums(s.v_pos, lr / np, mom, &mut self.db_v)?;
                 be.col_sums(s.v_neg, -lr / nn, 1.0, &mut self.db_v)?;
@@ -207,7 +221,9 @@ impl<B: Backend> Sgd<B> {
                     be.axpby(-sp.cost, &sp.q_h, 1.0, gbh)?;
                     be.affine(gbh, 1.0, sp.cost * sp.target)?;
                 }
-                be.axpby(lr, gw, mom, &mut self.dw)?;
+                let keep = 1.0 + mom - lr * self.weight_decay;
+                be.axpby(keep, &rbm.w, -mom, &mut self.w_prev)?;
+                be.axpby(lr, gw, 1.0, &mut self.w_prev)?;
                 be.axpby(lr, gbv, mom, &mut self.db_v)?;
                 be.axpby(lr, gbh, mom, &mut self.db_h)?;
                 if let Some(f) = fast {
@@ -215,10 +231,8 @@ impl<B: Backend> Sgd<B> {
                 }
             }
         }
-        if self.weight_decay > 0.0 {
-            be.axpby(-lr * self.weight_decay, &rbm.w, 1.0, &mut self.dw)?;
-        }
-        be.axpby(1.0, &self.dw, 1.0, &mut rbm.w)?;
+        // w_prev now holds the new weights: swap, so that it holds the old.
+        std::mem::swap(&mut rbm.w, &mut self.w_prev);
         be.axpby(1.0, &self.db_v, 1.0, &mut rbm.b_v)?;
         be.axpby(1.0, &self.db_h, 1.0, &mut rbm.b_h)
     }

@@ -268,8 +268,7 @@ impl<B: Backend> Trainer<B> {
         };
         let opt = Sgd::new(
             be,
-            nv,
-            nh,
+            &rbm.w,
             SgdConfig {
                 weight_decay: t.weight_decay,
                 sparsity: t
@@ -432,7 +431,7 @@ impl<B: Backend> Trainer<B> {
         c.rng = self.rng;
         c.history = self.history.to_json();
         let s = &mut c.state;
-        s.insert("dW".into(), be.download(&self.opt.dw)?);
+        s.insert("W_prev".into(), be.download(&self.opt.w_prev)?);
         s.insert("db_v".into(), be.download(&self.opt.db_v)?);
         s.insert("db_h".into(), be.download(&self.opt.db_h)?);
         if let Some(sp) = &self.opt.sparsity {
@@ -469,7 +468,10 @@ impl<B: Backend> Trainer<B> {
     fn import_state(&mut self, be: &B, c: &Checkpoint, path: &Path) -> Result<()> {
         let nv = self.rbm.n_visible();
         let nh = self.rbm.n_hidden();
-        be.write(&mut self.opt.dw, c.state_tensor(path, "dW", (nv, nh))?)?;
+        be.write(
+            &mut self.opt.w_prev,
+            c.state_tensor(path, "W_prev", (nv, nh))?,
+        )?;
         be.write(&mut self.opt.db_v, c.state_tensor(path, "db_v", (1, nv))?)?;
         be.write(&mut self.opt.db_h, c.state_tensor(path, "db_h", (1, nh))?)?;
         if let Some(sp) = &mut self.opt.sparsity {
