@@ -80,6 +80,9 @@ fn main() {
         );
     }
     match Gpu::new() {
+        // A software rasteriser would take minutes at 4096^3 and says nothing
+        // about GPU speed.
+        Ok(gpu) if gpu.is_software() => println!("gpu: skipped (software adapter {})", gpu.name()),
         Ok(gpu) => {
             for s in [(1024, 1024, 1024), (4096, 4096, 4096), (100, 784, 500)] {
                 let secs = time_gemm(&gpu, s, reps_for(s, 10_000.0, 0.1), 7).expect("gpu gemm");

@@ -19,7 +19,7 @@ n_hidden = 500
 init_std = 0.01
 [data]
 source = "mnist"
-binarize = "stochastic"
+binarize = "fixed"
 [train]
 method = "pcd"
 k = 1
@@ -97,6 +97,7 @@ fn main() {
         None => println!("sklearn BernoulliRBM: skipped"),
     }
     match Gpu::new() {
+        Ok(gpu) if gpu.is_software() => println!("gpu: skipped (software adapter {})", gpu.name()),
         Ok(gpu) => {
             let t = median(ours(&gpu, &mnist.train_images)[1..].to_vec());
             println!(
