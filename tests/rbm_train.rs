@@ -269,6 +269,7 @@ rows = 100
     assert!(last.fe_heldout.unwrap() < first.fe_heldout.unwrap());
 }
 
+#[allow(clippy::needless_range_loop)] // the reference reads like the textbook sums
 #[test]
 fn sgd_steps_match_the_momentum_formula() {
     // Δ = μ Δ + ε (g - λ W), W += Δ, for two steps, against a host reference;
