@@ -51,6 +51,10 @@ enum Cmd {
         /// No progress bar (one line per epoch instead).
         #[arg(long)]
         quiet: bool,
+        /// Skip the closing estimate of the test log-likelihood (AIS and
+        /// reverse AIS, or exact for small models).
+        #[arg(long)]
+        no_eval: bool,
     },
     /// Draw samples from a trained RBM by block Gibbs sampling, as a PNG grid.
     Sample {
@@ -94,7 +98,7 @@ enum Cmd {
         /// AIS intermediate distributions (the standard 14,500 schedule if omitted).
         #[arg(long)]
         betas: Option<usize>,
-        #[arg(long, default_value_t = 11)]
+        #[arg(long, default_value_t = ebmkit::train::cli::EVAL_SEED)]
         seed: u64,
     },
 }
@@ -176,6 +180,7 @@ fn run(cli: Cli) -> Result<(), String> {
             epochs,
             resume,
             quiet,
+            no_eval,
         } => {
             let args = rbm_cli::TrainArgs {
                 recipe,
@@ -184,6 +189,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 epochs,
                 resume,
                 quiet,
+                no_eval,
             };
             ebmkit::with_backend!(any()?, |be| rbm_cli::train(&be, &args))
         }

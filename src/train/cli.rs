@@ -58,6 +58,8 @@ pub struct TrainArgs {
     pub epochs: Option<usize>,
     pub resume: Option<PathBuf>,
     pub quiet: bool,
+    /// Skip the closing log-likelihood estimate.
+    pub no_eval: bool,
 }
 
 fn describe(r: &EpochRecord) -> String {
@@ -200,8 +202,25 @@ pub fn train<B: Backend>(be: &B, args: &TrainArgs) -> std::result::Result<(), St
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if !args.no_eval && host.visible == UnitKind::Bernoulli && host.hidden == UnitKind::Bernoulli {
+        // The number a user trains for: the test log-likelihood, bracketed by
+        // AIS and reverse AIS (exact when a layer is small enough).
+        eval(
+            be,
+            &EvalArgs {
+                ckpt: ckpt_path.clone(),
+                data: args.data.clone(),
+                runs: crate::estimate::ais::DEFAULT_RUNS,
+                betas: None,
+                seed: EVAL_SEED,
+            },
+        )?;
+    }
     Ok(())
 }
+
+/// The default seed of `ebmkit eval` (and of the estimate closing `train`).
+pub const EVAL_SEED: u64 = 11;
 
 fn norm_for(visible: UnitKind) -> Norm {
     if visible.is_binary() {
