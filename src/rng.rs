@@ -49,7 +49,7 @@ pub fn philox4x32_10(ctr: [u32; 4], key: [u32; 2]) -> [u32; 4] {
 /// word, to calling [`philox4x32_10`] per block.
 pub const LANES: usize = 16;
 
-#[inline]
+#[inline(always)]
 pub fn philox_lanes(first: u32, tail: [u32; 3], key: [u32; 2]) -> [[u32; LANES]; 4] {
     let mut c0 = [0u32; LANES];
     for (l, c) in c0.iter_mut().enumerate() {
@@ -136,6 +136,32 @@ impl Draw {
     }
     /// Uniform elements `start..start + out.len()`; `start % 4 == 0`.
     pub fn fill_uniform_at(&self, start: usize, out: &mut [f32]) {
+        // The lanes vectorise to 8 or 16 `vpmuludq` lanes where the processor
+        // has AVX2 / AVX-512; the crate's baseline target (SSE2) has 2.
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f")]
+            unsafe fn v4(d: &Draw, start: usize, out: &mut [f32]) {
+                d.fill_uniform_at_generic(start, out)
+            }
+            #[target_feature(enable = "avx2")]
+            unsafe fn v3(d: &Draw, start: usize, out: &mut [f32]) {
+                d.fill_uniform_at_generic(start, out)
+            }
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the feature was just detected.
+                return unsafe { v4(self, start, out) };
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the feature was just detected.
+                return unsafe { v3(self, start, out) };
+            }
+        }
+        self.fill_uniform_at_generic(start, out)
+    }
+
+    #[inline(always)]
+    fn fill_uniform_at_generic(&self, start: usize, out: &mut [f32]) {
         debug_assert_eq!(start % 4, 0);
         let tail = [self.stream, self.offset as u32, (self.offset >> 32) as u32];
         let first = (start / 4) as u32;

@@ -52,23 +52,60 @@ fn uniforms_at(draw: &Draw, start: usize, out: &mut [f32]) {
 #[inline(always)]
 fn exp_fast(x: f32) -> f32 {
     let x = x.clamp(-87.3, 88.7);
-    // Round to nearest by the 1.5 * 2^23 shifter: `f32::round` is a libm
-    // call that blocks vectorisation.
+    // Round to nearest by the 1.5 * 2^23 shifter (`f32::round` is a libm
+    // call); the shifted value's low mantissa bits then hold n itself, so
+    // 2^n is built with integer ops only (a saturating `as i32` would not
+    // vectorise).
     const SHIFT: f32 = 12_582_912.0;
-    let n = (x * std::f32::consts::LOG2_E + SHIFT) - SHIFT;
-    // ln 2 split in two so that x - n ln2 is exact for |n| < 2^8.
+    let t = x * std::f32::consts::LOG2_E + SHIFT;
+    let n = t - SHIFT;
     let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
     let p = 1.0
         + r * (1.0
             + r * (0.5
                 + r * (0.166_666_67
                     + r * (0.041_666_668 + r * (0.008_333_334 + r * 0.001_388_889)))));
-    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    let ni = t.to_bits().wrapping_sub(SHIFT.to_bits());
+    p * f32::from_bits(ni.wrapping_add(127) << 23)
 }
 
 #[inline(always)]
 fn sigmoid_fast(x: f32) -> f32 {
     1.0 / (1.0 + exp_fast(-x))
+}
+
+#[inline(always)]
+fn sigmoid_bias_row_generic(x: &mut [f32], b: &[f32], alpha: f32) {
+    for (x, b) in x.iter_mut().zip(b) {
+        *x = sigmoid_fast(alpha * (*x + b));
+    }
+}
+
+/// `x = sigmoid(alpha (x + b))`, compiled for the widest vectors the running
+/// processor has: the crate is built for baseline x86-64 (SSE2), which
+/// would leave three quarters of an AVX-512 unit idle here.
+fn sigmoid_bias_row(x: &mut [f32], b: &[f32], alpha: f32) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f")]
+        unsafe fn v4(x: &mut [f32], b: &[f32], alpha: f32) {
+            sigmoid_bias_row_generic(x, b, alpha)
+        }
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn v3(x: &mut [f32], b: &[f32], alpha: f32) {
+            sigmoid_bias_row_generic(x, b, alpha)
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the feature was just detected.
+            return unsafe { v4(x, b, alpha) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the features were just detected.
+            return unsafe { v3(x, b, alpha) };
+        }
+    }
+    sigmoid_bias_row_generic(x, b, alpha)
 }
 
 /// `dst = alpha_dst * dst + beta * op(A) op(B)` through the gemm crate, with
@@ -85,6 +122,7 @@ fn gemm_raw(
     tb: Trans,
     beta: f32,
     c: &mut HostMat,
+    epilogue: Option<&Epilogue<'_>>,
 ) {
     if m == 0 || n == 0 {
         return;
@@ -93,6 +131,11 @@ fn gemm_raw(
         c.data.iter_mut().for_each(|x| *x *= beta);
         if beta == 0.0 {
             c.data.iter_mut().for_each(|x| *x = 0.0);
+        }
+        if let Some(e) = epilogue {
+            let c_ptr = SendPtr(c.data.as_mut_ptr());
+            // SAFETY: the whole of C, owned by this call.
+            e(c_ptr.0, 0, m, 0, n);
         }
         return;
     }
@@ -144,6 +187,10 @@ fn gemm_raw(
                 false,
                 gemm::Parallelism::None,
             );
+            // While the block is still in this core's cache.
+            if let Some(e) = epilogue {
+                e(c_ptr.0, i0, i1, j0, j1);
+            }
         }
     };
     if parts == 1 {
@@ -161,6 +208,11 @@ fn gemm_raw(
             .for_each(|p| block(p * step, ((p + 1) * step).min(m), 0, n));
     }
 }
+
+/// Work applied to block [i0, i1) x [j0, j1) of a freshly computed C (row
+/// stride n), on the thread that computed it. Unsafe to call: the caller
+/// guarantees the block is in bounds and no other thread touches it.
+type Epilogue<'a> = dyn Fn(*mut f32, usize, usize, usize, usize) + Sync + 'a;
 
 /// A raw pointer that may cross to rayon workers; each worker writes a
 /// disjoint block (see `gemm_raw`).
@@ -246,7 +298,7 @@ impl Backend for Cpu {
         c: &mut HostMat,
     ) -> Result<()> {
         let (m, k, n) = gemm_dims("gemm", a.shape(), ta, b.shape(), tb, c.shape())?;
-        gemm_raw(m, k, n, alpha, a, ta, b, tb, beta, c);
+        gemm_raw(m, k, n, alpha, a, ta, b, tb, beta, c, None);
         Ok(())
     }
 
@@ -432,30 +484,42 @@ impl Backend for Cpu {
         if let Some(s) = &sample {
             same_shape("sigmoid_affine (sample)", prob.shape(), s.shape())?;
         }
-        gemm_raw(m, k, n, 1.0, a, ta, b, tb, 0.0, prob);
-        if n == 0 {
+        if n == 0 || m == 0 {
             return Ok(());
         }
-        let epilogue = |row: &mut [f32]| {
-            for (x, c) in row.iter_mut().zip(&bias.data) {
-                *x = sigmoid_fast(alpha * (*x + c));
+        let draw = sample.as_ref().map(|_| rng.next_draw());
+        let s_ptr = sample.map(|s| SendPtr(s.data.as_mut_ptr()));
+        // Bias, sigmoid and the Bernoulli draw run on each GEMM block as soon
+        // as it is computed, on the core that holds it in cache.
+        let epilogue = move |c: *mut f32, i0: usize, i1: usize, j0: usize, j1: usize| {
+            let w = j1 - j0;
+            let mut u = [0f32; 256];
+            for r in i0..i1 {
+                // SAFETY: gemm_raw hands each block to exactly one thread and
+                // [r*n + j0, r*n + j1) lies inside the m x n buffers.
+                let row = unsafe { std::slice::from_raw_parts_mut(c.add(r * n + j0), w) };
+                sigmoid_bias_row(row, &bias.data[j0..j1], alpha);
+                if let (Some(d), Some(sp)) = (&draw, s_ptr) {
+                    let srow = unsafe { std::slice::from_raw_parts_mut(sp.0.add(r * n + j0), w) };
+                    let start = r * n + j0;
+                    for (ci, (sc, pc)) in srow.chunks_mut(256).zip(row.chunks(256)).enumerate() {
+                        let at = start + ci * 256;
+                        let u = &mut u[..sc.len()];
+                        if at % 4 == 0 {
+                            uniforms_at(d, at, u);
+                        } else {
+                            u.iter_mut()
+                                .enumerate()
+                                .for_each(|(j, x)| *x = d.uniform(at + j));
+                        }
+                        for ((y, q), v) in sc.iter_mut().zip(pc).zip(u.iter()) {
+                            *y = if *v < *q { 1.0 } else { 0.0 };
+                        }
+                    }
+                }
             }
         };
-        if prob.data.len() < PAR_MIN {
-            prob.data.chunks_mut(n).for_each(epilogue);
-        } else {
-            prob.data.par_chunks_mut(n).for_each(epilogue);
-        }
-        if let Some(s) = sample {
-            let draw = rng.next_draw();
-            let p = &prob.data;
-            par_map(&mut s.data, |st, o| {
-                uniforms_at(&draw, st, o);
-                for (y, q) in o.iter_mut().zip(&p[st..]) {
-                    *y = if *y < *q { 1.0 } else { 0.0 };
-                }
-            });
-        }
+        gemm_raw(m, k, n, 1.0, a, ta, b, tb, 0.0, prob, Some(&epilogue));
         Ok(())
     }
 
