@@ -1,8 +1,7 @@
 //! Training curves: one PNG per monitored quantity, plus `curves.csv`.
 //!
-//! The plots carry no text (the crate's plotters build has no font), so each
-//! file name says what it shows: `curve-<quantity>.png`, epochs along x, the
-//! quantity along y from its minimum to its maximum. In
+//! Each plot has a title and labelled axes, drawn with the DejaVu Sans Mono
+//! font shipped in `assets/fonts` (so no system font is needed). In
 //! `curve-free_energy.png` the training subset is blue and the held-out set
 //! red.
 
@@ -16,7 +15,20 @@ use crate::train::History;
 /// Points of one line and its colour.
 type Series = (Vec<(f64, f64)>, RGBColor);
 
-fn plot(path: &Path, series: &[Series]) -> Result<()> {
+const FONT: &str = "ebmkit-sans";
+static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSansMono.ttf");
+
+fn register_font() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // The bytes are compiled in and parsed in tests; a failure here
+        // would only drop the labels.
+        let _ = plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES);
+    });
+}
+
+fn plot(path: &Path, title: &str, y_desc: &str, series: &[Series]) -> Result<()> {
+    register_font();
     let pts: Vec<&(f64, f64)> = series
         .iter()
         .flat_map(|(s, _)| s.iter())
@@ -44,14 +56,18 @@ fn plot(path: &Path, series: &[Series]) -> Result<()> {
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
     let mut chart = ChartBuilder::on(&root)
         .margin(12)
+        .caption(title, (FONT, 18))
+        .x_label_area_size(40)
+        .y_label_area_size(70)
         .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))
         .map_err(|e| err(e.to_string()))?;
     chart
-        .plotting_area()
-        .draw(&Rectangle::new(
-            [(x0, y0 - pad), (x1, y1 + pad)],
-            BLACK.stroke_width(1),
-        ))
+        .configure_mesh()
+        .x_desc("epoch")
+        .y_desc(y_desc)
+        .label_style((FONT, 13))
+        .axis_desc_style((FONT, 14))
+        .draw()
         .map_err(|e| err(e.to_string()))?;
     for (s, color) in series {
         let s: Vec<(f64, f64)> = s.iter().cloned().filter(|p| p.1.is_finite()).collect();
@@ -77,24 +93,41 @@ pub fn save_curves(dir: &Path, h: &History) -> Result<Vec<PathBuf>> {
     };
     let blue = RGBColor(30, 90, 200);
     let red = RGBColor(200, 40, 40);
-    let plots: Vec<(&str, Vec<Series>)> = vec![
-        ("recon_error", vec![(e(&|r| Some(r.recon_error)), blue)]),
-        ("pseudo_ll", vec![(e(&|r| r.pseudo_ll), blue)]),
-        ("fe_gap", vec![(e(&|r| r.fe_gap), blue)]),
+    let plots: Vec<(&str, &str, &str, Vec<Series>)> = vec![
+        (
+            "recon_error",
+            "reconstruction error",
+            "squared error per example",
+            vec![(e(&|r| Some(r.recon_error)), blue)],
+        ),
+        (
+            "pseudo_ll",
+            "pseudo-log-likelihood (training subset)",
+            "nats per example",
+            vec![(e(&|r| r.pseudo_ll), blue)],
+        ),
+        (
+            "fe_gap",
+            "free-energy gap: held-out - train",
+            "nats",
+            vec![(e(&|r| r.fe_gap), blue)],
+        ),
         (
             "free_energy",
+            "mean free energy: train (blue), held-out (red)",
+            "F(v)",
             vec![
                 (e(&|r| Some(r.fe_train)), blue),
                 (e(&|r| r.fe_heldout), red),
             ],
         ),
     ];
-    for (name, series) in plots {
+    for (name, title, y_desc, series) in plots {
         if series.iter().all(|(s, _)| s.is_empty()) {
             continue;
         }
         let p = dir.join(format!("curve-{name}.png"));
-        plot(&p, &series)?;
+        plot(&p, title, y_desc, &series)?;
         out.push(p);
     }
     let mut csv =
