@@ -89,7 +89,7 @@ fn main() {
     let m = rbm();
     if !any_named || named("gpu") {
         match Gpu::new() {
-            Ok(g) if named("gpu") || !g.name().contains("llvmpipe") => {
+            Ok(g) if named("gpu") || !g.is_software() => {
                 if let Err(e) = time_one(&g, &m, &schedule, runs) {
                     eprintln!("ais on {}: {e}", g.name());
                 }

@@ -3,7 +3,6 @@
 //! twin that every WGSL kernel is tested against.
 
 use super::*;
-use crate::rng::Draw;
 use rayon::prelude::*;
 
 /// Below this many elements a loop runs on one thread: rayon's fork-join
@@ -38,11 +37,6 @@ fn par_map(out: &mut [f32], f: impl Fn(usize, &mut [f32]) + Sync + Send) {
             .enumerate()
             .for_each(|(ci, chunk)| f(ci * CHUNK, chunk));
     }
-}
-
-/// Uniforms for elements `start..start+out.len()` of a draw; `start % 4 == 0`.
-fn uniforms_at(draw: &Draw, start: usize, out: &mut [f32]) {
-    draw.fill_uniform_at(start, out);
 }
 
 /// e^x for the fused sampling epilogues: Cody-Waite range reduction and a
@@ -442,7 +436,7 @@ impl Backend for Cpu {
         same_shape("bernoulli", p.shape(), out.shape())?;
         let draw = rng.next_draw();
         par_map(&mut out.data, |s, o| {
-            uniforms_at(&draw, s, o);
+            draw.fill_uniform_at(s, o);
             for (y, q) in o.iter_mut().zip(&p.data[s..]) {
                 *y = if *y < *q { 1.0 } else { 0.0 };
             }
@@ -506,7 +500,7 @@ impl Backend for Cpu {
                         let at = start + ci * 256;
                         let u = &mut u[..sc.len()];
                         if at % 4 == 0 {
-                            uniforms_at(d, at, u);
+                            d.fill_uniform_at(at, u);
                         } else {
                             u.iter_mut()
                                 .enumerate()

@@ -225,6 +225,43 @@ impl<B: Backend> Rbm<B> {
         }
         Ok(())
     }
+
+    /// One conditional of the bipartite energy, the same for both directions:
+    /// `x` is the other layer, `tw` says whether it meets `W` or `Wᵀ`, and
+    /// `units`, `bias`, `groups` belong to the layer being drawn.
+    #[allow(clippy::too_many_arguments)]
+    fn layer_given(
+        &self,
+        be: &B,
+        x: &B::Mat,
+        tw: Trans,
+        units: UnitKind,
+        bias: &B::Mat,
+        groups: Option<&GroupOps<B>>,
+        beta: Option<&B::Mat>,
+        mean: &mut B::Mat,
+        sample: Option<&mut B::Mat>,
+        s: &mut LayerScratch<B>,
+        rng: &mut RngStream,
+    ) -> Result<()> {
+        if units.is_binary() && beta.is_none() {
+            // p(u = 1 | x) = σ(x W⁽ᵀ⁾ + b), sampled in the same pass.
+            return be.sigmoid_affine(1.0, x, Trans::N, &self.w, tw, bias, mean, sample, rng);
+        }
+        self.total_input(be, x, tw, bias, beta, &mut s.pre)?;
+        if let Some(g) = groups {
+            g.mean(be, &s.pre, mean, &mut s.tmp)?;
+            if let Some(out) = sample {
+                g.sample(be, mean, out, &mut s.aux, &mut s.tmp, rng)?;
+            }
+            return Ok(());
+        }
+        units.mean(be, &s.pre, mean)?;
+        if let Some(out) = sample {
+            units.sample(be, &s.pre, mean, out, &mut s.aux, rng)?;
+        }
+        Ok(())
+    }
 }
 
 impl<B: Backend> Bipartite<B> for Rbm<B> {
@@ -245,33 +282,20 @@ impl<B: Backend> Bipartite<B> for Rbm<B> {
         s: &mut LayerScratch<B>,
         rng: &mut RngStream,
     ) -> Result<()> {
-        if self.hidden.is_binary() && beta.is_none() {
-            // p(h = 1 | v) = σ(v W + b_h), sampled in the same pass.
-            return be.sigmoid_affine(
-                1.0,
-                v,
-                Trans::N,
-                &self.w,
-                Trans::N,
-                &self.b_h,
-                mean,
-                sample,
-                rng,
-            );
-        }
-        self.total_input(be, v, Trans::N, &self.b_h, beta, &mut s.pre)?;
-        if let Some(g) = &self.groups_h {
-            g.mean(be, &s.pre, mean, &mut s.tmp)?;
-            if let Some(out) = sample {
-                g.sample(be, mean, out, &mut s.aux, &mut s.tmp, rng)?;
-            }
-            return Ok(());
-        }
-        self.hidden.mean(be, &s.pre, mean)?;
-        if let Some(out) = sample {
-            self.hidden.sample(be, &s.pre, mean, out, &mut s.aux, rng)?;
-        }
-        Ok(())
+        let (units, groups) = (self.hidden, self.groups_h.as_ref());
+        self.layer_given(
+            be,
+            v,
+            Trans::N,
+            units,
+            &self.b_h,
+            groups,
+            beta,
+            mean,
+            sample,
+            s,
+            rng,
+        )
     }
 
     fn visible_given_hidden(
@@ -284,34 +308,20 @@ impl<B: Backend> Bipartite<B> for Rbm<B> {
         s: &mut LayerScratch<B>,
         rng: &mut RngStream,
     ) -> Result<()> {
-        if self.visible.is_binary() && beta.is_none() {
-            // p(v = 1 | h) = σ(h Wᵀ + b_v).
-            return be.sigmoid_affine(
-                1.0,
-                h,
-                Trans::N,
-                &self.w,
-                Trans::T,
-                &self.b_v,
-                mean,
-                sample,
-                rng,
-            );
-        }
-        self.total_input(be, h, Trans::T, &self.b_v, beta, &mut s.pre)?;
-        if let Some(g) = &self.groups_v {
-            g.mean(be, &s.pre, mean, &mut s.tmp)?;
-            if let Some(out) = sample {
-                g.sample(be, mean, out, &mut s.aux, &mut s.tmp, rng)?;
-            }
-            return Ok(());
-        }
-        self.visible.mean(be, &s.pre, mean)?;
-        if let Some(out) = sample {
-            self.visible
-                .sample(be, &s.pre, mean, out, &mut s.aux, rng)?;
-        }
-        Ok(())
+        let (units, groups) = (self.visible, self.groups_v.as_ref());
+        self.layer_given(
+            be,
+            h,
+            Trans::T,
+            units,
+            &self.b_v,
+            groups,
+            beta,
+            mean,
+            sample,
+            s,
+            rng,
+        )
     }
 
     fn linear_energy(
