@@ -156,3 +156,21 @@ fn add_col_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
         s1[i] = s1[i] + P.alpha * s2[i / P.n];
     }
 }
+
+// m(s1)[r, c] *= v(s2)[c]
+@compute @workgroup_size(256)
+fn mul_row_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = flat_id(wid, nwg, lid);
+    if i < P.len {
+        s1[i] = s1[i] * s2[i % P.n];
+    }
+}
+
+// m(s1)[r, c] *= v(s2)[r]
+@compute @workgroup_size(256)
+fn mul_col_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = flat_id(wid, nwg, lid);
+    if i < P.len {
+        s1[i] = s1[i] * s2[i / P.n];
+    }
+}

@@ -59,9 +59,9 @@ impl<B: Backend> Scratch<B> {
 
 /// What block samplers and losses need from a two-layer energy.
 ///
-/// `beta`, where given, is a matrix of the output's shape holding each row's
-/// inverse temperature (parallel tempering stacks its temperatures as row
-/// blocks); `None` means β = 1 and allows fused kernels.
+/// `beta`, where given, is a `rows x 1` column holding each row's inverse
+/// temperature (parallel tempering stacks its temperatures as row blocks);
+/// `None` means β = 1 and allows fused kernels.
 pub trait Bipartite<B: Backend> {
     fn n_visible(&self) -> usize;
     fn n_hidden(&self) -> usize;

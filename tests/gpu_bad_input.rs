@@ -81,6 +81,14 @@ fn shape_mismatches_name_the_shapes() {
         &["3x1", "4x1"],
     );
     expect_shape(
+        g.mul_row_vec(&mut m, &g.zeros(1, 3).unwrap()),
+        &["1x4", "1x3"],
+    );
+    expect_shape(
+        g.mul_col_vec(&mut m, &g.zeros(4, 1).unwrap()),
+        &["3x1", "4x1"],
+    );
+    expect_shape(
         g.col_sums(&m, 1.0, 0.0, &mut g.zeros(3, 1).unwrap()),
         &["col_sums", "1x4"],
     );

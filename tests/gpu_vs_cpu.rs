@@ -387,6 +387,28 @@ fn broadcasts_and_reductions() {
             1e-6,
         );
 
+        let mut want = x.clone();
+        cpu.mul_row_vec(&mut want, &rv).unwrap();
+        let mut gm = g.upload(&x).unwrap();
+        g.mul_row_vec(&mut gm, &grv).unwrap();
+        assert_close(
+            &format!("mul_row_vec {r}x{c}"),
+            &g.download(&gm).unwrap(),
+            &want,
+            1e-6,
+        );
+
+        let mut want = x.clone();
+        cpu.mul_col_vec(&mut want, &cv).unwrap();
+        let mut gm = g.upload(&x).unwrap();
+        g.mul_col_vec(&mut gm, &gcv).unwrap();
+        assert_close(
+            &format!("mul_col_vec {r}x{c}"),
+            &g.download(&gm).unwrap(),
+            &want,
+            1e-6,
+        );
+
         for &(alpha, beta) in &[(1.0f32, 0.0f32), (0.25, -2.0)] {
             let o = if beta == 0.0 {
                 nan_mat(1, c)

@@ -323,6 +323,33 @@ impl Backend for Cpu {
         Ok(())
     }
 
+    fn mul_row_vec(&self, m: &mut HostMat, v: &HostMat) -> Result<()> {
+        row_vec_shape("mul_row_vec", m.shape(), v.shape())?;
+        let c = m.cols;
+        if c == 0 {
+            return Ok(());
+        }
+        m.data.par_chunks_mut(c).for_each(|row| {
+            for (x, s) in row.iter_mut().zip(&v.data) {
+                *x *= s;
+            }
+        });
+        Ok(())
+    }
+
+    fn mul_col_vec(&self, m: &mut HostMat, v: &HostMat) -> Result<()> {
+        col_vec_shape("mul_col_vec", m.shape(), v.shape())?;
+        let c = m.cols;
+        if c == 0 {
+            return Ok(());
+        }
+        m.data
+            .par_chunks_mut(c)
+            .zip(&v.data)
+            .for_each(|(row, s)| row.iter_mut().for_each(|x| *x *= s));
+        Ok(())
+    }
+
     fn col_sums(&self, x: &HostMat, alpha: f32, beta: f32, out: &mut HostMat) -> Result<()> {
         if out.shape() != (1, x.cols) {
             return Err(Error::shape(
@@ -598,6 +625,23 @@ mod tests {
     fn rand_mat(rows: usize, cols: usize, seed: u64) -> HostMat {
         let d = RngStream::new(seed, 9).next_draw();
         HostMat::from_fn(rows, cols, |r, c| d.uniform(r * cols + c) * 2.0 - 1.0)
+    }
+
+    #[test]
+    fn row_and_column_scales() {
+        let cpu = Cpu::new();
+        let mut m = HostMat::new(2, 3, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+        cpu.mul_row_vec(&mut m, &HostMat::new(1, 3, vec![1.0, 0.0, -2.0]).unwrap())
+            .unwrap();
+        assert_eq!(m.data, [1.0, 0.0, -6.0, 4.0, 0.0, -12.0]);
+        cpu.mul_col_vec(&mut m, &HostMat::new(2, 1, vec![0.5, -1.0]).unwrap())
+            .unwrap();
+        assert_eq!(m.data, [0.5, 0.0, -3.0, -4.0, 0.0, 12.0]);
+        assert!(cpu
+            .mul_col_vec(&mut m, &HostMat::zeros(3, 1))
+            .unwrap_err()
+            .to_string()
+            .contains("mul_col_vec"));
     }
 
     #[test]

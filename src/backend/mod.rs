@@ -183,6 +183,10 @@ pub trait Backend: Send + Sync + 'static {
     fn add_row_vec(&self, m: &mut Self::Mat, v: &Self::Mat, alpha: f32) -> Result<()>;
     /// `M[r, c] += alpha * v[r]`, `v` is rows x 1.
     fn add_col_vec(&self, m: &mut Self::Mat, v: &Self::Mat, alpha: f32) -> Result<()>;
+    /// `M[r, c] *= v[c]`, `v` is 1 x cols (a per-column scale).
+    fn mul_row_vec(&self, m: &mut Self::Mat, v: &Self::Mat) -> Result<()>;
+    /// `M[r, c] *= v[r]`, `v` is rows x 1 (a per-row scale: masks, temperatures).
+    fn mul_col_vec(&self, m: &mut Self::Mat, v: &Self::Mat) -> Result<()>;
     /// `out = alpha * (sum over rows of X) + beta * out`, `out` is 1 x cols.
     fn col_sums(&self, x: &Self::Mat, alpha: f32, beta: f32, out: &mut Self::Mat) -> Result<()>;
     /// `out = alpha * (sum over columns of X) + beta * out`, `out` is rows x 1.

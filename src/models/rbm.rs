@@ -221,7 +221,7 @@ impl<B: Backend> Rbm<B> {
         be.gemm(1.0, x, Trans::N, &self.w, tw, 0.0, pre)?;
         be.add_row_vec(pre, bias, 1.0)?;
         if let Some(b) = beta {
-            be.binary_inplace(Binary::Mul, pre, b)?;
+            be.mul_col_vec(pre, b)?;
         }
         Ok(())
     }

@@ -15,7 +15,7 @@
 //! row gather of the partner states, an energy difference, one Bernoulli
 //! draw per pair and a masked blend. Nothing is read back.
 
-use crate::backend::{Backend, Binary, Trans, Unary};
+use crate::backend::{Backend, Binary, Unary};
 use crate::energy::{Bipartite, LayerScratch, Scratch};
 use crate::error::{Error, Result};
 use crate::host::HostMat;
@@ -30,8 +30,8 @@ pub struct Tempering<B: Backend> {
     pub h: B::Mat,
     pub pv: B::Mat,
     pub ph: B::Mat,
-    beta_v: B::Mat,
-    beta_h: B::Mat,
+    /// Each row's inverse temperature, (T n) x 1.
+    beta: B::Mat,
     sv: LayerScratch<B>,
     sh: LayerScratch<B>,
     s: Scratch<B>,
@@ -49,10 +49,6 @@ pub struct Tempering<B: Backend> {
     accept_pair: B::Mat,
     accepted: B::Mat,
     attempts: Vec<u64>,
-    ones_v: B::Mat,
-    ones_h: B::Mat,
-    mask_v: B::Mat,
-    mask_h: B::Mat,
     dv: B::Mat,
     dh: B::Mat,
     first_block: Vec<u32>,
@@ -99,7 +95,6 @@ impl<B: Backend> Tempering<B> {
             ));
         }
         let r = t * n;
-        let row_beta = |w: usize| HostMat::from_fn(r, w, |i, _| betas[i / n]);
         let mut partner = [vec![0u32; r], vec![0u32; r]];
         let mut lower = [vec![0u32; r], vec![0u32; r]];
         let mut dbeta = [HostMat::zeros(r, 1), HostMat::zeros(r, 1)];
@@ -133,8 +128,7 @@ impl<B: Backend> Tempering<B> {
             h: be.zeros(r, n_hidden)?,
             pv: be.zeros(r, n_visible)?,
             ph: be.zeros(r, n_hidden)?,
-            beta_v: be.upload(&row_beta(n_visible))?,
-            beta_h: be.upload(&row_beta(n_hidden))?,
+            beta: be.upload(&HostMat::from_fn(r, 1, |i, _| betas[i / n]))?,
             sv: LayerScratch::new(be, r, n_visible)?,
             sh: LayerScratch::new(be, r, n_hidden)?,
             s: Scratch::new(be, r, n_visible, n_hidden)?,
@@ -150,10 +144,6 @@ impl<B: Backend> Tempering<B> {
             accept_pair: be.zeros(r, 1)?,
             accepted: be.zeros(r, 1)?,
             attempts: vec![0; t],
-            ones_v: be.upload(&HostMat::from_fn(1, n_visible, |_, _| 1.0))?,
-            ones_h: be.upload(&HostMat::from_fn(1, n_hidden, |_, _| 1.0))?,
-            mask_v: be.zeros(r, n_visible)?,
-            mask_h: be.zeros(r, n_hidden)?,
             dv: be.zeros(r, n_visible)?,
             dh: be.zeros(r, n_hidden)?,
             first_block: (0..n as u32).collect(),
@@ -188,7 +178,7 @@ impl<B: Backend> Tempering<B> {
         model.hidden_given_visible(
             be,
             &self.v,
-            Some(&self.beta_h),
+            Some(&self.beta),
             &mut self.ph,
             Some(&mut self.h),
             &mut self.sh,
@@ -201,7 +191,7 @@ impl<B: Backend> Tempering<B> {
         model.visible_given_hidden(
             be,
             &self.h,
-            Some(&self.beta_v),
+            Some(&self.beta),
             &mut self.pv,
             Some(&mut self.v),
             &mut self.sv,
@@ -210,7 +200,7 @@ impl<B: Backend> Tempering<B> {
         model.hidden_given_visible(
             be,
             &self.v,
-            Some(&self.beta_h),
+            Some(&self.beta),
             &mut self.ph,
             Some(&mut self.h),
             &mut self.sh,
@@ -247,31 +237,13 @@ impl<B: Backend> Tempering<B> {
             }
         }
         // x ← x + a (x_partner - x)
-        be.gemm(
-            1.0,
-            &self.accept_pair,
-            Trans::N,
-            &self.ones_v,
-            Trans::N,
-            0.0,
-            &mut self.mask_v,
-        )?;
-        be.gemm(
-            1.0,
-            &self.accept_pair,
-            Trans::N,
-            &self.ones_h,
-            Trans::N,
-            0.0,
-            &mut self.mask_h,
-        )?;
         be.gather_rows(&self.v, &self.partner[p], &mut self.dv)?;
         be.binary_inplace(Binary::Sub, &mut self.dv, &self.v)?;
-        be.binary_inplace(Binary::Mul, &mut self.dv, &self.mask_v)?;
+        be.mul_col_vec(&mut self.dv, &self.accept_pair)?;
         be.binary_inplace(Binary::Add, &mut self.v, &self.dv)?;
         be.gather_rows(&self.h, &self.partner[p], &mut self.dh)?;
         be.binary_inplace(Binary::Sub, &mut self.dh, &self.h)?;
-        be.binary_inplace(Binary::Mul, &mut self.dh, &self.mask_h)?;
+        be.mul_col_vec(&mut self.dh, &self.accept_pair)?;
         be.binary_inplace(Binary::Add, &mut self.h, &self.dh)
     }
 

@@ -153,6 +153,8 @@ enum Kernel {
     Copy,
     AddRowVec,
     AddColVec,
+    MulRowVec,
+    MulColVec,
     Gather,
     Bernoulli,
     Gaussian,
@@ -206,6 +208,18 @@ impl Kernel {
                 "elementwise",
                 ELEMENTWISE_WGSL,
                 "add_col_vec",
+                Layout::Rw(2),
+            ),
+            MulRowVec => (
+                "elementwise",
+                ELEMENTWISE_WGSL,
+                "mul_row_vec",
+                Layout::Rw(2),
+            ),
+            MulColVec => (
+                "elementwise",
+                ELEMENTWISE_WGSL,
+                "mul_col_vec",
                 Layout::Rw(2),
             ),
             Gather => ("gather", GATHER_WGSL, "gather_rows", Layout::Rw(3)),
@@ -1216,6 +1230,24 @@ impl Backend for Gpu {
             ..Params::len(m.len())
         };
         self.run(Kernel::AddColVec, &[m.b(), v.b()], p, m.len())
+    }
+
+    fn mul_row_vec(&self, m: &mut GpuMat, v: &GpuMat) -> Result<()> {
+        row_vec_shape("mul_row_vec", m.shape(), v.shape())?;
+        let p = Params {
+            n: m.cols as u32,
+            ..Params::len(m.len())
+        };
+        self.run(Kernel::MulRowVec, &[m.b(), v.b()], p, m.len())
+    }
+
+    fn mul_col_vec(&self, m: &mut GpuMat, v: &GpuMat) -> Result<()> {
+        col_vec_shape("mul_col_vec", m.shape(), v.shape())?;
+        let p = Params {
+            n: m.cols as u32,
+            ..Params::len(m.len())
+        };
+        self.run(Kernel::MulColVec, &[m.b(), v.b()], p, m.len())
     }
 
     fn col_sums(&self, x: &GpuMat, alpha: f32, beta: f32, out: &mut GpuMat) -> Result<()> {
