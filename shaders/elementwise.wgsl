@@ -37,6 +37,22 @@ fn tanh_stable(x: f32) -> f32 {
     return tanh(clamp(x, -15.0, 15.0));
 }
 
+// Σ_{i≥1} softplus(x - i + 1/2), as nrelu_log_partition in src/backend/mod.rs
+// (20 = NRELU_TAIL_TERMS).
+fn nrelu_log_partition(x: f32) -> f32 {
+    let n = max(floor(x + 0.5), 0.0);
+    let f = x + 0.5 - n;
+    let below = u32(min(n, 20.0));
+    var tail = 0.0;
+    for (var k = 0u; k < 20u; k = k + 1u) {
+        tail = tail + log1p_pos(exp(-(1.0 - f + f32(k))));
+    }
+    for (var k = 0u; k < below; k = k + 1u) {
+        tail = tail + log1p_pos(exp(-(f + f32(k))));
+    }
+    return n * (x - 0.5 * n) + tail;
+}
+
 fn unary_op(op: u32, x: f32) -> f32 {
     switch op {
         case 0u: { return sigmoid(x); }
@@ -48,7 +64,8 @@ fn unary_op(op: u32, x: f32) -> f32 {
         case 6u: { return x * x; }
         case 7u: { return sqrt(x); }
         case 8u: { return -x; }
-        default: { return abs(x); }
+        case 9u: { return abs(x); }
+        default: { return nrelu_log_partition(x); }
     }
 }
 

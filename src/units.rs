@@ -10,7 +10,14 @@
 //! | --- | --- | --- | --- |
 //! | Bernoulli, u ∈ {0,1} | 0 | sigmoid(x) | softplus(x) |
 //! | Gaussian, unit variance | u²/2 | x | x²/2 + ½ log 2π |
-//! | noisy ReLU (Nair & Hinton 2010) | — | max(0, x) | Σ_{i=1..N} softplus(x - i + ½) (stepped-sigmoid approximation, N = [`RELU_STEPS`]) |
+//! | noisy ReLU (Nair & Hinton 2010) | — | max(0, x) (approx.) | Σ_{i≥1} softplus(x - i + ½) |
+//!
+//! A noisy ReLU stands for infinitely many binary copies of one unit with
+//! biases offset by -½, -1½, ...: its log-partition is that convergent
+//! series, summed to f32 precision ([`crate::backend::nrelu_log_partition`]),
+//! so free energies and likelihoods are those of the infinite-copies model.
+//! Its exact mean Σ sigmoid(x - i + ½) and its sampler are replaced by Nair
+//! & Hinton's approximations, max(0, x) and max(0, x + N(0, sigmoid(x))).
 //!
 //! The free energy of a layer summed out is `-Σ A(x)`; the gradient of the
 //! log-partition with respect to `x` is the conditional mean, which is why
@@ -38,9 +45,6 @@
 use crate::backend::{Backend, Binary, Unary};
 use crate::error::{Error, Result};
 use crate::rng::RngStream;
-
-/// Terms of the stepped-sigmoid sum used as the ReLU log-partition.
-pub const RELU_STEPS: usize = 20;
 
 /// ½ log 2π.
 pub const HALF_LN_2PI: f32 = 0.918_938_5;
@@ -256,16 +260,7 @@ impl UnitKind {
                 be.unary(Unary::Square, x, out)?;
                 be.affine(out, 0.5, HALF_LN_2PI)
             }
-            UnitKind::Relu => {
-                be.fill(out, 0.0)?;
-                for i in 1..=RELU_STEPS {
-                    be.copy(x, scratch)?;
-                    be.affine(scratch, 1.0, 0.5 - i as f32)?;
-                    be.unary_inplace(Unary::Softplus, scratch)?;
-                    be.binary_inplace(Binary::Add, out, scratch)?;
-                }
-                Ok(())
-            }
+            UnitKind::Relu => be.unary(Unary::NreluLogPartition, x, out),
             UnitKind::Softmax { .. } => Err(Error::value(
                 "softmax units",
                 "need their GroupOps (use Rbm, which holds them)",
@@ -290,8 +285,10 @@ impl UnitKind {
         match self {
             UnitKind::Bernoulli => softplus64(x),
             UnitKind::Gaussian => 0.5 * x * x + HALF_LN_2PI as f64,
-            UnitKind::Relu => (1..=RELU_STEPS)
+            // Summed directly until the terms vanish in f64.
+            UnitKind::Relu => (1..)
                 .map(|i| softplus64(x - i as f64 + 0.5))
+                .take_while(|&t| t > 1e-18)
                 .sum(),
             // Per group, not per unit: see `log_partition_group_host`.
             UnitKind::Softmax { .. } => f64::NAN,
@@ -371,6 +368,36 @@ mod tests {
                     "{kind} {xi}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn nrelu_log_partition_sums_the_whole_series() {
+        use crate::backend::nrelu_log_partition;
+        for x in [
+            -30.0f32, -3.0, -0.5, 0.0, 0.49, 0.5, 0.51, 1.0, 7.3, 20.0, 25.5, 60.0,
+        ] {
+            let want = UnitKind::Relu.log_partition_host(x as f64);
+            let got = nrelu_log_partition(x) as f64;
+            assert!(
+                (got - want).abs() <= 2e-6 * (1.0 + want.abs()),
+                "x = {x}: {got} vs {want}"
+            );
+        }
+        // Far above the kink the series grows like x²/2 (at x = 60: 1800 plus
+        // 2 Σ_k log1p(e^-(k + ½)) ≈ 1.603); 20 fixed terms would stop near 20 x.
+        let extra = UnitKind::Relu.log_partition_host(60.0) - 1800.0;
+        assert!((extra - 1.603).abs() < 1e-3, "{extra}");
+        // Its derivative is Σ sigmoid(x - i + ½), close to max(0, x).
+        let h = 1e-4;
+        for x in [-2.0f64, 0.3, 4.0] {
+            let d = (UnitKind::Relu.log_partition_host(x + h)
+                - UnitKind::Relu.log_partition_host(x - h))
+                / (2.0 * h);
+            let want: f64 = (1..200)
+                .map(|i| 1.0 / (1.0 + (i as f64 - 0.5 - x).exp()))
+                .sum();
+            assert!((d - want).abs() < 1e-6, "x = {x}: {d} vs {want}");
         }
     }
 

@@ -48,10 +48,13 @@ pub enum Unary {
     Sqrt,
     Neg,
     Abs,
+    /// `Σ_{i≥1} softplus(x - i + ½)`: the log-partition of a noisy
+    /// rectified linear unit, summed to f32 precision (see [`nrelu_log_partition`]).
+    NreluLogPartition,
 }
 
 impl Unary {
-    pub const ALL: [Unary; 10] = [
+    pub const ALL: [Unary; 11] = [
         Unary::Sigmoid,
         Unary::Softplus,
         Unary::Exp,
@@ -62,6 +65,7 @@ impl Unary {
         Unary::Sqrt,
         Unary::Neg,
         Unary::Abs,
+        Unary::NreluLogPartition,
     ];
     /// The reference definition; the CPU backend uses it and the WGSL kernels
     /// are tested against it.
@@ -78,6 +82,7 @@ impl Unary {
             Unary::Sqrt => x.sqrt(),
             Unary::Neg => -x,
             Unary::Abs => x.abs(),
+            Unary::NreluLogPartition => nrelu_log_partition(x),
         }
     }
 }
@@ -124,6 +129,35 @@ pub fn sigmoid(x: f32) -> f32 {
 pub fn softplus(x: f32) -> f32 {
     // max(x,0) + log1p(exp(-|x|)) never overflows and keeps precision for large |x|.
     x.max(0.0) + (-x.abs()).exp().ln_1p()
+}
+
+/// Terms kept on each side of the kink by [`nrelu_log_partition`]: the first
+/// one dropped is below e^-20 ≈ 2e-9 of a term of order one.
+pub const NRELU_TAIL_TERMS: usize = 20;
+
+/// `L(x) = Σ_{i≥1} softplus(x - i + ½)`, the log-partition of an infinite
+/// sum of binary units with shared input and biases offset by -½, -1½, ...
+/// (Nair & Hinton 2010). The series converges, so it is summed exactly rather
+/// than truncated at a fixed count: with `n = max(0, ⌊x + ½⌋)` the terms
+/// `y_i = x - i + ½` are non-negative for `i ≤ n`, and
+/// `softplus(y) = max(y, 0) + log1p(e^-|y|)` splits the sum into the closed
+/// form `Σ_{i≤n} y_i = n (x - n/2)` plus `log1p(e^-|y_i|)` terms that decay
+/// geometrically away from the kink (`|y_i| = f + k` below it, `1 - f + k`
+/// above it, `f = x + ½ - n`).
+#[inline]
+pub fn nrelu_log_partition(x: f32) -> f32 {
+    let n = (x + 0.5).floor().max(0.0);
+    let f = x + 0.5 - n;
+    let below = (n as usize).min(NRELU_TAIL_TERMS);
+    let mut tail = 0.0f32;
+    for k in 0..NRELU_TAIL_TERMS {
+        let k = k as f32;
+        tail += (-(1.0 - f + k)).exp().ln_1p();
+    }
+    for k in 0..below {
+        tail += (-(f + k as f32)).exp().ln_1p();
+    }
+    n * (x - 0.5 * n) + tail
 }
 
 /// What a backend matrix must tell about itself without the backend.
