@@ -366,9 +366,7 @@ impl<B: Backend> Bipartite<B> for Rbm<B> {
         self.total_input(be, v, Trans::N, &self.b_h, None, &mut s.h.pre)?;
         match &self.groups_h {
             Some(g) => g.log_partition(be, &s.h.pre, &mut s.h.tmp, &mut s.h.aux)?,
-            None => self
-                .hidden
-                .log_partition(be, &s.h.pre, &mut s.h.tmp, &mut s.h.aux)?,
+            None => self.hidden.log_partition(be, &s.h.pre, &mut s.h.tmp)?,
         }
         be.row_sums(&s.h.tmp, -1.0, 0.0, out)?;
         be.gemm(-1.0, v, Trans::N, &self.b_v, Trans::T, 1.0, out)?;
