@@ -44,6 +44,7 @@ fn model(nv: usize, nh: usize, vis: UnitKind, hid: UnitKind) -> RbmHost {
         b_h: HostMat::from_fn(1, nh, |_, c| 0.3 * d.normal(20_000 + c)),
         visible: vis,
         hidden: hid,
+        log_var_v: None,
     }
 }
 

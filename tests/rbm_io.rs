@@ -105,6 +105,7 @@ fn small_ckpt() -> Checkpoint {
         b_h: HostMat::from_fn(1, 4, |_, c| -(c as f32)),
         visible: UnitKind::Bernoulli,
         hidden: UnitKind::Relu,
+        log_var_v: None,
     };
     let mut c = Checkpoint::of_model(rbm);
     c.recipe = GOOD.to_string();

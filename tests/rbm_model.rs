@@ -20,6 +20,7 @@ fn model(nv: usize, nh: usize, vis: UnitKind, hid: UnitKind, seed: u64, scale: f
         b_h: rand_host(1, nh, seed + 2, scale),
         visible: vis,
         hidden: hid,
+        log_var_v: None,
     }
 }
 
@@ -42,10 +43,17 @@ fn mean_free_energy(be: &Cpu, h: &RbmHost, v: &HostMat) -> f64 {
 #[test]
 fn free_energy_matches_host_reference_for_every_unit_pair() {
     let be = Cpu::new();
-    for vis in [UnitKind::Bernoulli, UnitKind::Gaussian] {
+    for (vis, variances) in [
+        (UnitKind::Bernoulli, false),
+        (UnitKind::Gaussian, false),
+        (UnitKind::Gaussian, true),
+    ] {
         for hid in [UnitKind::Bernoulli, UnitKind::Gaussian, UnitKind::Relu] {
             // Gaussian-Gaussian needs small weights to be normalisable; F is defined anyway.
-            let h = model(7, 5, vis, hid, 3, 0.3);
+            let mut h = model(7, 5, vis, hid, 3, 0.3);
+            if variances {
+                h.log_var_v = Some(HostMat::from_fn(1, 7, |_, i| 0.8 - i as f32 * 0.3));
+            }
             let v = visible_data(9, 7, vis, 4);
             let rbm = Rbm::from_host(&be, &h).unwrap();
             let mut s = Scratch::new(&be, 9, 7, 5).unwrap();
@@ -152,16 +160,24 @@ fn softmax_layers_match_host_reference() {
 #[test]
 fn free_energy_gradient_matches_finite_differences() {
     let be = Cpu::new();
-    for (vis, hid) in [
-        (UnitKind::Bernoulli, UnitKind::Bernoulli),
-        (UnitKind::Gaussian, UnitKind::Bernoulli),
-        (UnitKind::Bernoulli, UnitKind::Gaussian),
-        (UnitKind::Bernoulli, UnitKind::Softmax { group: 2 }),
+    for (vis, hid, variances) in [
+        (UnitKind::Bernoulli, UnitKind::Bernoulli, false),
+        (UnitKind::Gaussian, UnitKind::Bernoulli, false),
+        (UnitKind::Gaussian, UnitKind::Bernoulli, true),
+        (UnitKind::Gaussian, UnitKind::Gaussian, true),
+        (UnitKind::Bernoulli, UnitKind::Gaussian, false),
+        (UnitKind::Bernoulli, UnitKind::Softmax { group: 2 }, false),
     ] {
-        let h = model(6, 4, vis, hid, 11, 0.5);
+        let mut h = model(6, 4, vis, hid, 11, 0.5);
+        if variances {
+            // σ² between e^-1 and e^1.
+            h.log_var_v = Some(HostMat::from_fn(1, 6, |_, i| i as f32 * 0.4 - 1.0));
+        }
         let v = visible_data(8, 6, vis, 12);
         let rbm = Rbm::from_host(&be, &h).unwrap();
-        let (gw, gbv, gbh) = rbm.free_energy_grad(&be, &v).unwrap();
+        let g = rbm.free_energy_grad(&be, &v).unwrap();
+        let (gw, gbv, gbh) = (g.w, g.b_v, g.b_h);
+        assert_eq!(g.log_var.is_some(), vis == UnitKind::Gaussian);
         let eps = 1e-2f32;
         let fd = |perturb: &dyn Fn(&mut RbmHost, f32)| {
             let mut p = h.clone();
@@ -186,6 +202,14 @@ fn free_energy_gradient_matches_finite_differences() {
                 (d - gbv.data[i] as f64).abs() < 2e-3,
                 "{vis}-{hid} dF/db_v[{i}]"
             );
+            if let (Some(gz), true) = (&g.log_var, variances) {
+                let d = fd(&|p, e| p.log_var_v.as_mut().unwrap().data[i] += e);
+                let gz = gz.data[i] as f64;
+                assert!(
+                    (d - gz).abs() < 2e-3 * (1.0 + gz.abs()),
+                    "{vis}-{hid} dF/dlog σ²[{i}]: fd {d} vs {gz}"
+                );
+            }
         }
         for j in 0..4 {
             let d = fd(&|p, e| p.b_h.data[j] += e);
@@ -199,30 +223,36 @@ fn free_energy_gradient_matches_finite_differences() {
 
 #[test]
 fn free_energy_sums_out_the_hidden_layer_and_energy_agrees() {
-    // F(v) = -log Σ_h exp(-E(v, h)) for a binary-binary model, h enumerated.
+    // F(v) = -log Σ_h exp(-E(v, h)) with h enumerated: binary visible units,
+    // and Gaussian ones with per-unit variances.
     let be = Cpu::new();
-    let h = model(5, 6, UnitKind::Bernoulli, UnitKind::Bernoulli, 21, 1.0);
-    let rbm = Rbm::from_host(&be, &h).unwrap();
-    let v = visible_data(3, 5, UnitKind::Bernoulli, 22);
-    let hs = HostMat::from_fn(64, 6, |r, c| ((r >> c) & 1) as f32);
-    let mut s = Scratch::new(&be, 64, 5, 6).unwrap();
-    let mut e = be.zeros(64, 1).unwrap();
-    for r in 0..3 {
-        let vr = HostMat::from_fn(64, 5, |_, c| v.get(r, c));
-        rbm.energy(&be, &vr, &hs, &mut s, &mut e).unwrap();
-        let m = e.data.iter().map(|&x| -x as f64).fold(f64::MIN, f64::max);
-        let lse = m + e
-            .data
-            .iter()
-            .map(|&x| (-x as f64 - m).exp())
-            .sum::<f64>()
-            .ln();
-        let f = h.free_energy_host(v.row(r));
-        assert!(
-            (f + lse).abs() < 1e-4,
-            "row {r}: F {f} vs -logsumexp {}",
-            -lse
-        );
+    for vis in [UnitKind::Bernoulli, UnitKind::Gaussian] {
+        let mut h = model(5, 6, vis, UnitKind::Bernoulli, 21, 1.0);
+        if vis == UnitKind::Gaussian {
+            h.log_var_v = Some(HostMat::from_fn(1, 5, |_, i| i as f32 * 0.5 - 1.0));
+        }
+        let rbm = Rbm::from_host(&be, &h).unwrap();
+        let v = visible_data(3, 5, vis, 22);
+        let hs = HostMat::from_fn(64, 6, |r, c| ((r >> c) & 1) as f32);
+        let mut s = Scratch::new(&be, 64, 5, 6).unwrap();
+        let mut e = be.zeros(64, 1).unwrap();
+        for r in 0..3 {
+            let vr = HostMat::from_fn(64, 5, |_, c| v.get(r, c));
+            rbm.energy(&be, &vr, &hs, &mut s, &mut e).unwrap();
+            let m = e.data.iter().map(|&x| -x as f64).fold(f64::MIN, f64::max);
+            let lse = m + e
+                .data
+                .iter()
+                .map(|&x| (-x as f64 - m).exp())
+                .sum::<f64>()
+                .ln();
+            let f = h.free_energy_host(v.row(r));
+            assert!(
+                (f + lse).abs() < 1e-4 * (1.0 + f.abs()),
+                "{vis} row {r}: F {f} vs -logsumexp {}",
+                -lse
+            );
+        }
     }
 }
 
@@ -273,14 +303,14 @@ fn persistent_chain_statistics_match_the_exact_model_expectation() {
     for _ in 0..steps {
         chains.sweep(&be, &rbm, 2, &mut rng).unwrap();
         // The same GEMM the trainer uses for its negative statistics: -∂F/∂W = vᵀ E[h|v] / n.
-        let (gw, gbv, gbh) = rbm.free_energy_grad(&be, &chains.v).unwrap();
-        for (a, g) in avh.iter_mut().zip(&gw.data) {
+        let g = rbm.free_energy_grad(&be, &chains.v).unwrap();
+        for (a, g) in avh.iter_mut().zip(&g.w.data) {
             *a -= *g as f64 / steps as f64;
         }
-        for (a, g) in av.iter_mut().zip(&gbv.data) {
+        for (a, g) in av.iter_mut().zip(&g.b_v.data) {
             *a -= *g as f64 / steps as f64;
         }
-        for (a, g) in ah.iter_mut().zip(&gbh.data) {
+        for (a, g) in ah.iter_mut().zip(&g.b_h.data) {
             *a -= *g as f64 / steps as f64;
         }
         let _ = &chains.ph;

@@ -21,6 +21,7 @@ fn tiny() -> RbmHost {
         b_h: HostMat::from_fn(1, NH, |_, c| 0.5 * d.normal(2000 + c)),
         visible: UnitKind::Bernoulli,
         hidden: UnitKind::Bernoulli,
+        log_var_v: None,
     }
 }
 
@@ -157,6 +158,7 @@ fn softmax_visible_block_gibbs_matches_exact_distribution() {
         b_v: HostMat::from_fn(1, 9, |_, c| 0.5 * d.normal(1000 + c)),
         b_h: HostMat::from_fn(1, 6, |_, c| 0.5 * d.normal(2000 + c)),
         visible: UnitKind::Softmax { group: 3 },
+        log_var_v: None,
         hidden: UnitKind::Softmax { group: 3 },
     };
     let states: Vec<Vec<f32>> = (0..27)

@@ -291,6 +291,7 @@ fn sgd_steps_match_the_momentum_formula() {
             b_h: m(1, nh, 600),
             visible: UnitKind::Bernoulli,
             hidden: UnitKind::Bernoulli,
+            log_var_v: None,
         };
         let mut rbm = Rbm::from_host(&be, &host).unwrap();
         let cfg = SgdConfig {
@@ -298,6 +299,7 @@ fn sgd_steps_match_the_momentum_formula() {
             sparsity: None,
             centering: None,
             explicit,
+            variance: None,
         };
         let mut opt = Sgd::new(&be, &rbm.w, cfg).unwrap();
         // Host reference in f64.

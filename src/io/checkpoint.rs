@@ -78,8 +78,11 @@ impl Checkpoint {
             ("b_v".into(), vec![nv], le_bytes(&self.rbm.b_v)),
             ("b_h".into(), vec![nh], le_bytes(&self.rbm.b_h)),
         ];
+        if let Some(z) = &self.rbm.log_var_v {
+            owned.push(("log_var_v".into(), vec![nv], le_bytes(z)));
+        }
         for (name, m) in &self.state {
-            if matches!(name.as_str(), "W" | "b_v" | "b_h") {
+            if MODEL_TENSORS.contains(&name.as_str()) {
                 return Err(Error::value(
                     "checkpoint state",
                     format!("'{name}' is reserved"),
@@ -209,9 +212,30 @@ impl Checkpoint {
                 b_h.cols
             )));
         }
+        // Gaussian visible units without the tensor (older checkpoints): unit variance.
+        let log_var_v = if st.names().contains(&"log_var_v") {
+            if visible != UnitKind::Gaussian {
+                return Err(fmt(format!(
+                    "tensor 'log_var_v' is present but the visible units are {visible}"
+                )));
+            }
+            let z = tensor("log_var_v", Some(1))?;
+            if z.cols != nv {
+                return Err(fmt(format!(
+                    "tensor 'log_var_v' has shape [{}], expected [{nv}]",
+                    z.cols
+                )));
+            }
+            if let Some(bad) = z.data.iter().find(|x| !x.is_finite()) {
+                return Err(fmt(format!("tensor 'log_var_v' holds {bad}")));
+            }
+            Some(z)
+        } else {
+            None
+        };
         let mut state = BTreeMap::new();
         for name in st.names() {
-            if !matches!(name, "W" | "b_v" | "b_h") {
+            if !MODEL_TENSORS.contains(&name) {
                 state.insert(name.to_string(), tensor(name, None)?);
             }
         }
@@ -226,6 +250,7 @@ impl Checkpoint {
                 b_h,
                 visible,
                 hidden,
+                log_var_v,
             },
             recipe: meta.get("recipe").cloned().unwrap_or_default(),
             epoch: parse_u64("epoch")?,
@@ -260,6 +285,9 @@ impl Checkpoint {
         Ok(t)
     }
 }
+
+/// The model's own tensors; state tensors may not use these names.
+const MODEL_TENSORS: [&str; 4] = ["W", "b_v", "b_h", "log_var_v"];
 
 /// Writes `bytes` to `path` so that a reader sees either the old file or the
 /// whole new one: temp file in the same folder, fsync, rename, fsync folder.

@@ -6,9 +6,10 @@
 //!
 //! ```toml
 //! [model]
-//! visible = "bernoulli"      # bernoulli | gaussian | relu
+//! visible = "bernoulli"      # bernoulli | gaussian | relu | softmax:K
 //! hidden = "bernoulli"
 //! n_hidden = 500
+//! learn_variance = false     # Gaussian visible units: learn σ² per unit
 //!
 //! [data]
 //! source = "mnist"           # mnist (data folder) | mnist-small (shipped subset)
@@ -58,6 +59,16 @@ pub struct ModelSpec {
     /// others; else at zero.
     #[serde(default = "yes")]
     pub visible_bias_from_data: bool,
+    /// Gaussian visible units learn one variance per unit (Cho, Ilin &
+    /// Raiko 2011); else the variances stay at `init_variance`.
+    #[serde(default)]
+    pub learn_variance: bool,
+    /// σ² of Gaussian visible units at the start (1 for standardised data).
+    #[serde(default = "one_f32")]
+    pub init_variance: f32,
+    /// Learned variances never go below this.
+    #[serde(default = "default_min_variance")]
+    pub min_variance: f32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,6 +179,9 @@ pub struct TrainSpec {
     pub temperatures: usize,
     #[serde(default)]
     pub beta_min: f32,
+    /// Learned variances: their learning rate is `lr` times this.
+    #[serde(default = "one_f32")]
+    pub variance_lr_factor: f32,
     #[serde(default = "one_u64")]
     pub seed: u64,
 }
@@ -192,6 +206,12 @@ impl Default for MonitorSpec {
     }
 }
 
+fn one_f32() -> f32 {
+    1.0
+}
+fn default_min_variance() -> f32 {
+    1e-2
+}
 fn bernoulli() -> String {
     "bernoulli".into()
 }
@@ -318,6 +338,25 @@ impl Recipe {
                 ));
             }
         }
+        let m = &self.model;
+        positive_finite("model.init_variance", m.init_variance)?;
+        positive_finite("model.min_variance", m.min_variance)?;
+        finite_nonneg("train.variance_lr_factor", t.variance_lr_factor)?;
+        if m.learn_variance && vis != UnitKind::Gaussian {
+            return Err(Error::value(
+                "model.learn_variance",
+                format!("only Gaussian visible units have variances, these are {vis}"),
+            ));
+        }
+        if m.learn_variance && m.init_variance < m.min_variance {
+            return Err(Error::value(
+                "model.init_variance",
+                format!(
+                    "{} is below model.min_variance = {}",
+                    m.init_variance, m.min_variance
+                ),
+            ));
+        }
         if vis != UnitKind::Bernoulli && self.data.binarize != Binarize::None {
             return Err(Error::value(
                 "data.binarize",
@@ -364,6 +403,13 @@ impl Recipe {
 fn positive_usize(name: &str, v: usize) -> Result<()> {
     if v == 0 {
         return Err(Error::value(name, "must be at least 1"));
+    }
+    Ok(())
+}
+
+fn positive_finite(name: &str, v: f32) -> Result<()> {
+    if !v.is_finite() || v <= 0.0 {
+        return Err(Error::value(name, format!("{v} must be finite and > 0")));
     }
     Ok(())
 }

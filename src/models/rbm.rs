@@ -11,8 +11,26 @@
 //! all on the backend. Unit types come from [`crate::units`]; binary hidden or
 //! visible layers at β = 1 use the fused `sigmoid_affine` kernel
 //! (GEMM + bias + sigmoid + Bernoulli in one pass).
+//!
+//! Gaussian visible units carry a variance per unit, σ_i² = e^{z_i}, fixed
+//! or learned, in the parameterisation of Cho, Ilin & Raiko ("Improved
+//! learning of Gaussian-Bernoulli restricted Boltzmann machines", ICANN 2011):
+//!
+//! ```text
+//! E(v, h)  = Σ_i (v_i²/2 - v_i b_v,i)/σ_i² + q_h(h) - h·b_h - Σ_ij (v_i/σ_i²) W_ij h_j
+//! p(v | h) = N(h Wᵀ + b_v, diag σ²),   p(h | v) from x = (v/σ²) W + b_h
+//! ∂F/∂W = -(v/σ²)ᵀ E[h|v],   ∂F/∂b_v = -v/σ²,
+//! ∂F/∂z_i = -(v_i²/2 - v_i μ_i)/σ_i²  with μ = E[h|v] Wᵀ + b_v
+//! ```
+//!
+//! So everything that takes the visible layer as input sees `ṽ = v/σ²`: the
+//! learning rules for W and b_v are the usual ones with ṽ in place of v
+//! ([`Rbm::visible_stat`]), and the conditionals and energies use the cached
+//! `diag(σ⁻²) W` and `b_v/σ²` ([`Variance`], kept current by
+//! [`Rbm::refresh`]). With z = 0 this is the unit-variance model. Hidden
+//! Gaussian units keep unit variance.
 
-use crate::backend::{Backend, Binary, Matrix, Trans};
+use crate::backend::{Backend, Binary, Matrix, Trans, Unary};
 use crate::energy::{Bipartite, LayerScratch, Scratch};
 use crate::error::{Error, Result};
 use crate::host::HostMat;
@@ -20,6 +38,9 @@ use crate::rng::RngStream;
 use crate::units::{GroupOps, UnitKind};
 
 /// An RBM whose parameters live on backend `B`.
+///
+/// After changing `w`, `b_v` or the log-variances of a Gaussian visible
+/// layer, call [`refresh`](Self::refresh) (the optimiser does).
 pub struct Rbm<B: Backend> {
     pub w: B::Mat,
     pub b_v: B::Mat,
@@ -29,6 +50,57 @@ pub struct Rbm<B: Backend> {
     /// Group matrices of softmax layers (None for other unit types).
     pub groups_v: Option<GroupOps<B>>,
     pub groups_h: Option<GroupOps<B>>,
+    /// Gaussian visible units: their variances and the scaled parameters.
+    pub var_v: Option<Variance<B>>,
+}
+
+/// The variances of a Gaussian visible layer and what they derive.
+pub struct Variance<B: Backend> {
+    /// z = log σ², 1 x n_visible: the parameter.
+    pub log_var: B::Mat,
+    /// Derived from `log_var`, `W` and `b_v` by [`Rbm::refresh`]:
+    /// 1/σ² (1 x n_visible and n_visible x 1), σ, diag(σ⁻²) W and b_v/σ².
+    pub prec: B::Mat,
+    prec_col: B::Mat,
+    pub sd: B::Mat,
+    pub w_in: B::Mat,
+    pub b_in: B::Mat,
+    one: B::Mat,
+}
+
+impl<B: Backend> Variance<B> {
+    fn new(be: &B, log_var: B::Mat, nh: usize) -> Result<Self> {
+        let nv = log_var.cols();
+        Ok(Variance {
+            log_var,
+            prec: be.zeros(1, nv)?,
+            prec_col: be.zeros(nv, 1)?,
+            sd: be.zeros(1, nv)?,
+            w_in: be.zeros(nv, nh)?,
+            b_in: be.zeros(1, nv)?,
+            one: be.upload(&HostMat::from_fn(1, 1, |_, _| 1.0))?,
+        })
+    }
+}
+
+/// The variance block of a layer of `kind` units (Gaussian visible only),
+/// from log-variances `log_var` (zero, i.e. unit variance, if None).
+fn variance<B: Backend>(
+    be: &B,
+    kind: UnitKind,
+    nv: usize,
+    nh: usize,
+    log_var: Option<&HostMat>,
+) -> Result<Option<Variance<B>>> {
+    match (kind, log_var) {
+        (UnitKind::Gaussian, Some(z)) => Ok(Some(Variance::new(be, be.upload(z)?, nh)?)),
+        (UnitKind::Gaussian, None) => Ok(Some(Variance::new(be, be.zeros(1, nv)?, nh)?)),
+        (_, None) => Ok(None),
+        (k, Some(_)) => Err(Error::value(
+            "log_var_v",
+            format!("variances belong to Gaussian visible units, these are {k}"),
+        )),
+    }
 }
 
 /// The group matrices a layer of `n` units of `kind` needs, if any.
@@ -39,6 +111,15 @@ fn groups<B: Backend>(be: &B, kind: UnitKind, n: usize) -> Result<Option<GroupOp
     }
 }
 
+/// ∂F/∂θ averaged over rows (see [`Rbm::free_energy_grad`]).
+pub struct FreeEnergyGrad<B: Backend> {
+    pub w: B::Mat,
+    pub b_v: B::Mat,
+    pub b_h: B::Mat,
+    /// ∂F/∂z for Gaussian visible units (z = log σ²).
+    pub log_var: Option<B::Mat>,
+}
+
 /// The parameters of an RBM in host memory (checkpoints, tests, estimators).
 #[derive(Clone, Debug, PartialEq)]
 pub struct RbmHost {
@@ -47,6 +128,8 @@ pub struct RbmHost {
     pub b_h: HostMat,
     pub visible: UnitKind,
     pub hidden: UnitKind,
+    /// log σ² of Gaussian visible units, 1 x n_visible (None: unit variance).
+    pub log_var_v: Option<HostMat>,
 }
 
 impl RbmHost {
@@ -77,7 +160,31 @@ impl RbmHost {
                 format!("b_h is {:?}, W is {nv}x{nh}: need 1x{nh}", self.b_h.shape()),
             ));
         }
+        if let Some(z) = &self.log_var_v {
+            if self.visible != UnitKind::Gaussian {
+                return Err(Error::value(
+                    "RbmHost",
+                    format!(
+                        "log_var_v is given but the visible units are {}",
+                        self.visible
+                    ),
+                ));
+            }
+            if z.shape() != (1, nv) {
+                return Err(Error::shape(
+                    "RbmHost",
+                    format!("log_var_v is {:?}, W is {nv}x{nh}: need 1x{nv}", z.shape()),
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// 1/σ_i² of visible unit `i` (1 unless Gaussian with a variance).
+    pub fn precision_host(&self, i: usize) -> f64 {
+        self.log_var_v
+            .as_ref()
+            .map_or(1.0, |z| (-(z.data[i] as f64)).exp())
     }
 
     /// Total input to hidden unit `j` for one visible row (f64).
@@ -85,7 +192,7 @@ impl RbmHost {
         let nh = self.w.cols;
         let mut x = self.b_h.data[j] as f64;
         for (i, &vi) in v.iter().enumerate() {
-            x += vi as f64 * self.w.data[i * nh + j] as f64;
+            x += vi as f64 * self.precision_host(i) * self.w.data[i * nh + j] as f64;
         }
         x
     }
@@ -95,10 +202,11 @@ impl RbmHost {
         let mut f = 0.0f64;
         for (i, &vi) in v.iter().enumerate() {
             let vi = vi as f64;
+            let p = self.precision_host(i);
             if self.visible.has_base_energy() {
-                f += 0.5 * vi * vi;
+                f += 0.5 * p * vi * vi;
             }
-            f -= vi * self.b_v.data[i] as f64;
+            f -= p * vi * self.b_v.data[i] as f64;
         }
         let x: Vec<f64> = (0..self.w.cols).map(|j| self.hidden_input(v, j)).collect();
         f - self.hidden.log_partition_layer_host(&x)
@@ -131,7 +239,7 @@ impl<B: Backend> Rbm<B> {
         let zeros = be.zeros(n_visible, n_hidden)?;
         let mut w = be.zeros(n_visible, n_hidden)?;
         be.gaussian(&zeros, init_std, &mut w, rng)?;
-        Ok(Rbm {
+        let mut rbm = Rbm {
             w,
             b_v: be.zeros(1, n_visible)?,
             b_h: be.zeros(1, n_hidden)?,
@@ -139,33 +247,44 @@ impl<B: Backend> Rbm<B> {
             hidden,
             groups_v: groups(be, visible, n_visible)?,
             groups_h: groups(be, hidden, n_hidden)?,
-        })
+            var_v: variance(be, visible, n_visible, n_hidden, None)?,
+        };
+        rbm.refresh(be)?;
+        Ok(rbm)
     }
 
     /// A model with all parameters zero and the unit types of `other`.
     pub fn zeros_like(be: &B, other: &Rbm<B>) -> Result<Self> {
-        Ok(Rbm {
-            w: be.zeros(other.w.rows(), other.w.cols())?,
-            b_v: be.zeros(1, other.w.rows())?,
-            b_h: be.zeros(1, other.w.cols())?,
+        let (nv, nh) = (other.w.rows(), other.w.cols());
+        let mut rbm = Rbm {
+            w: be.zeros(nv, nh)?,
+            b_v: be.zeros(1, nv)?,
+            b_h: be.zeros(1, nh)?,
             visible: other.visible,
             hidden: other.hidden,
-            groups_v: groups(be, other.visible, other.w.rows())?,
-            groups_h: groups(be, other.hidden, other.w.cols())?,
-        })
+            groups_v: groups(be, other.visible, nv)?,
+            groups_h: groups(be, other.hidden, nh)?,
+            var_v: variance(be, other.visible, nv, nh, None)?,
+        };
+        rbm.refresh(be)?;
+        Ok(rbm)
     }
 
     pub fn from_host(be: &B, h: &RbmHost) -> Result<Self> {
         h.validate()?;
-        Ok(Rbm {
+        let (nv, nh) = h.w.shape();
+        let mut rbm = Rbm {
             w: be.upload(&h.w)?,
             b_v: be.upload(&h.b_v)?,
             b_h: be.upload(&h.b_h)?,
             visible: h.visible,
             hidden: h.hidden,
-            groups_v: groups(be, h.visible, h.w.rows)?,
-            groups_h: groups(be, h.hidden, h.w.cols)?,
-        })
+            groups_v: groups(be, h.visible, nv)?,
+            groups_h: groups(be, h.hidden, nh)?,
+            var_v: variance(be, h.visible, nv, nh, h.log_var_v.as_ref())?,
+        };
+        rbm.refresh(be)?;
+        Ok(rbm)
     }
 
     pub fn to_host(&self, be: &B) -> Result<RbmHost> {
@@ -175,50 +294,147 @@ impl<B: Backend> Rbm<B> {
             b_h: be.download(&self.b_h)?,
             visible: self.visible,
             hidden: self.hidden,
+            log_var_v: match &self.var_v {
+                Some(v) => Some(be.download(&v.log_var)?),
+                None => None,
+            },
         })
     }
 
-    /// `self = a + b` parameter-wise (the fast-weights sampling model).
+    /// Recomputes what the visible variances derive (1/σ², σ, diag(σ⁻²) W,
+    /// b_v/σ²) after `w`, `b_v` or the log-variances changed.
+    pub fn refresh(&mut self, be: &B) -> Result<()> {
+        let Some(var) = &mut self.var_v else {
+            return Ok(());
+        };
+        be.copy(&var.log_var, &mut var.prec)?;
+        be.affine(&mut var.prec, -1.0, 0.0)?;
+        be.unary_inplace(Unary::Exp, &mut var.prec)?;
+        be.copy(&var.log_var, &mut var.sd)?;
+        be.affine(&mut var.sd, 0.5, 0.0)?;
+        be.unary_inplace(Unary::Exp, &mut var.sd)?;
+        // The column copy of 1/σ² (a 1 x 1 GEMM transposes it).
+        be.gemm(
+            1.0,
+            &var.prec,
+            Trans::T,
+            &var.one,
+            Trans::N,
+            0.0,
+            &mut var.prec_col,
+        )?;
+        be.copy(&self.w, &mut var.w_in)?;
+        be.mul_col_vec(&mut var.w_in, &var.prec_col)?;
+        be.copy(&self.b_v, &mut var.b_in)?;
+        be.mul_row_vec(&mut var.b_in, &var.prec)
+    }
+
+    /// The weights the visible layer meets as input: diag(σ⁻²) W, or W.
+    pub fn w_in(&self) -> &B::Mat {
+        self.var_v.as_ref().map_or(&self.w, |v| &v.w_in)
+    }
+
+    /// The visible biases paired with v in the energy: b_v/σ², or b_v.
+    pub fn b_v_in(&self) -> &B::Mat {
+        self.var_v.as_ref().map_or(&self.b_v, |v| &v.b_in)
+    }
+
+    /// `out = v/σ²` (a copy of v without variances): the statistic the
+    /// gradients of W and b_v pair with the hidden means.
+    pub fn visible_stat(&self, be: &B, v: &B::Mat, out: &mut B::Mat) -> Result<()> {
+        be.copy(v, out)?;
+        match &self.var_v {
+            Some(var) => be.mul_row_vec(out, &var.prec),
+            None => Ok(()),
+        }
+    }
+
+    /// `out = alpha Σ_rows v ⊙ (v/2 - μ) + beta out` with μ = ph Wᵀ + b_v;
+    /// times 1/σ² this is `-∂F/∂z` summed over the rows (see the module
+    /// docs). `tmp` has the shape of `v`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn log_var_stat(
+        &self,
+        be: &B,
+        v: &B::Mat,
+        ph: &B::Mat,
+        tmp: &mut B::Mat,
+        alpha: f32,
+        beta: f32,
+        out: &mut B::Mat,
+    ) -> Result<()> {
+        be.gemm(1.0, ph, Trans::N, &self.w, Trans::T, 0.0, tmp)?;
+        be.add_row_vec(tmp, &self.b_v, 1.0)?;
+        be.axpby(0.5, v, -1.0, tmp)?;
+        be.binary_inplace(Binary::Mul, tmp, v)?;
+        be.col_sums(tmp, alpha, beta, out)
+    }
+
+    /// `self = a + b` parameter-wise (the fast-weights sampling model); the
+    /// variances are `a`'s (fast weights do not touch them).
     pub fn set_sum(&mut self, be: &B, a: &Rbm<B>, b: &Rbm<B>) -> Result<()> {
         be.copy(&a.w, &mut self.w)?;
         be.binary_inplace(Binary::Add, &mut self.w, &b.w)?;
         be.copy(&a.b_v, &mut self.b_v)?;
         be.binary_inplace(Binary::Add, &mut self.b_v, &b.b_v)?;
         be.copy(&a.b_h, &mut self.b_h)?;
-        be.binary_inplace(Binary::Add, &mut self.b_h, &b.b_h)
+        be.binary_inplace(Binary::Add, &mut self.b_h, &b.b_h)?;
+        if let (Some(dst), Some(src)) = (&mut self.var_v, &a.var_v) {
+            be.copy(&src.log_var, &mut dst.log_var)?;
+        }
+        self.refresh(be)
     }
 
     /// The gradient of the mean free energy over the rows of `v`:
-    /// `(∂F/∂W, ∂F/∂b_v, ∂F/∂b_h) = (-vᵀ E[h|v], -Σ v, -Σ E[h|v]) / rows`.
+    /// `(∂F/∂W, ∂F/∂b_v, ∂F/∂b_h) = (-ṽᵀ E[h|v], -Σ ṽ, -Σ E[h|v]) / rows`
+    /// with ṽ = v/σ², and `∂F/∂z` for Gaussian visible units.
     /// (Allocates; for tests and analysis, not for training loops.)
-    pub fn free_energy_grad(&self, be: &B, v: &B::Mat) -> Result<(B::Mat, B::Mat, B::Mat)> {
+    pub fn free_energy_grad(&self, be: &B, v: &B::Mat) -> Result<FreeEnergyGrad<B>> {
         let n = v.rows();
         let (nv, nh) = (self.w.rows(), self.w.cols());
         let mut s = LayerScratch::new(be, n, nh)?;
         let mut ph = be.zeros(n, nh)?;
         let mut rng = RngStream::new(0, 0);
         self.hidden_given_visible(be, v, None, &mut ph, None, &mut s, &mut rng)?;
+        let mut vt = be.zeros(n, nv)?;
+        self.visible_stat(be, v, &mut vt)?;
         let scale = -1.0 / n as f32;
-        let mut gw = be.zeros(nv, nh)?;
-        be.gemm(scale, v, Trans::T, &ph, Trans::N, 0.0, &mut gw)?;
-        let mut gbv = be.zeros(1, nv)?;
-        be.col_sums(v, scale, 0.0, &mut gbv)?;
-        let mut gbh = be.zeros(1, nh)?;
-        be.col_sums(&ph, scale, 0.0, &mut gbh)?;
-        Ok((gw, gbv, gbh))
+        let mut w = be.zeros(nv, nh)?;
+        be.gemm(scale, &vt, Trans::T, &ph, Trans::N, 0.0, &mut w)?;
+        let mut b_v = be.zeros(1, nv)?;
+        be.col_sums(&vt, scale, 0.0, &mut b_v)?;
+        let mut b_h = be.zeros(1, nh)?;
+        be.col_sums(&ph, scale, 0.0, &mut b_h)?;
+        let log_var = match &self.var_v {
+            Some(var) => {
+                let mut g = be.zeros(1, nv)?;
+                self.log_var_stat(be, v, &ph, &mut vt, scale, 0.0, &mut g)?;
+                be.mul_row_vec(&mut g, &var.prec)?;
+                Some(g)
+            }
+            None => None,
+        };
+        Ok(FreeEnergyGrad {
+            w,
+            b_v,
+            b_h,
+            log_var,
+        })
     }
 
-    /// Total input to one layer: `pre = (x op(W) + bias)`, times `beta` if given.
+    /// Total input to one layer: `pre = (x op(w) + bias)`, times `beta` if given.
+    #[allow(clippy::too_many_arguments)]
     fn total_input(
         &self,
         be: &B,
         x: &B::Mat,
+        w: &B::Mat,
         tw: Trans,
         bias: &B::Mat,
         beta: Option<&B::Mat>,
         pre: &mut B::Mat,
     ) -> Result<()> {
-        be.gemm(1.0, x, Trans::N, &self.w, tw, 0.0, pre)?;
+        be.gemm(1.0, x, Trans::N, w, tw, 0.0, pre)?;
         be.add_row_vec(pre, bias, 1.0)?;
         if let Some(b) = beta {
             be.mul_col_vec(pre, b)?;
@@ -227,17 +443,20 @@ impl<B: Backend> Rbm<B> {
     }
 
     /// One conditional of the bipartite energy, the same for both directions:
-    /// `x` is the other layer, `tw` says whether it meets `W` or `Wᵀ`, and
-    /// `units`, `bias`, `groups` belong to the layer being drawn.
+    /// `x` is the other layer, `tw` says whether it meets `w` or `wᵀ`, and
+    /// `units`, `bias`, `groups` and `sd` (per-unit standard deviations of
+    /// Gaussian units) belong to the layer being drawn.
     #[allow(clippy::too_many_arguments)]
     fn layer_given(
         &self,
         be: &B,
         x: &B::Mat,
+        w: &B::Mat,
         tw: Trans,
         units: UnitKind,
         bias: &B::Mat,
         groups: Option<&GroupOps<B>>,
+        sd: Option<&B::Mat>,
         beta: Option<&B::Mat>,
         mean: &mut B::Mat,
         sample: Option<&mut B::Mat>,
@@ -246,9 +465,9 @@ impl<B: Backend> Rbm<B> {
     ) -> Result<()> {
         if units.is_binary() && beta.is_none() {
             // p(u = 1 | x) = σ(x W⁽ᵀ⁾ + b), sampled in the same pass.
-            return be.sigmoid_affine(1.0, x, Trans::N, &self.w, tw, bias, mean, sample, rng);
+            return be.sigmoid_affine(1.0, x, Trans::N, w, tw, bias, mean, sample, rng);
         }
-        self.total_input(be, x, tw, bias, beta, &mut s.pre)?;
+        self.total_input(be, x, w, tw, bias, beta, &mut s.pre)?;
         if let Some(g) = groups {
             g.mean(be, &s.pre, mean, &mut s.tmp)?;
             if let Some(out) = sample {
@@ -257,10 +476,36 @@ impl<B: Backend> Rbm<B> {
             return Ok(());
         }
         units.mean(be, &s.pre, mean)?;
-        if let Some(out) = sample {
-            units.sample(be, &s.pre, mean, out, &mut s.aux, rng)?;
+        match (sample, sd) {
+            (Some(out), Some(sd)) => {
+                // v = μ + σ ⊙ ε
+                be.gaussian(mean, 1.0, out, rng)?;
+                be.binary_inplace(Binary::Sub, out, mean)?;
+                be.mul_row_vec(out, sd)?;
+                be.binary_inplace(Binary::Add, out, mean)
+            }
+            (Some(out), None) => units.sample(be, &s.pre, mean, out, &mut s.aux, rng),
+            (None, _) => Ok(()),
         }
-        Ok(())
+    }
+
+    /// `out = alpha Σ_i q_v(v_i)/σ_i² + beta out` per row (Gaussian visible
+    /// units; nothing for the others). `tmp` has the shape of `v`.
+    fn visible_base_energy(
+        &self,
+        be: &B,
+        v: &B::Mat,
+        tmp: &mut B::Mat,
+        out: &mut B::Mat,
+    ) -> Result<()> {
+        if !self.visible.has_base_energy() {
+            return Ok(());
+        }
+        self.visible.base_energy(be, v, tmp)?;
+        if let Some(var) = &self.var_v {
+            be.mul_row_vec(tmp, &var.prec)?;
+        }
+        be.row_sums(tmp, 1.0, 1.0, out)
     }
 }
 
@@ -286,10 +531,12 @@ impl<B: Backend> Bipartite<B> for Rbm<B> {
         self.layer_given(
             be,
             v,
+            self.w_in(),
             Trans::N,
             units,
             &self.b_h,
             groups,
+            None,
             beta,
             mean,
             sample,
@@ -309,13 +556,16 @@ impl<B: Backend> Bipartite<B> for Rbm<B> {
         rng: &mut RngStream,
     ) -> Result<()> {
         let (units, groups) = (self.visible, self.groups_v.as_ref());
+        let sd = self.var_v.as_ref().map(|v| &v.sd);
         self.layer_given(
             be,
             h,
+            &self.w,
             Trans::T,
             units,
             &self.b_v,
             groups,
+            sd,
             beta,
             mean,
             sample,
@@ -332,12 +582,12 @@ impl<B: Backend> Bipartite<B> for Rbm<B> {
         s: &mut Scratch<B>,
         out: &mut B::Mat,
     ) -> Result<()> {
-        // -Σ_j (v W)_j h_j
-        be.gemm(1.0, v, Trans::N, &self.w, Trans::N, 0.0, &mut s.h.pre)?;
+        // -Σ_j (ṽ W)_j h_j
+        be.gemm(1.0, v, Trans::N, self.w_in(), Trans::N, 0.0, &mut s.h.pre)?;
         be.binary_inplace(Binary::Mul, &mut s.h.pre, h)?;
         be.row_sums(&s.h.pre, -1.0, 0.0, out)?;
-        // - v·b_v - h·b_h
-        be.gemm(-1.0, v, Trans::N, &self.b_v, Trans::T, 1.0, out)?;
+        // - ṽ·b_v - h·b_h
+        be.gemm(-1.0, v, Trans::N, self.b_v_in(), Trans::T, 1.0, out)?;
         be.gemm(-1.0, h, Trans::N, &self.b_h, Trans::T, 1.0, out)
     }
 
@@ -350,10 +600,7 @@ impl<B: Backend> Bipartite<B> for Rbm<B> {
         out: &mut B::Mat,
     ) -> Result<()> {
         self.linear_energy(be, v, h, s, out)?;
-        if self.visible.has_base_energy() {
-            self.visible.base_energy(be, v, &mut s.v.tmp)?;
-            be.row_sums(&s.v.tmp, 1.0, 1.0, out)?;
-        }
+        self.visible_base_energy(be, v, &mut s.v.tmp, out)?;
         if self.hidden.has_base_energy() {
             self.hidden.base_energy(be, h, &mut s.h.tmp)?;
             be.row_sums(&s.h.tmp, 1.0, 1.0, out)?;
@@ -362,19 +609,15 @@ impl<B: Backend> Bipartite<B> for Rbm<B> {
     }
 
     fn free_energy(&self, be: &B, v: &B::Mat, s: &mut Scratch<B>, out: &mut B::Mat) -> Result<()> {
-        // x = v W + b_h;  F = -Σ_j A_h(x_j) - v·b_v + q_v(v)
-        self.total_input(be, v, Trans::N, &self.b_h, None, &mut s.h.pre)?;
+        // x = ṽ W + b_h;  F = -Σ_j A_h(x_j) - ṽ·b_v + q_v(v)/σ²
+        self.total_input(be, v, self.w_in(), Trans::N, &self.b_h, None, &mut s.h.pre)?;
         match &self.groups_h {
             Some(g) => g.log_partition(be, &s.h.pre, &mut s.h.tmp, &mut s.h.aux)?,
             None => self.hidden.log_partition(be, &s.h.pre, &mut s.h.tmp)?,
         }
         be.row_sums(&s.h.tmp, -1.0, 0.0, out)?;
-        be.gemm(-1.0, v, Trans::N, &self.b_v, Trans::T, 1.0, out)?;
-        if self.visible.has_base_energy() {
-            self.visible.base_energy(be, v, &mut s.v.tmp)?;
-            be.row_sums(&s.v.tmp, 1.0, 1.0, out)?;
-        }
-        Ok(())
+        be.gemm(-1.0, v, Trans::N, self.b_v_in(), Trans::T, 1.0, out)?;
+        self.visible_base_energy(be, v, &mut s.v.tmp, out)
     }
 }
 
@@ -385,6 +628,11 @@ pub fn first_non_finite<B: Backend>(be: &B, rbm: &Rbm<B>) -> Result<Option<&'sta
     for (name, m) in [("W", &rbm.w), ("b_v", &rbm.b_v), ("b_h", &rbm.b_h)] {
         if !be.sum(m)?.is_finite() {
             return Ok(Some(name));
+        }
+    }
+    if let Some(var) = &rbm.var_v {
+        if !be.sum(&var.log_var)?.is_finite() {
+            return Ok(Some("log_var_v"));
         }
     }
     Ok(None)

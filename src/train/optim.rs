@@ -35,8 +35,20 @@
 //!
 //! (the buffers are swapped, not copied). Without centering and fast
 //! weights, the two GEMMs of `g_W` write straight into `W_new` (beta = 1).
+//!
+//! Gaussian visible units with variances σ² = e^z (see
+//! [`crate::models::rbm`]): every `v` above is read as `ṽ = v/σ²`, and when
+//! the variances are learned
+//!
+//! ```text
+//! g_z = (1/σ²) ⊙ (mean⁺ v ⊙ (v/2 - μ) - mean⁻ v ⊙ (v/2 - μ)),  μ = p Wᵀ + b_v
+//! Δ_z = μ Δ_z + ε κ g_z,   z ← max(z + Δ_z, log σ²_min)
+//! ```
+//!
+//! with κ the recipe's `variance_lr_factor`; the floor keeps a variance from
+//! collapsing onto a pixel the hidden units reconstruct exactly.
 
-use crate::backend::{Backend, Matrix, Trans};
+use crate::backend::{Backend, Matrix, Trans, Unary};
 use crate::error::Result;
 use crate::host::HostMat;
 use crate::models::rbm::Rbm;
@@ -59,6 +71,21 @@ pub struct Sparsity<B: Backend> {
     pub decay: f32,
 }
 
+/// Learned visible variances: the step on z = log σ² and its momentum.
+pub struct VarianceStep<B: Backend> {
+    pub dz: B::Mat,
+    g: B::Mat,
+    pub lr_factor: f32,
+    pub min_log_var: f32,
+}
+
+/// Scaled visible statistics ṽ = v/σ² of both phases, and the z step.
+struct Scaled<B: Backend> {
+    vp: B::Mat,
+    vn: B::Mat,
+    learn: Option<VarianceStep<B>>,
+}
+
 pub struct Sgd<B: Backend> {
     /// The weights before the last update (momentum = W - W_prev).
     pub w_prev: B::Mat,
@@ -69,6 +96,7 @@ pub struct Sgd<B: Backend> {
     pub weight_decay: f32,
     pub sparsity: Option<Sparsity<B>>,
     pub centering: Option<Centering<B>>,
+    scaled: Option<Scaled<B>>,
 }
 
 /// The statistics one update uses.
@@ -88,6 +116,17 @@ pub struct SgdConfig {
     pub centering: Option<(Vec<f32>, f32, usize, usize)>,
     /// Keep the gradient in its own buffers (fast weights need it).
     pub explicit: bool,
+    /// Gaussian visible units with variances (see [`VarianceConfig`]).
+    pub variance: Option<VarianceConfig>,
+}
+
+/// What the optimiser needs for Gaussian visible units with variances.
+pub struct VarianceConfig {
+    /// Rows of the positive and negative statistics.
+    pub n_pos: usize,
+    pub n_neg: usize,
+    /// Learned variances: (learning-rate factor, smallest log σ²).
+    pub learn: Option<(f32, f32)>,
 }
 
 impl<B: Backend> Sgd<B> {
@@ -130,7 +169,24 @@ impl<B: Backend> Sgd<B> {
         } else {
             None
         };
+        let scaled = match cfg.variance {
+            Some(vc) => Some(Scaled {
+                vp: be.zeros(vc.n_pos, nv)?,
+                vn: be.zeros(vc.n_neg, nv)?,
+                learn: match vc.learn {
+                    Some((lr_factor, min_log_var)) => Some(VarianceStep {
+                        dz: be.zeros(1, nv)?,
+                        g: be.zeros(1, nv)?,
+                        lr_factor,
+                        min_log_var,
+                    }),
+                    None => None,
+                },
+            }),
+            None => None,
+        };
         Ok(Sgd {
+            scaled,
             w_prev,
             db_v: be.zeros(1, nv)?,
             db_h: be.zeros(1, nh)?,
@@ -154,6 +210,21 @@ impl<B: Backend> Sgd<B> {
     ) -> Result<()> {
         let np = s.v_pos.rows() as f32;
         let nn = s.v_neg.rows() as f32;
+        // Gaussian visible units with variances: ṽ = v/σ² from here on, and
+        // the z gradient while the parameters are still the current ones.
+        let (v_pos, v_neg) = match (&mut self.scaled, &rbm.var_v) {
+            (Some(sc), Some(var)) => {
+                if let Some(st) = &mut sc.learn {
+                    rbm.log_var_stat(be, s.v_pos, s.h_pos, &mut sc.vp, 1.0 / np, 0.0, &mut st.g)?;
+                    rbm.log_var_stat(be, s.v_neg, s.h_neg, &mut sc.vn, -1.0 / nn, 1.0, &mut st.g)?;
+                    be.mul_row_vec(&mut st.g, &var.prec)?;
+                }
+                rbm.visible_stat(be, s.v_pos, &mut sc.vp)?;
+                rbm.visible_stat(be, s.v_neg, &mut sc.vn)?;
+                (&sc.vp, &sc.vn)
+            }
+            _ => (s.v_pos, s.v_neg),
+        };
         if let Some(sp) = &mut self.sparsity {
             // q ← decay q + (1 - decay) mean(p⁺)
             be.col_sums(s.h_pos, (1.0 - sp.decay) / np, sp.decay, &mut sp.q_h)?;
@@ -165,7 +236,7 @@ impl<B: Backend> Sgd<B> {
                 be.axpby(keep, &rbm.w, -mom, &mut self.w_prev)?;
                 be.gemm(
                     lr / np,
-                    s.v_pos,
+                    v_pos,
                     Trans::T,
                     s.h_pos,
                     Trans::N,
@@ -174,15 +245,15 @@ impl<B: Backend> Sgd<B> {
                 )?;
                 be.gemm(
                     -lr / nn,
-                    s.v_neg,
+                    v_neg,
                     Trans::T,
                     s.h_neg,
                     Trans::N,
                     1.0,
                     &mut self.w_prev,
                 )?;
-                be.col_sums(s.v_pos, lr / np, mom, &mut self.db_v)?;
-                be.col_sums(s.v_neg, -lr / nn, 1.0, &mut self.db_v)?;
+                be.col_sums(v_pos, lr / np, mom, &mut self.db_v)?;
+                be.col_sums(v_neg, -lr / nn, 1.0, &mut self.db_v)?;
                 be.col_sums(s.h_pos, lr / np, mom, &mut self.db_h)?;
                 be.col_sums(s.h_neg, -lr / nn, 1.0, &mut self.db_h)?;
                 if let Some(sp) = &self.sparsity {
@@ -193,20 +264,20 @@ impl<B: Backend> Sgd<B> {
             Some((gw, gbv, gbh)) => {
                 match &mut self.centering {
                     None => {
-                        be.gemm(1.0 / np, s.v_pos, Trans::T, s.h_pos, Trans::N, 0.0, gw)?;
-                        be.gemm(-1.0 / nn, s.v_neg, Trans::T, s.h_neg, Trans::N, 1.0, gw)?;
+                        be.gemm(1.0 / np, v_pos, Trans::T, s.h_pos, Trans::N, 0.0, gw)?;
+                        be.gemm(-1.0 / nn, v_neg, Trans::T, s.h_neg, Trans::N, 1.0, gw)?;
                     }
                     Some(c) => {
-                        center(be, s.v_pos, &c.mu_v, &mut c.vp)?;
+                        center(be, v_pos, &c.mu_v, &mut c.vp)?;
                         center(be, s.h_pos, &c.lambda_h, &mut c.hp)?;
-                        center(be, s.v_neg, &c.mu_v, &mut c.vn)?;
+                        center(be, v_neg, &c.mu_v, &mut c.vn)?;
                         center(be, s.h_neg, &c.lambda_h, &mut c.hn)?;
                         be.gemm(1.0 / np, &c.vp, Trans::T, &c.hp, Trans::N, 0.0, gw)?;
                         be.gemm(-1.0 / nn, &c.vn, Trans::T, &c.hn, Trans::N, 1.0, gw)?;
                     }
                 }
-                be.col_sums(s.v_pos, 1.0 / np, 0.0, gbv)?;
-                be.col_sums(s.v_neg, -1.0 / nn, 1.0, gbv)?;
+                be.col_sums(v_pos, 1.0 / np, 0.0, gbv)?;
+                be.col_sums(v_neg, -1.0 / nn, 1.0, gbv)?;
                 be.col_sums(s.h_pos, 1.0 / np, 0.0, gbh)?;
                 be.col_sums(s.h_neg, -1.0 / nn, 1.0, gbh)?;
                 if let Some(c) = &mut self.centering {
@@ -214,7 +285,7 @@ impl<B: Backend> Sgd<B> {
                     be.gemm(-1.0, &c.lambda_h, Trans::N, gw, Trans::T, 1.0, gbv)?;
                     be.gemm(-1.0, &c.mu_v, Trans::N, gw, Trans::N, 1.0, gbh)?;
                     // The offsets slide towards the data means.
-                    be.col_sums(s.v_pos, c.rate / np, 1.0 - c.rate, &mut c.mu_v)?;
+                    be.col_sums(v_pos, c.rate / np, 1.0 - c.rate, &mut c.mu_v)?;
                     be.col_sums(s.h_pos, c.rate / np, 1.0 - c.rate, &mut c.lambda_h)?;
                 }
                 if let Some(sp) = &self.sparsity {
@@ -234,7 +305,26 @@ impl<B: Backend> Sgd<B> {
         // w_prev now holds the new weights: swap, so that it holds the old.
         std::mem::swap(&mut rbm.w, &mut self.w_prev);
         be.axpby(1.0, &self.db_v, 1.0, &mut rbm.b_v)?;
-        be.axpby(1.0, &self.db_h, 1.0, &mut rbm.b_h)
+        be.axpby(1.0, &self.db_h, 1.0, &mut rbm.b_h)?;
+        let step = self.scaled.as_mut().and_then(|sc| sc.learn.as_mut());
+        if let (Some(st), Some(var)) = (step, &mut rbm.var_v) {
+            be.axpby(lr * st.lr_factor, &st.g, mom, &mut st.dz)?;
+            let z = &mut var.log_var;
+            be.axpby(1.0, &st.dz, 1.0, z)?;
+            // z ← max(z, z_min)
+            be.affine(z, 1.0, -st.min_log_var)?;
+            be.unary_inplace(Unary::Relu, z)?;
+            be.affine(z, 1.0, st.min_log_var)?;
+        }
+        rbm.refresh(be)
+    }
+
+    /// The variance step (momentum of z), when the variances are learned.
+    pub fn variance_step(&mut self) -> Option<&mut VarianceStep<B>> {
+        self.scaled.as_mut().and_then(|sc| sc.learn.as_mut())
+    }
+    pub fn variance_step_ref(&self) -> Option<&VarianceStep<B>> {
+        self.scaled.as_ref().and_then(|sc| sc.learn.as_ref())
     }
 }
 

@@ -26,7 +26,7 @@ use crate::units::UnitKind;
 
 use super::loss::Negative;
 use super::monitor::{EpochRecord, History, Monitor};
-use super::optim::{Sgd, SgdConfig, Stats};
+use super::optim::{Sgd, SgdConfig, Stats, VarianceConfig};
 use super::TrainError;
 
 /// The Philox stream of training draws ("TRAN").
@@ -126,6 +126,11 @@ impl<B: Backend> Trainer<B> {
             };
             be.write(&mut t.rbm.b_v, &HostMat::new(1, nv, b)?)?;
         }
+        if let Some(var) = &mut t.rbm.var_v {
+            let z = t.recipe.model.init_variance.ln();
+            be.fill(&mut var.log_var, z)?;
+        }
+        t.rbm.refresh(be)?;
         t.start_chains(be)?;
         Ok(t)
     }
@@ -276,6 +281,17 @@ impl<B: Backend> Trainer<B> {
                     .map(|s| (s, t.sparsity_cost, t.sparsity_decay)),
                 centering,
                 explicit: t.method == Method::Fpcd,
+                variance: rbm.var_v.as_ref().map(|_| {
+                    let m = &recipe.model;
+                    let learn = m
+                        .learn_variance
+                        .then(|| (t.variance_lr_factor, m.min_variance.ln()));
+                    VarianceConfig {
+                        n_pos: bs,
+                        n_neg: nc,
+                        learn,
+                    }
+                }),
             },
         )?;
         Ok(Trainer {
@@ -437,6 +453,9 @@ impl<B: Backend> Trainer<B> {
         if let Some(sp) = &self.opt.sparsity {
             s.insert("q_h".into(), be.download(&sp.q_h)?);
         }
+        if let Some(st) = self.opt.variance_step_ref() {
+            s.insert("dlog_var_v".into(), be.download(&st.dz)?);
+        }
         if let Some(ce) = &self.opt.centering {
             s.insert("mu_v".into(), be.download(&ce.mu_v)?);
             s.insert("lambda_h".into(), be.download(&ce.lambda_h)?);
@@ -476,6 +495,9 @@ impl<B: Backend> Trainer<B> {
         be.write(&mut self.opt.db_h, c.state_tensor(path, "db_h", (1, nh))?)?;
         if let Some(sp) = &mut self.opt.sparsity {
             be.write(&mut sp.q_h, c.state_tensor(path, "q_h", (1, nh))?)?;
+        }
+        if let Some(st) = self.opt.variance_step() {
+            be.write(&mut st.dz, c.state_tensor(path, "dlog_var_v", (1, nv))?)?;
         }
         if let Some(ce) = &mut self.opt.centering {
             be.write(&mut ce.mu_v, c.state_tensor(path, "mu_v", (1, nv))?)?;
