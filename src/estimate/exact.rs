@@ -103,6 +103,71 @@ pub fn log_z<B: Backend>(be: &B, w: &B::Mat, b_v: &B::Mat, b_h: &B::Mat) -> Resu
     Ok(acc.value())
 }
 
+/// The exact log partition function of an RBM with Gaussian visible units of
+/// variances σ² = e^z (`log_var`, 1 x nv) and binary hidden units, energy
+/// `Σ_i (v_i²/2 - v_i b_v,i)/σ_i² - h·b_h - Σ_ij (v_i/σ_i²) W_ij h_j` (see
+/// [`crate::models::rbm`]). The visible layer integrates out in closed form,
+/// so the hidden layer (at most [`MAX_ENUMERATED`] units) is enumerated:
+///
+/// `log Z = logsumexp_h [h·b_h + Σ_i μ_i²/(2σ_i²)] + Σ_i ½ log 2πσ_i²`,
+/// `μ = h Wᵀ + b_v`.
+pub fn log_z_gaussian_visible<B: Backend>(
+    be: &B,
+    w: &B::Mat,
+    b_v: &B::Mat,
+    b_h: &B::Mat,
+    log_var: &B::Mat,
+) -> Result<f64> {
+    let (nv, nh) = rbm_dims::<B>(w, b_v, b_h)?;
+    if log_var.shape() != (1, nv) {
+        return Err(Error::shape(
+            "exact::log_z_gaussian_visible",
+            format!("log_var is {:?}, need 1x{nv}", log_var.shape()),
+        ));
+    }
+    if nh > MAX_ENUMERATED {
+        return Err(Error::Limit {
+            what: format!(
+                "exact log Z of a Gaussian-visible RBM enumerates its {nh} hidden units \
+                 (2^{nh} states). Units enumerated"
+            ),
+            requested: nh as u64,
+            limit: MAX_ENUMERATED as u64,
+        });
+    }
+    let z = be.download(log_var)?;
+    let constant: f64 = z
+        .data
+        .iter()
+        .map(|&zi| 0.5 * ((2.0 * std::f64::consts::PI).ln() + zi as f64))
+        .sum();
+    let half_prec = be.upload(&HostMat::from_fn(1, nv, |_, i| {
+        (0.5 * (-(z.data[i] as f64)).exp()) as f32
+    }))?;
+    let total = 1u64 << nh;
+    let rows = (CHUNK_VALUES / nv).max(1).min(total as usize);
+    let rows = 1usize << rows.ilog2();
+    let mut host = HostMat::zeros(rows, nh);
+    let mut states = be.zeros(rows, nh)?;
+    let mut mu = be.zeros(rows, nv)?;
+    let mut col = be.zeros(rows, 1)?;
+    let mut acc = LogSumExp::new();
+    let mut first = 0u64;
+    while first < total {
+        fill_states(&mut host, first);
+        be.write(&mut states, &host)?;
+        be.gemm(1.0, &states, Trans::N, w, Trans::T, 0.0, &mut mu)?;
+        be.add_row_vec(&mut mu, b_v, 1.0)?;
+        be.unary_inplace(Unary::Square, &mut mu)?;
+        be.mul_row_vec(&mut mu, &half_prec)?;
+        be.row_sums(&mu, 1.0, 0.0, &mut col)?;
+        be.gemm(1.0, &states, Trans::N, b_h, Trans::T, 1.0, &mut col)?;
+        acc.add_all(be.download(&col)?.data.into_iter().map(f64::from));
+        first += rows as u64;
+    }
+    Ok(acc.value() + constant)
+}
+
 /// The exact `log p(v)` of every row of `data` (n x nv).
 pub fn log_prob<B: Backend>(
     be: &B,
