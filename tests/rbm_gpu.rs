@@ -79,13 +79,17 @@ fn run_chains<B: Backend>(be: &B, h: &RbmHost, v0: &HostMat, steps: usize) -> (H
 fn gibbs_chains_agree_for_the_same_seed() {
     let Some(g) = gpu() else { return };
     let cpu = Cpu::new();
-    for (vis, hid) in [
-        (UnitKind::Bernoulli, UnitKind::Bernoulli),
-        (UnitKind::Gaussian, UnitKind::Bernoulli),
-        (UnitKind::Bernoulli, UnitKind::Relu),
-        (UnitKind::Bernoulli, UnitKind::Softmax { group: 23 }),
+    for (vis, hid, variances) in [
+        (UnitKind::Bernoulli, UnitKind::Bernoulli, false),
+        (UnitKind::Gaussian, UnitKind::Bernoulli, false),
+        (UnitKind::Gaussian, UnitKind::Bernoulli, true),
+        (UnitKind::Bernoulli, UnitKind::Relu, false),
+        (UnitKind::Bernoulli, UnitKind::Softmax { group: 23 }, false),
     ] {
-        let h = model(37, 23, vis, hid);
+        let mut h = model(37, 23, vis, hid);
+        if variances {
+            h.log_var_v = Some(HostMat::from_fn(1, 37, |_, i| (i % 5) as f32 * 0.3 - 0.6));
+        }
         let v0 = start(64, 37);
         let (vc, pc) = run_chains(&cpu, &h, &v0, 10);
         let (vg, pg) = run_chains(g, &h, &v0, 10);
@@ -101,8 +105,16 @@ fn gibbs_chains_agree_for_the_same_seed() {
 fn free_energies_agree() {
     let Some(g) = gpu() else { return };
     let cpu = Cpu::new();
-    for hid in [UnitKind::Bernoulli, UnitKind::Gaussian, UnitKind::Relu] {
-        let h = model(30, 20, UnitKind::Bernoulli, hid);
+    for (vis, hid) in [
+        (UnitKind::Bernoulli, UnitKind::Bernoulli),
+        (UnitKind::Bernoulli, UnitKind::Gaussian),
+        (UnitKind::Bernoulli, UnitKind::Relu),
+        (UnitKind::Gaussian, UnitKind::Bernoulli),
+    ] {
+        let mut h = model(30, 20, vis, hid);
+        if vis == UnitKind::Gaussian {
+            h.log_var_v = Some(HostMat::from_fn(1, 30, |_, i| (i % 4) as f32 * 0.4 - 0.8));
+        }
         let v = start(50, 30);
         let f = |be: &dyn Fn() -> HostMat| be();
         let fc = f(&|| {
@@ -204,4 +216,48 @@ rows = 40
     );
     assert!(dw < 0.02 && dh < 0.02, "W {dw} b_h {dh}");
     assert!((ec.recon_error - eg.recon_error).abs() < 0.05 * ec.recon_error.abs().max(1.0));
+}
+
+#[test]
+fn learned_variance_epochs_agree() {
+    let Some(g) = gpu() else { return };
+    let cpu = Cpu::new();
+    let text = r#"
+[model]
+visible = "gaussian"
+n_hidden = 12
+init_std = 0.05
+learn_variance = true
+[data]
+source = "mnist-small"
+binarize = "none"
+[train]
+method = "cd"
+epochs = 2
+batch_size = 20
+lr = 0.01
+momentum = 0.5
+seed = 6
+[monitor]
+rows = 40
+"#;
+    let r = Recipe::parse(text, Path::new("gpu-grbm.toml")).unwrap();
+    let d = RngStream::new(4, 4).next_draw();
+    let x = HostMat::from_fn(200, 24, |i, j| {
+        (1 + j % 3) as f32 * 0.5 * d.normal(i * 24 + j)
+    });
+    let mut tc = Trainer::new(&cpu, r.clone(), &x, None).unwrap();
+    tc.fit(&cpu, 2, None, &mut |_, _| {}, &mut |_| {}).unwrap();
+    let mut tg = Trainer::new(g, r, &x, None).unwrap();
+    tg.fit(g, 2, None, &mut |_, _| {}, &mut |_| {}).unwrap();
+    let (hc, hg) = (tc.rbm.to_host(&cpu).unwrap(), tg.rbm.to_host(g).unwrap());
+    let (zc, zg) = (hc.log_var_v.unwrap(), hg.log_var_v.unwrap());
+    let dz = zc.max_abs_diff(&zg).unwrap();
+    let dw = hc.w.max_abs_diff(&hg.w).unwrap();
+    eprintln!("learned variances after 2 epochs: max |dz| {dz:.2e}, |dW| {dw:.2e}");
+    assert!(
+        zc.data.iter().any(|&z| z.abs() > 1e-3),
+        "variances did not move"
+    );
+    assert!(dz < 1e-2 && dw < 1e-2, "dz {dz} dW {dw}");
 }
