@@ -39,8 +39,9 @@
 //! there is no row-max kernel), so inputs whose spread within a group
 //! exceeds ~80 would overflow.
 //!
-//! Learned Gaussian variances are not implemented (unit variance is fixed;
-//! standardise the data).
+//! The table is for unit variance. A Gaussian *visible* layer may carry a
+//! variance per unit, fixed or learned; the RBM scales its inputs and
+//! energies by it (see [`crate::models::rbm`]).
 
 use crate::backend::{Backend, Binary, Unary};
 use crate::error::{Error, Result};

@@ -8,7 +8,9 @@
 //! - [`binarize`]: stochastic and threshold binarisation of intensities.
 //! - [`batch`]: seeded, reproducible shuffled minibatches.
 //! - [`image`], [`patches`], [`whiten`]: grey images, random patches, PCA and
-//!   ZCA whitening for the image-patch models.
+//!   ZCA whitening for the image-patch models; [`natural`] puts them together
+//!   into the whitened natural-image patches the patch recipes train on.
+//! - [`Dataset`]: what a recipe trains and is tested on.
 //!
 //! Readers never panic on bad input: a malformed file gives
 //! [`Error::Format`](crate::Error::Format) naming the file and the fault.
@@ -20,6 +22,7 @@ pub mod binarize;
 pub mod idx;
 pub mod image;
 pub mod mnist;
+pub mod natural;
 pub mod npy;
 pub mod patches;
 pub mod whiten;
@@ -32,6 +35,31 @@ pub use mnist::Mnist;
 pub use npy::{read_npy, write_npy, NpyArray};
 pub use patches::{extract_patches, remove_row_means, PatchSpec};
 pub use whiten::{WhitenConfig, WhitenKind, Whitener};
+
+/// A training and a test set, one example per row, and the shape each row
+/// is drawn as (filters, samples).
+pub struct Dataset {
+    pub train: crate::HostMat,
+    pub test: crate::HostMat,
+    pub image_shape: (usize, usize),
+}
+
+impl Dataset {
+    /// Values per example.
+    pub fn dim(&self) -> usize {
+        self.train.cols
+    }
+}
+
+impl From<Mnist> for Dataset {
+    fn from(m: Mnist) -> Self {
+        Dataset {
+            train: m.train_images,
+            test: m.test_images,
+            image_shape: m.image_shape,
+        }
+    }
+}
 
 /// The environment variable that points at the real data folder.
 pub const DATA_ENV: &str = "EBMKIT_DATA";

@@ -2,11 +2,14 @@
 //! or burn.
 //!
 //! Tensors (all little-endian f32):
-//! - `W` [n_visible, n_hidden], `b_v` [n_visible], `b_h` [n_hidden];
+//! - `W` [n_visible, n_hidden], `b_v` [n_visible], `b_h` [n_hidden], and
+//!   for Gaussian visible units `log_var_v` [n_visible] (log σ²; absent in
+//!   older files, read as unit variance);
 //! - the training state needed to resume exactly, as 2-D tensors: the
 //!   persistent chains (`chain_v`, `chain_h`, or the stacked tempering
 //!   chains `pt_v`, `pt_h`, `pt_phase`), the momentum state (`W_prev`, the
-//!   weights before the last update, and the bias steps `db_v`, `db_h`), fast weights (`fast_W`, `fast_b_v`, `fast_b_h`), the sparsity
+//!   weights before the last update, the bias steps `db_v`, `db_h`, and
+//!   `dlog_var_v` for learned variances), fast weights (`fast_W`, `fast_b_v`, `fast_b_h`), the sparsity
 //!   and centering running averages (`q_h`, `mu_v`, `lambda_h`).
 //!
 //! Metadata (string to string): `format` = `ebmkit-rbm`, `version`,

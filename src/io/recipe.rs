@@ -12,7 +12,7 @@
 //! learn_variance = false     # Gaussian visible units: learn σ² per unit
 //!
 //! [data]
-//! source = "mnist"           # mnist (data folder) | mnist-small (shipped subset)
+//! source = "mnist"           # mnist (data folder) | mnist-small (shipped subset) | patches (photographs)
 //! binarize = "fixed"         # fixed (one draw at load) | stochastic (fresh draw per presentation) | threshold | none
 //!
 //! [train]
@@ -78,6 +78,20 @@ pub enum DataSource {
     Mnist,
     /// The 5000/1000-digit subset shipped in `data/mnist-small`.
     MnistSmall,
+    /// Whitened patches of the photographs in `<data>/images`
+    /// (see [`crate::data::natural`]).
+    Patches,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Whiten {
+    /// Zero-phase whitening: patches stay in pixel space.
+    Zca,
+    /// PCA whitening, all components.
+    Pca,
+    /// DC removal only.
+    None,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +119,18 @@ pub struct DataSpec {
     /// Use only the first `n_train` training examples.
     #[serde(default)]
     pub n_train: Option<usize>,
+    /// Patches: side in pixels, training and test counts, whitening and its
+    /// ε (added to the covariance eigenvalues of the intensities in [0, 1]).
+    #[serde(default = "default_patch_size")]
+    pub patch_size: usize,
+    #[serde(default = "default_patches")]
+    pub patches: usize,
+    #[serde(default = "default_test_patches")]
+    pub test_patches: usize,
+    #[serde(default = "default_whiten")]
+    pub whiten: Whiten,
+    #[serde(default = "default_whiten_epsilon")]
+    pub whiten_epsilon: f64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,6 +232,21 @@ impl Default for MonitorSpec {
     }
 }
 
+fn default_patch_size() -> usize {
+    8
+}
+fn default_patches() -> usize {
+    50_000
+}
+fn default_test_patches() -> usize {
+    10_000
+}
+fn default_whiten() -> Whiten {
+    Whiten::Zca
+}
+fn default_whiten_epsilon() -> f64 {
+    1e-3
+}
 fn one_f32() -> f32 {
     1.0
 }
@@ -335,6 +376,24 @@ impl Recipe {
                 return Err(Error::value(
                     "data.n_train",
                     format!("{n} examples is less than one batch of {}", t.batch_size),
+                ));
+            }
+        }
+        if self.data.source == DataSource::Patches {
+            let d = &self.data;
+            positive_usize("data.patch_size", d.patch_size)?;
+            positive_usize("data.patches", d.patches)?;
+            positive_usize("data.test_patches", d.test_patches)?;
+            if !(d.whiten_epsilon.is_finite() && d.whiten_epsilon > 0.0) {
+                return Err(Error::value(
+                    "data.whiten_epsilon",
+                    format!("{} must be finite and > 0", d.whiten_epsilon),
+                ));
+            }
+            if vis != UnitKind::Gaussian {
+                return Err(Error::value(
+                    "model.visible",
+                    format!("whitened patches take real values: use \"gaussian\", not {vis}"),
                 ));
             }
         }

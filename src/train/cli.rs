@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 
 use crate::backend::{Backend, Matrix};
 use crate::data::binarize::{binarize_stochastic, binarize_threshold};
-use crate::data::Mnist;
+use crate::data::natural::{natural_patches, NaturalPatches};
+use crate::data::{data_dir, Dataset, Mnist, WhitenConfig};
 use crate::energy::Bipartite;
 use crate::error::{Error, Result};
 use crate::host::HostMat;
 use crate::io::checkpoint::Checkpoint;
-use crate::io::recipe::{Binarize, DataSource, Recipe};
+use crate::io::recipe::{Binarize, DataSource, Recipe, Whiten};
 use crate::models::rbm::{Rbm, RbmHost};
 use crate::rng::RngStream;
 use crate::sample::Chains;
@@ -21,15 +22,44 @@ use crate::viz::{save_curves, save_grid, Norm};
 use super::trainer::{Trainer, HELDOUT_STREAM};
 use super::{EpochRecord, TrainError};
 
-/// The data a recipe names: the shipped subset, or the full MNIST from
-/// `dir` (else `$EBMKIT_DATA`, else `../shared/data`).
-pub fn load_data(recipe: &Recipe, dir: Option<&Path>) -> Result<Mnist> {
-    match recipe.data.source {
-        DataSource::MnistSmall => Mnist::load_embedded(),
-        DataSource::Mnist => match dir {
-            Some(d) => Mnist::load(d),
-            None => Mnist::load_default(),
-        },
+/// The data a recipe names: the shipped MNIST subset, or from the data
+/// folder `dir` (else `$EBMKIT_DATA`, else `../shared/data`) the full MNIST
+/// or whitened patches of its photographs.
+pub fn load_data(recipe: &Recipe, dir: Option<&Path>) -> Result<Dataset> {
+    let d = &recipe.data;
+    match d.source {
+        DataSource::MnistSmall => Ok(Mnist::load_embedded()?.into()),
+        DataSource::Mnist => Ok(match dir {
+            Some(d) => Mnist::load(d)?,
+            None => Mnist::load_default()?,
+        }
+        .into()),
+        DataSource::Patches => {
+            let root = dir.map(Path::to_path_buf).unwrap_or_else(data_dir);
+            let whiten = match d.whiten {
+                Whiten::Zca => Some(WhitenConfig::zca(d.whiten_epsilon)),
+                Whiten::Pca => Some(WhitenConfig::pca(None, d.whiten_epsilon)),
+                Whiten::None => None,
+            };
+            let spec = NaturalPatches {
+                size: d.patch_size,
+                train: d.patches,
+                test: d.test_patches,
+                whiten,
+                seed: recipe.train.seed,
+            };
+            let set = natural_patches(&root.join("images"), &spec)?;
+            // PCA-whitened rows are components, not pixels: drawn as strips.
+            let shape = match d.whiten {
+                Whiten::Pca => tile_shape(set.train.cols),
+                _ => (d.patch_size, d.patch_size),
+            };
+            Ok(Dataset {
+                train: set.train,
+                test: set.test,
+                image_shape: shape,
+            })
+        }
     }
 }
 
@@ -102,23 +132,9 @@ pub fn train<B: Backend>(be: &B, args: &TrainArgs) -> std::result::Result<(), St
     let mut trainer = match &args.resume {
         Some(p) => {
             let ck = Checkpoint::load(p).map_err(s)?;
-            Trainer::resume(
-                be,
-                recipe.clone(),
-                &ck,
-                p,
-                &data.train_images,
-                Some(&data.test_images),
-            )
-            .map_err(s)?
+            Trainer::resume(be, recipe.clone(), &ck, p, &data.train, Some(&data.test)).map_err(s)?
         }
-        None => Trainer::new(
-            be,
-            recipe.clone(),
-            &data.train_images,
-            Some(&data.test_images),
-        )
-        .map_err(s)?,
+        None => Trainer::new(be, recipe.clone(), &data.train, Some(&data.test)).map_err(s)?,
     };
     let epochs = recipe.train.epochs as u64;
     eprintln!(
@@ -131,7 +147,7 @@ pub fn train<B: Backend>(be: &B, args: &TrainArgs) -> std::result::Result<(), St
         trainer.rbm.hidden,
         recipe.train.method,
         recipe.train.k,
-        recipe.data.n_train.unwrap_or(data.train_images.rows).min(data.train_images.rows),
+        recipe.data.n_train.unwrap_or(data.train.rows).min(data.train.rows),
         trainer.batches_per_epoch(),
         trainer.epoch,
         epochs
@@ -190,7 +206,15 @@ pub fn train<B: Backend>(be: &B, args: &TrainArgs) -> std::result::Result<(), St
     let samples = out.join("samples.png");
     let mut rng = RngStream::new(recipe.train.seed ^ 0x5a5a, 0x5341_4d50);
     let pv = gibbs_samples(be, &trainer.rbm, None, 100, 1000, None, &mut rng).map_err(s)?;
-    save_grid(&samples, &pv.last, shape, 10, norm_for(host.visible), 2).map_err(s)?;
+    save_grid(
+        &samples,
+        &pv.last,
+        shape,
+        10,
+        norm_for(host.visible),
+        zoom_for(shape),
+    )
+    .map_err(s)?;
     eprintln!(
         "wrote {}, {}, {}, {}",
         ckpt_path.display(),
@@ -202,7 +226,11 @@ pub fn train<B: Backend>(be: &B, args: &TrainArgs) -> std::result::Result<(), St
             .collect::<Vec<_>>()
             .join(", ")
     );
-    if !args.no_eval && host.visible == UnitKind::Bernoulli && host.hidden == UnitKind::Bernoulli {
+    let binary = host.visible == UnitKind::Bernoulli && host.hidden == UnitKind::Bernoulli;
+    let gaussian_exact = host.visible == UnitKind::Gaussian
+        && host.hidden == UnitKind::Bernoulli
+        && host.n_hidden() <= crate::estimate::exact::MAX_ENUMERATED;
+    if !args.no_eval && (binary || gaussian_exact) {
         // The number a user trains for: the test log-likelihood, bracketed by
         // AIS and reverse AIS (exact when a layer is small enough).
         eval(
@@ -222,6 +250,12 @@ pub fn train<B: Backend>(be: &B, args: &TrainArgs) -> std::result::Result<(), St
 /// The default seed of `ebmkit eval` (and of the estimate closing `train`).
 pub const EVAL_SEED: u64 = 11;
 
+/// Pixel zoom of grid pictures: 2 for MNIST digits, more for small patches
+/// so that a tile is at least ~48 pixels across.
+fn zoom_for((h, w): (usize, usize)) -> u32 {
+    (48 / h.max(w).max(1)).max(2) as u32
+}
+
 fn norm_for(visible: UnitKind) -> Norm {
     if visible.is_binary() {
         Norm::Unit
@@ -236,7 +270,7 @@ pub fn save_filters(rbm: &RbmHost, shape: (usize, usize), n: usize, path: &Path)
     let wt = rbm.w.transpose();
     let n = n.clamp(1, wt.rows);
     let sel = wt.select_rows(&(0..n).collect::<Vec<_>>())?;
-    save_grid(path, &sel, shape, 10, Norm::PerTile, 2)
+    save_grid(path, &sel, shape, 10, Norm::PerTile, zoom_for(shape))
 }
 
 /// Visible means after the last sweep, and the snapshots if asked for.
@@ -349,8 +383,8 @@ fn test_rows(
             None => Ok(x.clone()),
         }
     };
-    let test = prep(&cut(&d.test_images)?, recipe.train.seed ^ 1)?;
-    let train = prep(&cut(&d.train_images)?, recipe.train.seed)?;
+    let test = prep(&cut(&d.test)?, recipe.train.seed ^ 1)?;
+    let train = prep(&cut(&d.train)?, recipe.train.seed)?;
     Ok((test, train, d.image_shape))
 }
 
@@ -394,9 +428,9 @@ pub fn sample<B: Backend>(be: &B, a: &SampleArgs) -> std::result::Result<(), Str
             let tiles = HostMat::from_fn(a.n * cols, nv, |t, c| {
                 g.snapshots[t % cols].get(t / cols, c)
             });
-            save_grid(&a.out, &tiles, shape, cols, norm, 2).map_err(s)?;
+            save_grid(&a.out, &tiles, shape, cols, norm, zoom_for(shape)).map_err(s)?;
         }
-        None => save_grid(&a.out, &g.last, shape, 10, norm, 2).map_err(s)?,
+        None => save_grid(&a.out, &g.last, shape, 10, norm, zoom_for(shape)).map_err(s)?,
     }
     eprintln!("wrote {}", a.out.display());
     Ok(())
@@ -427,9 +461,12 @@ pub struct EvalArgs {
 pub fn eval<B: Backend>(be: &B, a: &EvalArgs) -> std::result::Result<(), String> {
     use crate::estimate::{ais, exact, mean_log_prob};
     let ck = Checkpoint::load(&a.ckpt).map_err(s)?;
+    if ck.rbm.visible == UnitKind::Gaussian && ck.rbm.hidden == UnitKind::Bernoulli {
+        return eval_gaussian(be, &ck, a).map_err(s);
+    }
     if ck.rbm.visible != UnitKind::Bernoulli || ck.rbm.hidden != UnitKind::Bernoulli {
         return Err(format!(
-            "{}: eval needs a binary RBM, this one is {}-{}",
+            "{}: eval handles binary and Gaussian-binary RBMs, this one is {}-{}",
             a.ckpt.display(),
             ck.rbm.visible,
             ck.rbm.hidden
@@ -504,5 +541,69 @@ pub fn eval<B: Backend>(be: &B, a: &EvalArgs) -> std::result::Result<(), String>
         rev.log_z,
     )
     .map_err(s)?;
+    Ok(())
+}
+
+/// Mean `-F(v)` of the rows of `x`, in batches (f64 sum).
+fn mean_neg_free_energy<B: Backend>(be: &B, rbm: &Rbm<B>, x: &HostMat) -> Result<f64> {
+    use crate::energy::Scratch;
+    let rows = crate::estimate::BATCH_ROWS.min(x.rows.max(1));
+    let mut sc = Scratch::new(be, rows, rbm.n_visible(), rbm.n_hidden())?;
+    let mut f = be.zeros(rows, 1)?;
+    let mut total = 0.0f64;
+    for start in (0..x.rows).step_by(rows) {
+        let idx: Vec<usize> = (start..(start + rows).min(x.rows)).collect();
+        let mut part = x.select_rows(&idx)?;
+        let n = part.rows;
+        if n < rows {
+            // Pad the last batch with copies of its first row; they are not counted.
+            let first = part.row(0).to_vec();
+            part = HostMat::from_fn(
+                rows,
+                x.cols,
+                |r, c| if r < n { part.get(r, c) } else { first[c] },
+            );
+        }
+        let xd = be.upload(&part)?;
+        rbm.free_energy(be, &xd, &mut sc, &mut f)?;
+        let fh = be.download(&f)?;
+        total -= fh.data[..n].iter().map(|&v| v as f64).sum::<f64>();
+    }
+    Ok(total / x.rows.max(1) as f64)
+}
+
+/// `eval` of a Gaussian-visible, binary-hidden RBM: exact, by enumerating
+/// the hidden layer (AIS for these models is not built yet).
+fn eval_gaussian<B: Backend>(be: &B, ck: &Checkpoint, a: &EvalArgs) -> Result<()> {
+    use crate::estimate::exact;
+    let nh = ck.rbm.n_hidden();
+    if nh > exact::MAX_ENUMERATED {
+        return Err(Error::Limit {
+            what: format!(
+                "{}: the log-likelihood of a Gaussian-visible RBM is computed exactly, by \
+                 enumerating its {nh} hidden units (AIS for Gaussian visible units is not \
+                 built yet). Hidden units",
+                a.ckpt.display()
+            ),
+            requested: nh as u64,
+            limit: exact::MAX_ENUMERATED as u64,
+        });
+    }
+    let (test, train, _) = test_rows(ck, &a.ckpt, a.data.as_deref(), None)?;
+    let rbm = Rbm::from_host(be, &ck.rbm)?;
+    let var = rbm
+        .var_v
+        .as_ref()
+        .ok_or_else(|| Error::value("eval", "a Gaussian-visible model without its variances"))?;
+    let lz = exact::log_z_gaussian_visible(be, &rbm.w, &rbm.b_v, &rbm.b_h, &var.log_var)?;
+    let train_sub = train.select_rows(&(0..train.rows.min(10_000)).collect::<Vec<_>>())?;
+    let lt = mean_neg_free_energy(be, &rbm, &test)? - lz;
+    let ltr = mean_neg_free_energy(be, &rbm, &train_sub)? - lz;
+    let d = test.cols as f64;
+    println!(
+        "exact: log Z = {lz:.3}; mean log p: test {lt:.3}, train {ltr:.3} nats ({:.4} / {:.4} nats per dimension)",
+        lt / d,
+        ltr / d
+    );
     Ok(())
 }
