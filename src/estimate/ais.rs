@@ -30,6 +30,12 @@
 //! the estimate too low again. Run both: the truth is bracketed between them
 //! when both are accurate, and their gap says how far to trust either.
 //!
+//! Gaussian visible units with variances σ² ([`forward_gaussian`],
+//! [`reverse_gaussian`]) take the same path with `v/σ²` in the linear terms
+//! and a base model of the same variances centred on the data means
+//! ([`GaussianBase`]); only the visible draws change (mean + σ ε instead of
+//! a Bernoulli).
+//!
 //! All runs advance together as one `runs x nv` matrix. Inside the
 //! temperature loop nothing is allocated and nothing is read back: the log
 //! weights accumulate on the device (a short-range accumulator flushed into
@@ -322,6 +328,18 @@ struct Annealer<'a, B: Backend> {
     /// runs x 1 log weights: recent steps, and everything flushed so far.
     lw_recent: B::Mat,
     lw_total: B::Mat,
+    /// Gaussian visible units: None for binary ones.
+    gauss: Option<Gauss<B>>,
+}
+
+/// What annealing a Gaussian-visible RBM (variances σ² = e^z, see
+/// [`crate::models::rbm`]) adds: the hidden input is `(v/σ²) W`, so the
+/// weights scaled row-wise by 1/σ², and visible draws are `mean + σ ε`.
+struct Gauss<B: Backend> {
+    w_in: B::Mat,
+    sd: B::Mat,
+    /// runs x nv of zeros (the mean of the unit normal draws).
+    zeros: B::Mat,
 }
 
 impl<'a, B: Backend> Annealer<'a, B> {
@@ -368,6 +386,7 @@ impl<'a, B: Backend> Annealer<'a, B> {
             h: be.zeros(runs, nh)?,
             lw_recent: be.zeros(runs, 1)?,
             lw_total: be.zeros(runs, 1)?,
+            gauss: None,
         })
     }
 
@@ -375,7 +394,8 @@ impl<'a, B: Backend> Annealer<'a, B> {
     /// `transition`, moves `v` by one Gibbs sweep at `b1`.
     fn step(&mut self, b0: f64, b1: f64, transition: bool, rng: &mut RngStream) -> Result<()> {
         let be = self.be;
-        be.gemm(1.0, &self.v, Trans::N, self.w, Trans::N, 0.0, &mut self.x)?;
+        let w_x = self.gauss.as_ref().map_or(self.w, |g| &g.w_in);
+        be.gemm(1.0, &self.v, Trans::N, w_x, Trans::N, 0.0, &mut self.x)?;
         // (b1 - b0) v·(b_v - b_A): the visible part of the ratio, as a GEMV.
         be.gemm(
             (b1 - b0) as f32,
@@ -406,22 +426,46 @@ impl<'a, B: Backend> Annealer<'a, B> {
             // small β because the large bias is scaled straight back down.
             be.copy(self.b_v, &mut self.bias)?;
             be.axpby(((1.0 - b1) / b1) as f32, &self.b_a, 1.0, &mut self.bias)?;
-            be.sigmoid_affine(
-                b1 as f32,
-                &self.h,
-                Trans::N,
-                self.w,
-                Trans::T,
-                &self.bias,
-                &mut self.p_v,
-                Some(&mut self.v),
-                rng,
-            )?;
+            match &mut self.gauss {
+                None => be.sigmoid_affine(
+                    b1 as f32,
+                    &self.h,
+                    Trans::N,
+                    self.w,
+                    Trans::T,
+                    &self.bias,
+                    &mut self.p_v,
+                    Some(&mut self.v),
+                    rng,
+                )?,
+                Some(g) => {
+                    // mean = β (h Wᵀ + b_v) + (1 - β) b_A, then v = mean + σ ε.
+                    be.gemm(
+                        b1 as f32,
+                        &self.h,
+                        Trans::N,
+                        self.w,
+                        Trans::T,
+                        0.0,
+                        &mut self.p_v,
+                    )?;
+                    be.add_row_vec(&mut self.p_v, &self.bias, b1 as f32)?;
+                    gaussian_draw(be, &self.p_v, g, &mut self.v, rng)?;
+                }
+            }
         } else if transition {
             // At β = 0 (or within 1e-30 of it) the visible units ignore the hidden ones.
-            be.bernoulli(&self.p_a, &mut self.v, rng)?;
+            self.draw_base(rng)?;
         }
         Ok(())
+    }
+
+    /// `v ~` the base model.
+    fn draw_base(&mut self, rng: &mut RngStream) -> Result<()> {
+        match &mut self.gauss {
+            None => self.be.bernoulli(&self.p_a, &mut self.v, rng),
+            Some(g) => gaussian_draw(self.be, &self.p_a, g, &mut self.v, rng),
+        }
     }
 
     fn flush(&mut self) -> Result<()> {
@@ -462,6 +506,166 @@ impl<'a, B: Backend> Annealer<'a, B> {
     }
 }
 
+/// The base model of AIS for Gaussian visible units with variances σ² = e^z:
+/// the same variances, means `mean` (the data means), no weights and free
+/// hidden units, `E_A(v) = Σ_i (v_i²/2 - v_i mean_i)/σ_i²`, so that
+/// `log Z_A = n_hidden ln 2 + Σ_i (½ ln 2πσ_i² + mean_i²/(2σ_i²))`. Along the
+/// path only the linear terms move, exactly as for binary units with
+/// `v/σ²` in place of `v`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GaussianBase {
+    pub mean: Vec<f32>,
+}
+
+impl GaussianBase {
+    /// Column means of the rows of `data` (the training data).
+    pub fn from_host(data: &HostMat) -> Result<GaussianBase> {
+        if data.rows == 0 {
+            return Err(Error::value("Gaussian base data", "no rows"));
+        }
+        let mut acc = vec![0f64; data.cols];
+        for r in 0..data.rows {
+            for (a, &x) in acc.iter_mut().zip(data.row(r)) {
+                *a += x as f64;
+            }
+        }
+        Ok(GaussianBase {
+            mean: acc.iter().map(|a| (a / data.rows as f64) as f32).collect(),
+        })
+    }
+
+    /// `log Z_A` for log-variances `log_var` and `n_hidden` free hidden units.
+    pub fn log_z(&self, log_var: &[f32], n_hidden: usize) -> f64 {
+        self.mean
+            .iter()
+            .zip(log_var)
+            .map(|(&m, &z)| {
+                let (m, z) = (m as f64, z as f64);
+                0.5 * ((2.0 * std::f64::consts::PI).ln() + z) + 0.5 * m * m * (-z).exp()
+            })
+            .sum::<f64>()
+            + n_hidden as f64 * std::f64::consts::LN_2
+    }
+}
+
+impl<'a, B: Backend> Annealer<'a, B> {
+    /// The annealer of a Gaussian-visible RBM with log-variances `log_var`.
+    #[allow(clippy::too_many_arguments)]
+    fn new_gaussian(
+        be: &'a B,
+        w: &'a B::Mat,
+        b_v: &'a B::Mat,
+        b_h: &'a B::Mat,
+        log_var: &[f32],
+        base: &GaussianBase,
+        runs: usize,
+    ) -> Result<Self> {
+        let (nv, nh) = rbm_dims::<B>(w, b_v, b_h)?;
+        if log_var.len() != nv || base.mean.len() != nv {
+            return Err(Error::shape(
+                "Gaussian AIS",
+                format!(
+                    "{} log-variances and {} base means for an RBM with {nv} visible units",
+                    log_var.len(),
+                    base.mean.len()
+                ),
+            ));
+        }
+        // Reuse the binary set-up with the means as "biases", then make it Gaussian.
+        let mut a = Annealer::new(
+            be,
+            w,
+            b_v,
+            b_h,
+            &BaseRate {
+                b_a: base.mean.clone(),
+            },
+            runs,
+        )?;
+        let prec: Vec<f32> = log_var.iter().map(|&z| (-z).exp()).collect();
+        let prec_row = be.upload(&HostMat::new(1, nv, prec.clone())?)?;
+        let prec_col = be.upload(&HostMat::new(nv, 1, prec)?)?;
+        let mut w_in = be.zeros(nv, nh)?;
+        be.copy(w, &mut w_in)?;
+        be.mul_col_vec(&mut w_in, &prec_col)?;
+        // d = (b_v - b_A)/σ²; the base draws have mean b_A.
+        be.mul_row_vec(&mut a.d, &prec_row)?;
+        be.fill(&mut a.p_a, 0.0)?;
+        be.add_row_vec(&mut a.p_a, &a.b_a, 1.0)?;
+        let sd: Vec<f32> = log_var.iter().map(|&z| (0.5 * z).exp()).collect();
+        a.gauss = Some(Gauss {
+            w_in,
+            sd: be.upload(&HostMat::new(1, nv, sd)?)?,
+            zeros: be.zeros(runs, nv)?,
+        });
+        Ok(a)
+    }
+}
+
+/// Forward AIS for a Gaussian-visible, binary-hidden RBM with log-variances
+/// `log_var` (see [`GaussianBase`]); otherwise as [`forward`].
+#[allow(clippy::too_many_arguments)]
+pub fn forward_gaussian<B: Backend>(
+    be: &B,
+    w: &B::Mat,
+    b_v: &B::Mat,
+    b_h: &B::Mat,
+    log_var: &[f32],
+    base: &GaussianBase,
+    schedule: &Schedule,
+    runs: usize,
+    rng: &mut RngStream,
+) -> Result<AisEstimate> {
+    let mut a = Annealer::new_gaussian(be, w, b_v, b_h, log_var, base, runs)?;
+    a.draw_base(rng)?;
+    let lw = a.anneal(schedule.betas().iter().copied(), rng)?;
+    Ok(AisEstimate::new(
+        Direction::Forward,
+        base.log_z(log_var, w.cols()),
+        lw,
+        schedule.len(),
+    ))
+}
+
+/// Reverse AIS for a Gaussian-visible RBM from samples `init` of it.
+#[allow(clippy::too_many_arguments)]
+pub fn reverse_gaussian<B: Backend>(
+    be: &B,
+    w: &B::Mat,
+    b_v: &B::Mat,
+    b_h: &B::Mat,
+    log_var: &[f32],
+    base: &GaussianBase,
+    schedule: &Schedule,
+    init: &B::Mat,
+    rng: &mut RngStream,
+) -> Result<AisEstimate> {
+    let (nv, _) = rbm_dims::<B>(w, b_v, b_h)?;
+    super::data_dims("reverse AIS start states", init.shape(), nv)?;
+    let mut a = Annealer::new_gaussian(be, w, b_v, b_h, log_var, base, init.rows())?;
+    be.copy(init, &mut a.v)?;
+    let lw = a.anneal(schedule.betas().iter().rev().copied(), rng)?;
+    Ok(AisEstimate::new(
+        Direction::Reverse,
+        base.log_z(log_var, w.cols()),
+        lw,
+        schedule.len(),
+    ))
+}
+
+/// `v = mean + σ ε` with the per-unit σ of `g`.
+fn gaussian_draw<B: Backend>(
+    be: &B,
+    mean: &B::Mat,
+    g: &Gauss<B>,
+    v: &mut B::Mat,
+    rng: &mut RngStream,
+) -> Result<()> {
+    be.gaussian(&g.zeros, 1.0, v, rng)?;
+    be.mul_row_vec(v, &g.sd)?;
+    be.binary_inplace(crate::backend::Binary::Add, v, mean)
+}
+
 /// Forward AIS: `runs` chains from the base-rate model annealed to the RBM
 /// along `schedule`. `Ẑ = Z_A · mean(w)`; see the module docs for its bias.
 #[allow(clippy::too_many_arguments)]
@@ -476,7 +680,7 @@ pub fn forward<B: Backend>(
     rng: &mut RngStream,
 ) -> Result<AisEstimate> {
     let mut a = Annealer::new(be, w, b_v, b_h, base, runs)?;
-    be.bernoulli(&a.p_a, &mut a.v, rng)?;
+    a.draw_base(rng)?;
     let lw = a.anneal(schedule.betas().iter().copied(), rng)?;
     Ok(AisEstimate::new(
         Direction::Forward,
