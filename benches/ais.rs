@@ -90,9 +90,15 @@ fn main() {
     if !any_named || named("gpu") {
         match Gpu::new() {
             Ok(g) if named("gpu") || !g.is_software() => {
+                let d0 = g.dispatches();
                 if let Err(e) = time_one(&g, &m, &schedule, runs) {
                     eprintln!("ais on {}: {e}", g.name());
                 }
+                println!(
+                    "ais {}: {:.2} dispatches per temperature",
+                    g.name(),
+                    (g.dispatches() - d0) as f64 / schedule.len() as f64
+                );
             }
             Ok(g) => println!(
                 "ais: skipping the software adapter {} (name `gpu` to run it)",

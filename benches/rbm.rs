@@ -39,6 +39,18 @@ fn ours<B: Backend>(be: &B, train: &ebmkit::HostMat) -> Vec<f64> {
         .collect()
 }
 
+/// GPU dispatches per minibatch of the bench recipe (epoch-end monitors
+/// excluded): the per-step overhead a GPU pays in launches and barriers.
+fn dispatches_per_batch(gpu: &Gpu, train: &ebmkit::HostMat) -> f64 {
+    let recipe = Recipe::parse(RECIPE, Path::new("benches/rbm.rs")).expect("bench recipe");
+    let mut t = Trainer::new(gpu, recipe, train, None).expect("trainer");
+    let mut marks = Vec::new();
+    t.run_epoch(gpu, &mut |_| marks.push(gpu.dispatches()))
+        .expect("epoch");
+    let n = marks.len();
+    (marks[n - 1] - marks[0]) as f64 / (n - 1).max(1) as f64
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -104,6 +116,11 @@ fn main() {
                 "ebmkit {:<36} PCD-1 epoch: {:.4} s (median of epochs 2-4)",
                 gpu.name(),
                 t
+            );
+            println!(
+                "ebmkit {:<36} {:.2} dispatches per minibatch",
+                gpu.name(),
+                dispatches_per_batch(&gpu, &mnist.train_images)
             );
         }
         Err(e) => println!("gpu: skipped ({e})"),

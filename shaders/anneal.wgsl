@@ -3,6 +3,8 @@
 //   y = x + b_h
 //   lw[r] += sum_j softplus(beta1 y) - softplus(beta0 y)     (P.beta, P.alpha)
 //   h = bernoulli(sigmoid(beta1 y))                          (if P.flags & 1)
+// With P.flags & 2 the last column is a linear term, not a hidden unit:
+//   lw[r] += (beta1 - beta0) y,  h = bitcast<f32>(P.aux2)    (Backend docs)
 // Fusing these saves AIS eight dispatches per temperature; on a GPU the
 // 14,500-step loop is bound by dispatch count, not arithmetic.
 
@@ -29,10 +31,18 @@ fn softplus1(v: f32) -> f32 {
 fn tempered_hidden(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let row = wid.y * nwg.x + wid.x;
     var acc = 0.0;
+    let linear = (P.flags & 2u) != 0u;
     if row < P.m {
         for (var c = lid; c < P.n; c = c + 256u) {
             let i = row * P.n + c;
             let y = x[i] + bh[c];
+            if linear && c == P.n - 1u {
+                acc = acc + (P.beta - P.alpha) * y;
+                if (P.flags & 1u) != 0u {
+                    h[i] = bitcast<f32>(P.aux2);
+                }
+                continue;
+            }
             acc = acc + (softplus1(P.beta * y) - softplus1(P.alpha * y));
             if (P.flags & 1u) != 0u {
                 let p = 1.0 / (1.0 + exp(-(P.beta * y)));

@@ -2,6 +2,8 @@
 
 @group(0) @binding(1) var<storage, read_write> s1: array<f32>;
 @group(0) @binding(2) var<storage, read_write> s2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> s3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> s4: array<f32>;
 
 var<workgroup> red: array<f32, 256>;
 
@@ -75,5 +77,33 @@ fn sum_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     }
     if lid == 0u {
         s2[wid.x] = red[0];
+    }
+}
+
+// A bias's momentum step (Backend::bias_step): with a(s1) P.m x P.n and
+// b(s2) P.k x P.n, step(s3)[c] = mom * step[c] + alpha * sum_r a[r, c]
+// + beta * sum_r b[r, c], then param(s4)[c] += step[c]. mom = bitcast(P.flags).
+// Laid out as col_sums: 64 columns per workgroup, 4 lanes per column.
+@compute @workgroup_size(256)
+fn bias_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let col = (wid.y * nwg.x + wid.x) * 64u + (lid & 63u);
+    let lane = lid >> 6u;
+    var acc_a = 0.0;
+    var acc_b = 0.0;
+    if col < P.n {
+        for (var r = lane; r < P.m; r = r + 4u) {
+            acc_a = acc_a + s1[r * P.n + col];
+        }
+        for (var r = lane; r < P.k; r = r + 4u) {
+            acc_b = acc_b + s2[r * P.n + col];
+        }
+    }
+    red[lid] = P.alpha * acc_a + P.beta * acc_b;
+    workgroupBarrier();
+    if lane == 0u && col < P.n {
+        let g = red[lid] + red[lid + 64u] + red[lid + 128u] + red[lid + 192u];
+        let st = bitcast<f32>(P.flags) * s3[col] + g;
+        s3[col] = st;
+        s4[col] = s4[col] + st;
     }
 }

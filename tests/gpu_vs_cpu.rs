@@ -232,6 +232,48 @@ fn sigmoid_affine_probs_and_samples() {
 }
 
 #[test]
+fn bias_step_matches_cpu() {
+    let g = gpu_or_skip!();
+    let cpu = Cpu::new();
+    for &(ra, rb, c) in &[
+        (100, 100, 500),
+        (37, 53, 29),
+        (1, 300, 1),
+        (300, 1, 130),
+        (0, 5, 7),
+    ] {
+        let a = rand_mat(ra, c, 31, -1.0, 1.0);
+        let b = rand_mat(rb, c, 32, 0.0, 1.0);
+        let step0 = rand_mat(1, c, 33, -0.1, 0.1);
+        let param0 = rand_mat(1, c, 34, -2.0, 2.0);
+        let (mut sc, mut pc) = (step0.clone(), param0.clone());
+        cpu.bias_step(&a, 0.01, &b, -0.02, 0.9, &mut sc, &mut pc)
+            .unwrap();
+        let (ga, gb) = (g.upload(&a).unwrap(), g.upload(&b).unwrap());
+        let (mut sg, mut pg) = (g.upload(&step0).unwrap(), g.upload(&param0).unwrap());
+        g.bias_step(&ga, 0.01, &gb, -0.02, 0.9, &mut sg, &mut pg)
+            .unwrap();
+        let what = format!("bias_step {ra}/{rb}x{c}");
+        assert_close(&what, &g.download(&sg).unwrap(), &sc, 1e-5);
+        assert_close(&what, &g.download(&pg).unwrap(), &pc, 1e-5);
+    }
+    let mut p = g.zeros(1, 4).unwrap();
+    let e = g
+        .bias_step(
+            &g.zeros(2, 4).unwrap(),
+            1.0,
+            &g.zeros(2, 3).unwrap(),
+            1.0,
+            0.0,
+            &mut g.zeros(1, 4).unwrap(),
+            &mut p,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("bias_step") && e.contains("2x3"), "{e}");
+}
+
+#[test]
 fn unary_every_op() {
     let g = gpu_or_skip!();
     let cpu = Cpu::new();
@@ -666,40 +708,59 @@ fn concurrent_sums_and_downloads() {
 
 /// The fused annealing step against its CPU twin, and the CPU twin against
 /// the same quantity composed from independent ops (so both cannot share a
-/// mistake): log-weight increments, hidden samples, and the no-sample form
-/// that consumes no draw.
+/// mistake): log-weight increments, hidden samples, the linear last column
+/// AIS uses, and the no-sample form that consumes no draw.
 #[test]
 fn tempered_hidden_matches_cpu_and_composition() {
     let g = gpu_or_skip!();
     let cpu = Cpu::new();
-    for &(rows, n) in &[(7usize, 300usize), (33, 17), (1, 1)] {
+    for &(rows, n, linear) in &[
+        (7usize, 300usize, None),
+        (33, 17, None),
+        (1, 1, None),
+        (7, 301, Some(2.5f32)),
+        (5, 1, Some(-1.0)),
+    ] {
         let x = rand_mat(rows, n, 11, -6.0, 6.0);
         let bh = rand_mat(1, n, 12, -2.0, 2.0);
         let lw0 = rand_mat(rows, 1, 13, -1.0, 1.0);
         let (b0, b1) = (0.31f32, 0.47f32);
+        let soft = if linear.is_some() { n - 1 } else { n };
 
         // Independent composition on the CPU: softplus(b y) per element, in f64.
         let want_lw = HostMat::from_fn(rows, 1, |r, _| {
-            let s: f64 = (0..n)
+            let mut s: f64 = (0..soft)
                 .map(|j| {
                     let y = (x.get(r, j) + bh.get(0, j)) as f64;
                     let sp = |t: f64| t.max(0.0) + (-t.abs()).exp().ln_1p();
                     sp(b1 as f64 * y) - sp(b0 as f64 * y)
                 })
                 .sum();
+            if linear.is_some() {
+                s += (b1 - b0) as f64 * (x.get(r, soft) + bh.get(0, soft)) as f64;
+            }
             lw0.get(r, 0) + s as f32
         });
 
         let mut c_lw = lw0.clone();
         let mut c_h = HostMat::zeros(rows, n);
         let mut c_rng = RngStream::new(3, 4);
-        cpu.tempered_hidden(&x, &bh, b0, b1, &mut c_lw, Some(&mut c_h), &mut c_rng)
-            .unwrap();
+        cpu.tempered_hidden(
+            &x,
+            &bh,
+            b0,
+            b1,
+            linear,
+            &mut c_lw,
+            Some(&mut c_h),
+            &mut c_rng,
+        )
+        .unwrap();
         assert_close("cpu tempered_hidden lw", &c_lw, &want_lw, 1e-4);
         // Hidden samples follow the shared uniform stream at element r*n + j.
         let d = RngStream::new(3, 4).next_draw();
         for r in 0..rows {
-            for j in 0..n {
+            for j in 0..soft {
                 let y = x.get(r, j) + bh.get(0, j);
                 let p = 1.0 / (1.0 + (-(b1 * y)).exp());
                 let u = d.uniform(r * n + j);
@@ -711,6 +772,9 @@ fn tempered_hidden_matches_cpu_and_composition() {
                     );
                 }
             }
+            if let Some(c) = linear {
+                assert_eq!(c_h.get(r, soft), c, "cpu h[{r}, linear]");
+            }
         }
 
         let gx = g.upload(&x).unwrap();
@@ -718,8 +782,17 @@ fn tempered_hidden_matches_cpu_and_composition() {
         let mut g_lw = g.upload(&lw0).unwrap();
         let mut g_h = g.upload(&nan_mat(rows, n)).unwrap();
         let mut g_rng = RngStream::new(3, 4);
-        g.tempered_hidden(&gx, &gbh, b0, b1, &mut g_lw, Some(&mut g_h), &mut g_rng)
-            .unwrap();
+        g.tempered_hidden(
+            &gx,
+            &gbh,
+            b0,
+            b1,
+            linear,
+            &mut g_lw,
+            Some(&mut g_h),
+            &mut g_rng,
+        )
+        .unwrap();
         assert_eq!(g_rng, c_rng, "one draw on each backend");
         assert_close(
             "gpu tempered_hidden lw",
@@ -739,7 +812,7 @@ fn tempered_hidden_matches_cpu_and_composition() {
         // Without a sample: no draw consumed, the same increment.
         let mut g_lw2 = g.upload(&lw0).unwrap();
         let mut rng2 = RngStream::new(3, 4);
-        g.tempered_hidden(&gx, &gbh, b0, b1, &mut g_lw2, None, &mut rng2)
+        g.tempered_hidden(&gx, &gbh, b0, b1, linear, &mut g_lw2, None, &mut rng2)
             .unwrap();
         assert_eq!(rng2.offset, 0);
         assert_close(
@@ -754,7 +827,16 @@ fn tempered_hidden_matches_cpu_and_composition() {
     let bh = g.zeros(1, 5).unwrap();
     let mut lw = g.zeros(3, 1).unwrap();
     let e = g
-        .tempered_hidden(&x, &bh, 0.0, 1.0, &mut lw, None, &mut RngStream::new(0, 0))
+        .tempered_hidden(
+            &x,
+            &bh,
+            0.0,
+            1.0,
+            None,
+            &mut lw,
+            None,
+            &mut RngStream::new(0, 0),
+        )
         .unwrap_err();
     assert!(e.to_string().contains("1x5"), "{e}");
 }

@@ -374,6 +374,34 @@ impl Backend for Cpu {
         Ok(())
     }
 
+    fn bias_step(
+        &self,
+        a: &HostMat,
+        alpha_a: f32,
+        b: &HostMat,
+        alpha_b: f32,
+        mom: f32,
+        step: &mut HostMat,
+        param: &mut HostMat,
+    ) -> Result<()> {
+        bias_step_check(a.shape(), b.shape(), step.shape(), param.shape())?;
+        let sums = |x: &HostMat| {
+            let mut acc = vec![0f64; x.cols];
+            for r in 0..x.rows {
+                for (s, v) in acc.iter_mut().zip(x.row(r)) {
+                    *s += *v as f64;
+                }
+            }
+            acc
+        };
+        let (sa, sb) = (sums(a), sums(b));
+        for (((st, p), x), y) in step.data.iter_mut().zip(&mut param.data).zip(sa).zip(sb) {
+            *st = mom * *st + (alpha_a as f64 * x + alpha_b as f64 * y) as f32;
+            *p += *st;
+        }
+        Ok(())
+    }
+
     fn row_sums(&self, x: &HostMat, alpha: f32, beta: f32, out: &mut HostMat) -> Result<()> {
         if out.shape() != (x.rows, 1) {
             return Err(Error::shape(
@@ -550,6 +578,7 @@ impl Backend for Cpu {
         b_h: &HostMat,
         beta0: f32,
         beta1: f32,
+        linear_last: Option<f32>,
         lw: &mut HostMat,
         h: Option<&mut HostMat>,
         rng: &mut RngStream,
@@ -565,17 +594,25 @@ impl Backend for Cpu {
             return Ok(());
         }
         let draw = h.is_some().then(|| rng.next_draw());
+        // Columns below `soft` are hidden units; the one above, if any, is linear.
+        let soft = if linear_last.is_some() { n - 1 } else { n };
         let row = |r: usize, xr: &[f32], hr: Option<&mut [f32]>| -> f32 {
             let mut acc = 0f64;
-            for (y, b) in xr.iter().zip(&b_h.data) {
+            for (y, b) in xr[..soft].iter().zip(&b_h.data) {
                 let y = y + b;
                 acc += (softplus(beta1 * y) - softplus(beta0 * y)) as f64;
             }
+            if linear_last.is_some() {
+                acc += ((beta1 - beta0) * (xr[soft] + b_h.data[soft])) as f64;
+            }
             if let (Some(hr), Some(d)) = (hr, &draw) {
                 // Row starts need not fall on a Philox block boundary.
-                for (j, (o, y)) in hr.iter_mut().zip(xr).enumerate() {
+                for (j, (o, y)) in hr[..soft].iter_mut().zip(xr).enumerate() {
                     let p = sigmoid(beta1 * (y + b_h.data[j]));
                     *o = if d.uniform(r * n + j) < p { 1.0 } else { 0.0 };
+                }
+                if let Some(c) = linear_last {
+                    hr[soft] = c;
                 }
             }
             acc as f32
@@ -642,6 +679,20 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("mul_col_vec"));
+    }
+
+    #[test]
+    fn bias_step_is_momentum_on_two_column_sums() {
+        let cpu = Cpu::new();
+        let a = HostMat::new(2, 2, vec![1.0, 2.0, 3.0, 4.0]).unwrap();
+        let b = HostMat::new(1, 2, vec![10.0, -10.0]).unwrap();
+        let mut step = HostMat::new(1, 2, vec![1.0, -1.0]).unwrap();
+        let mut param = HostMat::new(1, 2, vec![5.0, 5.0]).unwrap();
+        cpu.bias_step(&a, 0.5, &b, 0.1, 0.5, &mut step, &mut param)
+            .unwrap();
+        // step = 0.5 * [1, -1] + 0.5 * [4, 6] + 0.1 * [10, -10] = [3.5, 1.5]
+        assert_eq!(step.data, [3.5, 1.5]);
+        assert_eq!(param.data, [8.5, 6.5]);
     }
 
     #[test]

@@ -223,6 +223,22 @@ pub trait Backend: Send + Sync + 'static {
     fn mul_col_vec(&self, m: &mut Self::Mat, v: &Self::Mat) -> Result<()>;
     /// `out = alpha * (sum over rows of X) + beta * out`, `out` is 1 x cols.
     fn col_sums(&self, x: &Self::Mat, alpha: f32, beta: f32, out: &mut Self::Mat) -> Result<()>;
+    /// One momentum step of a bias from the column sums of two statistics
+    /// (the positive and negative phase), applied at once:
+    /// `step = mom * step + alpha_a * Σ_rows A + alpha_b * Σ_rows B`, then
+    /// `param += step`. `A` and `B` share their column count; `step` and
+    /// `param` are 1 x cols. (Six dispatches of a training step in one.)
+    #[allow(clippy::too_many_arguments)]
+    fn bias_step(
+        &self,
+        a: &Self::Mat,
+        alpha_a: f32,
+        b: &Self::Mat,
+        alpha_b: f32,
+        mom: f32,
+        step: &mut Self::Mat,
+        param: &mut Self::Mat,
+    ) -> Result<()>;
     /// `out = alpha * (sum over columns of X) + beta * out`, `out` is rows x 1.
     fn row_sums(&self, x: &Self::Mat, alpha: f32, beta: f32, out: &mut Self::Mat) -> Result<()>;
     /// Sum of all elements (waits for the device).
@@ -273,6 +289,13 @@ pub trait Backend: Send + Sync + 'static {
     /// the change of log p*(v) between the two inverse temperatures, hidden
     /// units summed out) and, if `h` is given, `h = bernoulli(sigmoid(beta1 y))`
     /// (one draw, element index `r * nh + j`, as in [`Backend::bernoulli`]).
+    ///
+    /// With `linear_last = Some(c)` the last column of `x` is not a hidden
+    /// unit but a linear term carried along by the GEMM that made `x` (AIS
+    /// puts `v·(b_v - b_A)` there): it adds `(beta1 - beta0) y` to `lw`, and
+    /// its `h` entry is set to `c` (AIS passes `(1-β)/β`, so that the next
+    /// GEMM with a matching extra weight column adds the base-rate bias).
+    /// One dispatch instead of three per annealing step.
     #[allow(clippy::too_many_arguments)]
     fn tempered_hidden(
         &self,
@@ -280,10 +303,32 @@ pub trait Backend: Send + Sync + 'static {
         b_h: &Self::Mat,
         beta0: f32,
         beta1: f32,
+        linear_last: Option<f32>,
         lw: &mut Self::Mat,
         h: Option<&mut Self::Mat>,
         rng: &mut RngStream,
     ) -> Result<()>;
+}
+
+/// Shape checks shared by the backends' `bias_step`.
+pub fn bias_step_check(
+    a: (usize, usize),
+    b: (usize, usize),
+    step: (usize, usize),
+    param: (usize, usize),
+) -> Result<()> {
+    let n = a.1;
+    if b.1 != n || step != (1, n) || param != (1, n) {
+        return Err(Error::shape(
+            "bias_step",
+            format!(
+                "statistics {}x{} and {}x{}, step {}x{}, parameter {}x{}: need equal column \
+                 counts and 1x{n} step and parameter",
+                a.0, a.1, b.0, b.1, step.0, step.1, param.0, param.1
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Shape checks shared by the backends' `tempered_hidden`.

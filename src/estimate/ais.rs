@@ -43,7 +43,7 @@
 //! the final `runs x 1` column is downloaded.
 
 use super::{log_mean_exp, rbm_dims};
-use crate::backend::{Backend, Matrix, Trans, Unary};
+use crate::backend::{Backend, Matrix, Trans};
 use crate::error::{Error, Result};
 use crate::host::HostMat;
 use crate::rng::RngStream;
@@ -308,21 +308,29 @@ impl AisEstimate {
 
 /// The device state of `runs` chains and everything one temperature step
 /// touches, allocated once.
+///
+/// One step is three kernels (plus split-K reductions): `x = v W_x`,
+/// [`Backend::tempered_hidden`], and the visible draw `h W_vᵀ`. Both weight
+/// matrices carry one extra column so that nothing else is needed: the last
+/// column of `W_x` is `d = b_v - b_A` (so the GEMM also yields `v·d`, the
+/// visible part of the weight ratio), the last column of `W_v` is `b_A`, and
+/// `tempered_hidden` sets the matching entry of `h` to `c = (1-β)/β`, so
+/// `β (h W_vᵀ + b_v) = β (h Wᵀ + b_v) + (1-β) b_A`. For Gaussian visible
+/// units `W_x` is `diag(σ⁻²) W` and `d` is scaled by σ⁻² too.
 struct Annealer<'a, B: Backend> {
     be: &'a B,
-    w: &'a B::Mat,
     b_v: &'a B::Mat,
-    b_h: &'a B::Mat,
-    /// 1 x nv base biases, and `b_v - b_A` for the linear part of the weight.
-    b_a: B::Mat,
-    d: B::Mat,
-    /// runs x nv base-rate probabilities (start states, β = 0 transitions).
+    /// nv x (nh+1): `[W_in | d]` and `[W | b_A]`.
+    w_x: B::Mat,
+    w_v: B::Mat,
+    /// 1 x (nh+1): `[b_h | 0]`.
+    b_h: B::Mat,
+    /// runs x nv base-model means (probabilities for binary units), the
+    /// start states and β = 0 transitions.
     p_a: B::Mat,
     v: B::Mat,
     p_v: B::Mat,
-    /// 1 x nv effective visible bias at the current β.
-    bias: B::Mat,
-    /// runs x nh: `vW` and the hidden states.
+    /// runs x (nh+1): `v W_x` and the hidden states (last column: c).
     x: B::Mat,
     h: B::Mat,
     /// runs x 1 log weights: recent steps, and everything flushed so far.
@@ -333,60 +341,97 @@ struct Annealer<'a, B: Backend> {
 }
 
 /// What annealing a Gaussian-visible RBM (variances σ² = e^z, see
-/// [`crate::models::rbm`]) adds: the hidden input is `(v/σ²) W`, so the
-/// weights scaled row-wise by 1/σ², and visible draws are `mean + σ ε`.
+/// [`crate::models::rbm`]) adds: visible draws are `mean + σ ε`.
 struct Gauss<B: Backend> {
-    w_in: B::Mat,
     sd: B::Mat,
     /// runs x nv of zeros (the mean of the unit normal draws).
     zeros: B::Mat,
 }
 
 impl<'a, B: Backend> Annealer<'a, B> {
+    /// `base_mean`: the base model's visible means (binary: its biases b_A);
+    /// `log_var`: the log-variances of Gaussian visible units (None: binary).
     fn new(
         be: &'a B,
         w: &'a B::Mat,
         b_v: &'a B::Mat,
         b_h: &'a B::Mat,
-        base: &BaseRate,
+        base_mean: &[f32],
+        log_var: Option<&[f32]>,
         runs: usize,
     ) -> Result<Self> {
         let (nv, nh) = rbm_dims::<B>(w, b_v, b_h)?;
-        if base.b_a.len() != nv {
+        if base_mean.len() != nv {
             return Err(Error::shape(
                 "AIS base-rate model",
                 format!(
                     "{} base biases for an RBM with {nv} visible units",
-                    base.b_a.len()
+                    base_mean.len()
                 ),
             ));
+        }
+        if let Some(z) = log_var {
+            if z.len() != nv {
+                return Err(Error::shape(
+                    "Gaussian AIS",
+                    format!(
+                        "{} log-variances for an RBM with {nv} visible units",
+                        z.len()
+                    ),
+                ));
+            }
         }
         if runs == 0 {
             return Err(Error::value("AIS runs", "needs at least one run"));
         }
-        let b_a = be.upload(&HostMat::new(1, nv, base.b_a.clone())?)?;
-        let mut d = be.zeros(1, nv)?;
-        be.copy(b_v, &mut d)?;
-        be.axpby(-1.0, &b_a, 1.0, &mut d)?;
-        let mut p_a = be.zeros(runs, nv)?;
-        be.add_row_vec(&mut p_a, &b_a, 1.0)?;
-        be.unary_inplace(Unary::Sigmoid, &mut p_a)?;
+        let wh = be.download(w)?;
+        let bvh = be.download(b_v)?;
+        let prec = |i: usize| log_var.map_or(1.0, |z| (-z[i]).exp());
+        let w_x = HostMat::from_fn(nv, nh + 1, |i, j| {
+            if j < nh {
+                prec(i) * wh.get(i, j)
+            } else {
+                prec(i) * (bvh.data[i] - base_mean[i])
+            }
+        });
+        let w_v = HostMat::from_fn(
+            nv,
+            nh + 1,
+            |i, j| {
+                if j < nh {
+                    wh.get(i, j)
+                } else {
+                    base_mean[i]
+                }
+            },
+        );
+        let bhh = be.download(b_h)?;
+        let b_h_aug = HostMat::from_fn(1, nh + 1, |_, j| if j < nh { bhh.data[j] } else { 0.0 });
+        let p_a = HostMat::from_fn(runs, nv, |_, i| match log_var {
+            None => crate::backend::sigmoid(base_mean[i]),
+            Some(_) => base_mean[i],
+        });
+        let gauss = match log_var {
+            Some(z) => Some(Gauss {
+                sd: be.upload(&HostMat::from_fn(1, nv, |_, i| (0.5 * z[i]).exp()))?,
+                zeros: be.zeros(runs, nv)?,
+            }),
+            None => None,
+        };
         Ok(Annealer {
             be,
-            w,
             b_v,
-            b_h,
-            b_a,
-            d,
-            p_a,
+            w_x: be.upload(&w_x)?,
+            w_v: be.upload(&w_v)?,
+            b_h: be.upload(&b_h_aug)?,
+            p_a: be.upload(&p_a)?,
             v: be.zeros(runs, nv)?,
             p_v: be.zeros(runs, nv)?,
-            bias: be.zeros(1, nv)?,
-            x: be.zeros(runs, nh)?,
-            h: be.zeros(runs, nh)?,
+            x: be.zeros(runs, nh + 1)?,
+            h: be.zeros(runs, nh + 1)?,
             lw_recent: be.zeros(runs, 1)?,
             lw_total: be.zeros(runs, 1)?,
-            gauss: None,
+            gauss,
         })
     }
 
@@ -394,62 +439,59 @@ impl<'a, B: Backend> Annealer<'a, B> {
     /// `transition`, moves `v` by one Gibbs sweep at `b1`.
     fn step(&mut self, b0: f64, b1: f64, transition: bool, rng: &mut RngStream) -> Result<()> {
         let be = self.be;
-        let w_x = self.gauss.as_ref().map_or(self.w, |g| &g.w_in);
-        be.gemm(1.0, &self.v, Trans::N, w_x, Trans::N, 0.0, &mut self.x)?;
-        // (b1 - b0) v·(b_v - b_A): the visible part of the ratio, as a GEMV.
+        // [v W_in | v·d] in one GEMM.
         be.gemm(
-            (b1 - b0) as f32,
+            1.0,
             &self.v,
             Trans::N,
-            &self.d,
-            Trans::T,
-            1.0,
-            &mut self.lw_recent,
+            &self.w_x,
+            Trans::N,
+            0.0,
+            &mut self.x,
         )?;
         // Below ~1e-30, (1-β)/β would overflow f32; such a β is the base model anyway.
         let sweep = transition && b1 > 1e-30;
-        // The hidden part of the ratio and the hidden sample in one pass; the
-        // softplus terms are subtracted per unit before summing because the
-        // two row sums are large (thousands for 500 units) and nearly equal.
+        let c = if sweep { ((1.0 - b1) / b1) as f32 } else { 0.0 };
+        // The hidden part of the ratio (softplus terms subtracted per unit
+        // before summing: the two row sums are large and nearly equal), the
+        // visible part (b1 - b0) v·d, and the hidden sample, in one pass.
         be.tempered_hidden(
             &self.x,
-            self.b_h,
+            &self.b_h,
             b0 as f32,
             b1 as f32,
+            Some(c),
             &mut self.lw_recent,
             if sweep { Some(&mut self.h) } else { None },
             rng,
         )?;
         if sweep {
-            // sigmoid((1-β) b_A + β (hW^T + b_v)) = sigmoid(β (hW^T + b_v + (1-β)/β b_A)):
-            // the fused kernel's alpha carries β. Relative precision survives
-            // small β because the large bias is scaled straight back down.
-            be.copy(self.b_v, &mut self.bias)?;
-            be.axpby(((1.0 - b1) / b1) as f32, &self.b_a, 1.0, &mut self.bias)?;
-            match &mut self.gauss {
+            // β (h Wᵀ + c b_A + b_v) = β (h Wᵀ + b_v) + (1-β) b_A; relative
+            // precision survives small β because the large c b_A is scaled
+            // straight back down.
+            match &self.gauss {
                 None => be.sigmoid_affine(
                     b1 as f32,
                     &self.h,
                     Trans::N,
-                    self.w,
+                    &self.w_v,
                     Trans::T,
-                    &self.bias,
+                    self.b_v,
                     &mut self.p_v,
                     Some(&mut self.v),
                     rng,
                 )?,
                 Some(g) => {
-                    // mean = β (h Wᵀ + b_v) + (1 - β) b_A, then v = mean + σ ε.
                     be.gemm(
                         b1 as f32,
                         &self.h,
                         Trans::N,
-                        self.w,
+                        &self.w_v,
                         Trans::T,
                         0.0,
                         &mut self.p_v,
                     )?;
-                    be.add_row_vec(&mut self.p_v, &self.bias, b1 as f32)?;
+                    be.add_row_vec(&mut self.p_v, self.b_v, b1 as f32)?;
                     gaussian_draw(be, &self.p_v, g, &mut self.v, rng)?;
                 }
             }
@@ -462,7 +504,7 @@ impl<'a, B: Backend> Annealer<'a, B> {
 
     /// `v ~` the base model.
     fn draw_base(&mut self, rng: &mut RngStream) -> Result<()> {
-        match &mut self.gauss {
+        match &self.gauss {
             None => self.be.bernoulli(&self.p_a, &mut self.v, rng),
             Some(g) => gaussian_draw(self.be, &self.p_a, g, &mut self.v, rng),
         }
@@ -548,60 +590,6 @@ impl GaussianBase {
     }
 }
 
-impl<'a, B: Backend> Annealer<'a, B> {
-    /// The annealer of a Gaussian-visible RBM with log-variances `log_var`.
-    #[allow(clippy::too_many_arguments)]
-    fn new_gaussian(
-        be: &'a B,
-        w: &'a B::Mat,
-        b_v: &'a B::Mat,
-        b_h: &'a B::Mat,
-        log_var: &[f32],
-        base: &GaussianBase,
-        runs: usize,
-    ) -> Result<Self> {
-        let (nv, nh) = rbm_dims::<B>(w, b_v, b_h)?;
-        if log_var.len() != nv || base.mean.len() != nv {
-            return Err(Error::shape(
-                "Gaussian AIS",
-                format!(
-                    "{} log-variances and {} base means for an RBM with {nv} visible units",
-                    log_var.len(),
-                    base.mean.len()
-                ),
-            ));
-        }
-        // Reuse the binary set-up with the means as "biases", then make it Gaussian.
-        let mut a = Annealer::new(
-            be,
-            w,
-            b_v,
-            b_h,
-            &BaseRate {
-                b_a: base.mean.clone(),
-            },
-            runs,
-        )?;
-        let prec: Vec<f32> = log_var.iter().map(|&z| (-z).exp()).collect();
-        let prec_row = be.upload(&HostMat::new(1, nv, prec.clone())?)?;
-        let prec_col = be.upload(&HostMat::new(nv, 1, prec)?)?;
-        let mut w_in = be.zeros(nv, nh)?;
-        be.copy(w, &mut w_in)?;
-        be.mul_col_vec(&mut w_in, &prec_col)?;
-        // d = (b_v - b_A)/σ²; the base draws have mean b_A.
-        be.mul_row_vec(&mut a.d, &prec_row)?;
-        be.fill(&mut a.p_a, 0.0)?;
-        be.add_row_vec(&mut a.p_a, &a.b_a, 1.0)?;
-        let sd: Vec<f32> = log_var.iter().map(|&z| (0.5 * z).exp()).collect();
-        a.gauss = Some(Gauss {
-            w_in,
-            sd: be.upload(&HostMat::new(1, nv, sd)?)?,
-            zeros: be.zeros(runs, nv)?,
-        });
-        Ok(a)
-    }
-}
-
 /// Forward AIS for a Gaussian-visible, binary-hidden RBM with log-variances
 /// `log_var` (see [`GaussianBase`]); otherwise as [`forward`].
 #[allow(clippy::too_many_arguments)]
@@ -616,7 +604,7 @@ pub fn forward_gaussian<B: Backend>(
     runs: usize,
     rng: &mut RngStream,
 ) -> Result<AisEstimate> {
-    let mut a = Annealer::new_gaussian(be, w, b_v, b_h, log_var, base, runs)?;
+    let mut a = Annealer::new(be, w, b_v, b_h, &base.mean, Some(log_var), runs)?;
     a.draw_base(rng)?;
     let lw = a.anneal(schedule.betas().iter().copied(), rng)?;
     Ok(AisEstimate::new(
@@ -642,7 +630,7 @@ pub fn reverse_gaussian<B: Backend>(
 ) -> Result<AisEstimate> {
     let (nv, _) = rbm_dims::<B>(w, b_v, b_h)?;
     super::data_dims("reverse AIS start states", init.shape(), nv)?;
-    let mut a = Annealer::new_gaussian(be, w, b_v, b_h, log_var, base, init.rows())?;
+    let mut a = Annealer::new(be, w, b_v, b_h, &base.mean, Some(log_var), init.rows())?;
     be.copy(init, &mut a.v)?;
     let lw = a.anneal(schedule.betas().iter().rev().copied(), rng)?;
     Ok(AisEstimate::new(
@@ -679,7 +667,7 @@ pub fn forward<B: Backend>(
     runs: usize,
     rng: &mut RngStream,
 ) -> Result<AisEstimate> {
-    let mut a = Annealer::new(be, w, b_v, b_h, base, runs)?;
+    let mut a = Annealer::new(be, w, b_v, b_h, &base.b_a, None, runs)?;
     a.draw_base(rng)?;
     let lw = a.anneal(schedule.betas().iter().copied(), rng)?;
     Ok(AisEstimate::new(
@@ -706,7 +694,7 @@ pub fn reverse<B: Backend>(
 ) -> Result<AisEstimate> {
     let (nv, _) = rbm_dims::<B>(w, b_v, b_h)?;
     super::data_dims("reverse AIS start states", init.shape(), nv)?;
-    let mut a = Annealer::new(be, w, b_v, b_h, base, init.rows())?;
+    let mut a = Annealer::new(be, w, b_v, b_h, &base.b_a, None, init.rows())?;
     be.copy(init, &mut a.v)?;
     let lw = a.anneal(schedule.betas().iter().rev().copied(), rng)?;
     Ok(AisEstimate::new(

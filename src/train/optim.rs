@@ -252,13 +252,33 @@ impl<B: Backend> Sgd<B> {
                     1.0,
                     &mut self.w_prev,
                 )?;
-                be.col_sums(v_pos, lr / np, mom, &mut self.db_v)?;
-                be.col_sums(v_neg, -lr / nn, 1.0, &mut self.db_v)?;
-                be.col_sums(s.h_pos, lr / np, mom, &mut self.db_h)?;
-                be.col_sums(s.h_neg, -lr / nn, 1.0, &mut self.db_h)?;
-                if let Some(sp) = &self.sparsity {
-                    be.axpby(-lr * sp.cost, &sp.q_h, 1.0, &mut self.db_h)?;
-                    be.affine(&mut self.db_h, 1.0, lr * sp.cost * sp.target)?;
+                // Bias steps and their application, one dispatch per layer.
+                be.bias_step(
+                    v_pos,
+                    lr / np,
+                    v_neg,
+                    -lr / nn,
+                    mom,
+                    &mut self.db_v,
+                    &mut rbm.b_v,
+                )?;
+                match &self.sparsity {
+                    None => be.bias_step(
+                        s.h_pos,
+                        lr / np,
+                        s.h_neg,
+                        -lr / nn,
+                        mom,
+                        &mut self.db_h,
+                        &mut rbm.b_h,
+                    )?,
+                    Some(sp) => {
+                        be.col_sums(s.h_pos, lr / np, mom, &mut self.db_h)?;
+                        be.col_sums(s.h_neg, -lr / nn, 1.0, &mut self.db_h)?;
+                        be.axpby(-lr * sp.cost, &sp.q_h, 1.0, &mut self.db_h)?;
+                        be.affine(&mut self.db_h, 1.0, lr * sp.cost * sp.target)?;
+                        be.axpby(1.0, &self.db_h, 1.0, &mut rbm.b_h)?;
+                    }
                 }
             }
             Some((gw, gbv, gbh)) => {
@@ -297,6 +317,8 @@ impl<B: Backend> Sgd<B> {
                 be.axpby(lr, gw, 1.0, &mut self.w_prev)?;
                 be.axpby(lr, gbv, mom, &mut self.db_v)?;
                 be.axpby(lr, gbh, mom, &mut self.db_h)?;
+                be.axpby(1.0, &self.db_v, 1.0, &mut rbm.b_v)?;
+                be.axpby(1.0, &self.db_h, 1.0, &mut rbm.b_h)?;
                 if let Some(f) = fast {
                     f.update(be, gw, gbv, gbh)?;
                 }
@@ -304,8 +326,6 @@ impl<B: Backend> Sgd<B> {
         }
         // w_prev now holds the new weights: swap, so that it holds the old.
         std::mem::swap(&mut rbm.w, &mut self.w_prev);
-        be.axpby(1.0, &self.db_v, 1.0, &mut rbm.b_v)?;
-        be.axpby(1.0, &self.db_h, 1.0, &mut rbm.b_h)?;
         let step = self.scaled.as_mut().and_then(|sc| sc.learn.as_mut());
         if let (Some(st), Some(var)) = (step, &mut rbm.var_v) {
             be.axpby(lr * st.lr_factor, &st.g, mom, &mut st.dz)?;

@@ -160,6 +160,7 @@ enum Kernel {
     Gaussian,
     PhiloxWords,
     ColSums,
+    BiasStep,
     RowSums,
     SumPartial,
     SplitKReduce,
@@ -232,6 +233,7 @@ impl Kernel {
                 Layout::Rw(1),
             ),
             ColSums => ("reduce", REDUCE_WGSL, "col_sums", Layout::Rw(2)),
+            BiasStep => ("reduce", REDUCE_WGSL, "bias_step", Layout::Rw(4)),
             RowSums => ("reduce", REDUCE_WGSL, "row_sums", Layout::Rw(2)),
             SumPartial => ("reduce", REDUCE_WGSL, "sum_partial", Layout::Rw(2)),
             SplitKReduce => (
@@ -270,6 +272,8 @@ struct State {
     readback: Option<(wgpu::Buffer, u64)>,
     /// Split-K partial products: (buffer, id, bytes).
     splitk: Option<(wgpu::Buffer, u64, u64)>,
+    /// Dispatches recorded since the backend was made.
+    dispatches: u64,
 }
 
 /// The wgpu backend. All methods take `&self`; the recording state sits
@@ -476,6 +480,7 @@ impl Gpu {
                     bind_groups: HashMap::new(),
                     readback: None,
                     splitk: None,
+                    dispatches: 0,
                 }),
                 device,
                 queue,
@@ -508,6 +513,12 @@ impl Gpu {
     }
 
     /// Adapter, API, driver and the limits that bound what fits.
+    /// Compute dispatches recorded so far: the unit of per-step overhead on
+    /// a GPU (launch and barrier), so benches report it per step.
+    pub fn dispatches(&self) -> u64 {
+        self.lock().dispatches
+    }
+
     pub fn info(&self) -> String {
         let i = &self.i.info;
         let l = &self.i.limits;
@@ -793,6 +804,7 @@ impl Gpu {
         pass.set_pipeline(&pipe);
         pass.set_bind_group(0, &bg, &[off as u32]);
         pass.dispatch_workgroups(grid.0, grid.1, grid.2);
+        st.dispatches += 1;
         if st.slots >= BATCH_OPS {
             self.flush(st);
         }
@@ -1272,6 +1284,37 @@ impl Backend for Gpu {
         self.record(&mut st, Kernel::ColSums, &[x.b(), out.b()], p, grid)
     }
 
+    fn bias_step(
+        &self,
+        a: &GpuMat,
+        alpha_a: f32,
+        b: &GpuMat,
+        alpha_b: f32,
+        mom: f32,
+        step: &mut GpuMat,
+        param: &mut GpuMat,
+    ) -> Result<()> {
+        bias_step_check(a.shape(), b.shape(), step.shape(), param.shape())?;
+        let p = Params {
+            m: a.rows as u32,
+            n: a.cols as u32,
+            k: b.rows as u32,
+            alpha: alpha_a,
+            beta: alpha_b,
+            flags: mom.to_bits(),
+            ..Default::default()
+        };
+        let grid = self.grid((a.cols as u64).div_ceil(64))?;
+        let mut st = self.lock();
+        self.record(
+            &mut st,
+            Kernel::BiasStep,
+            &[a.b(), b.b(), step.b(), param.b()],
+            p,
+            grid,
+        )
+    }
+
     fn row_sums(&self, x: &GpuMat, alpha: f32, beta: f32, out: &mut GpuMat) -> Result<()> {
         if out.shape() != (x.rows, 1) {
             return Err(Error::shape(
@@ -1436,6 +1479,7 @@ impl Backend for Gpu {
         b_h: &GpuMat,
         beta0: f32,
         beta1: f32,
+        linear_last: Option<f32>,
         lw: &mut GpuMat,
         h: Option<&mut GpuMat>,
         rng: &mut RngStream,
@@ -1459,6 +1503,10 @@ impl Backend for Gpu {
         if h.is_some() {
             p = p.draw(rng.next_draw());
             p.flags = 1;
+        }
+        if let Some(c) = linear_last {
+            p.flags |= 2;
+            p.aux2 = c.to_bits();
         }
         let grid = self.grid(x.rows as u64)?;
         let dummy = Bind(&self.i.dummy_rw, ID_DUMMY_RW);
