@@ -353,3 +353,101 @@ fn sgd_steps_match_the_momentum_formula() {
         }
     }
 }
+
+#[allow(clippy::needless_range_loop)] // the reference reads like the textbook sums
+#[test]
+fn centered_steps_match_the_centered_gradient() {
+    // Melchior, Fischer & Wiskott (2016): with offsets μ (visible) and λ
+    // (hidden), g_W = <(v - μ)ᵀ(h - λ)>⁺ - <(v - μ)ᵀ(h - λ)>⁻,
+    // g_b_v = mean v⁺ - mean v⁻ - g_W λ, g_b_h = mean h⁺ - mean h⁻ - μ g_W,
+    // then the offsets slide towards the positive means; two steps with
+    // momentum and weight decay against an f64 host reference.
+    use ebmkit::models::rbm::Rbm;
+    use ebmkit::train::optim::{Sgd, SgdConfig, Stats};
+    use ebmkit::units::UnitKind;
+    let be = Cpu::new();
+    let d = RngStream::new(62, 2).next_draw();
+    let m =
+        |r: usize, c: usize, off: usize| HostMat::from_fn(r, c, |i, j| d.uniform(off + i * c + j));
+    let (nv, nh, np, nn) = (5, 3, 4, 6);
+    let (vp, hp, vn, hn) = (m(np, nv, 0), m(np, nh, 100), m(nn, nv, 200), m(nn, nh, 300));
+    let (lr, mom, wd, rate) = (0.1f32, 0.7f32, 0.05f32, 0.2f32);
+    let mu0: Vec<f32> = (0..nv).map(|i| 0.1 + 0.15 * i as f32).collect();
+    let host = ebmkit::models::rbm::RbmHost {
+        w: m(nv, nh, 400),
+        b_v: m(1, nv, 500),
+        b_h: m(1, nh, 600),
+        visible: UnitKind::Bernoulli,
+        hidden: UnitKind::Bernoulli,
+        log_var_v: None,
+    };
+    let mut rbm = Rbm::from_host(&be, &host).unwrap();
+    let cfg = SgdConfig {
+        weight_decay: wd,
+        sparsity: None,
+        centering: Some((mu0.clone(), rate)),
+        explicit: false,
+        variance: None,
+    };
+    let mut opt = Sgd::new(&be, &rbm.w, cfg).unwrap();
+    let f = |x: &HostMat| -> Vec<f64> { x.data.iter().map(|&v| v as f64).collect() };
+    let (mut w, mut bv, mut bh) = (f(&host.w), f(&host.b_v), f(&host.b_h));
+    let (mut dw, mut dbv, mut dbh) = (vec![0.0; nv * nh], vec![0.0; nv], vec![0.0; nh]);
+    let mut mu: Vec<f64> = mu0.iter().map(|&x| x as f64).collect();
+    let mut lam = vec![0.5f64; nh];
+    let mean = |x: &HostMat, c: usize| {
+        (0..x.rows).map(|r| x.get(r, c) as f64).sum::<f64>() / x.rows as f64
+    };
+    for _ in 0..2 {
+        let mut gw = vec![0.0f64; nv * nh];
+        for i in 0..nv {
+            for j in 0..nh {
+                let c = |v: &HostMat, h: &HostMat| {
+                    (0..v.rows)
+                        .map(|r| (v.get(r, i) as f64 - mu[i]) * (h.get(r, j) as f64 - lam[j]))
+                        .sum::<f64>()
+                        / v.rows as f64
+                };
+                gw[i * nh + j] = c(&vp, &hp) - c(&vn, &hn);
+            }
+        }
+        for i in 0..nv {
+            let g =
+                mean(&vp, i) - mean(&vn, i) - (0..nh).map(|j| gw[i * nh + j] * lam[j]).sum::<f64>();
+            dbv[i] = mom as f64 * dbv[i] + lr as f64 * g;
+        }
+        for j in 0..nh {
+            let g =
+                mean(&hp, j) - mean(&hn, j) - (0..nv).map(|i| mu[i] * gw[i * nh + j]).sum::<f64>();
+            dbh[j] = mom as f64 * dbh[j] + lr as f64 * g;
+        }
+        for k in 0..nv * nh {
+            dw[k] = mom as f64 * dw[k] + lr as f64 * (gw[k] - wd as f64 * w[k]);
+            w[k] += dw[k];
+        }
+        for i in 0..nv {
+            bv[i] += dbv[i];
+            mu[i] = (1.0 - rate as f64) * mu[i] + rate as f64 * mean(&vp, i);
+        }
+        for j in 0..nh {
+            bh[j] += dbh[j];
+            lam[j] = (1.0 - rate as f64) * lam[j] + rate as f64 * mean(&hp, j);
+        }
+        let st = Stats {
+            v_pos: &vp,
+            h_pos: &hp,
+            v_neg: &vn,
+            h_neg: &hn,
+        };
+        opt.step(&be, &mut rbm, st, lr, mom, None).unwrap();
+    }
+    for (name, got, want) in [
+        ("W", &rbm.w, &w),
+        ("b_v", &rbm.b_v, &bv),
+        ("b_h", &rbm.b_h, &bh),
+    ] {
+        for (a, b) in got.data.iter().zip(want.iter()) {
+            assert!((*a as f64 - b).abs() < 1e-5, "{name}: {a} vs {b}");
+        }
+    }
+}

@@ -58,10 +58,6 @@ pub struct Centering<B: Backend> {
     pub mu_v: B::Mat,
     pub lambda_h: B::Mat,
     pub rate: f32,
-    vp: B::Mat,
-    hp: B::Mat,
-    vn: B::Mat,
-    hn: B::Mat,
 }
 
 pub struct Sparsity<B: Backend> {
@@ -112,8 +108,8 @@ pub struct SgdConfig {
     pub weight_decay: f32,
     /// (target, cost, decay)
     pub sparsity: Option<(f32, f32, f32)>,
-    /// (initial μ_v, rate, positive rows, negative rows)
-    pub centering: Option<(Vec<f32>, f32, usize, usize)>,
+    /// (initial μ_v, rate)
+    pub centering: Option<(Vec<f32>, f32)>,
     /// Keep the gradient in its own buffers (fast weights need it).
     pub explicit: bool,
     /// Gaussian visible units with variances (see [`VarianceConfig`]).
@@ -149,17 +145,13 @@ impl<B: Backend> Sgd<B> {
             None => None,
         };
         let centering = match cfg.centering {
-            Some((mu, rate, n_pos, n_neg)) => {
+            Some((mu, rate)) => {
                 let mut lambda_h = be.zeros(1, nh)?;
                 be.fill(&mut lambda_h, 0.5)?;
                 Some(Centering {
                     mu_v: be.upload(&HostMat::new(1, nv, mu)?)?,
                     lambda_h,
                     rate,
-                    vp: be.zeros(n_pos, nv)?,
-                    hp: be.zeros(n_pos, nh)?,
-                    vn: be.zeros(n_neg, nv)?,
-                    hn: be.zeros(n_neg, nh)?,
                 })
             }
             None => None,
@@ -282,25 +274,20 @@ impl<B: Backend> Sgd<B> {
                 }
             }
             Some((gw, gbv, gbh)) => {
-                match &mut self.centering {
-                    None => {
-                        be.gemm(1.0 / np, v_pos, Trans::T, s.h_pos, Trans::N, 0.0, gw)?;
-                        be.gemm(-1.0 / nn, v_neg, Trans::T, s.h_neg, Trans::N, 1.0, gw)?;
-                    }
-                    Some(c) => {
-                        center(be, v_pos, &c.mu_v, &mut c.vp)?;
-                        center(be, s.h_pos, &c.lambda_h, &mut c.hp)?;
-                        center(be, v_neg, &c.mu_v, &mut c.vn)?;
-                        center(be, s.h_neg, &c.lambda_h, &mut c.hn)?;
-                        be.gemm(1.0 / np, &c.vp, Trans::T, &c.hp, Trans::N, 0.0, gw)?;
-                        be.gemm(-1.0 / nn, &c.vn, Trans::T, &c.hn, Trans::N, 1.0, gw)?;
-                    }
-                }
+                be.gemm(1.0 / np, v_pos, Trans::T, s.h_pos, Trans::N, 0.0, gw)?;
+                be.gemm(-1.0 / nn, v_neg, Trans::T, s.h_neg, Trans::N, 1.0, gw)?;
                 be.col_sums(v_pos, 1.0 / np, 0.0, gbv)?;
                 be.col_sums(v_neg, -1.0 / nn, 1.0, gbv)?;
                 be.col_sums(s.h_pos, 1.0 / np, 0.0, gbh)?;
                 be.col_sums(s.h_neg, -1.0 / nn, 1.0, gbh)?;
                 if let Some(c) = &mut self.centering {
+                    // mean (v - μ)ᵀ(h - λ) = mean vᵀh - μᵀ mean h - (mean v)ᵀ λ + μᵀλ,
+                    // so the difference of the phases is the plain one less two
+                    // outer products of the mean differences (gbv, gbh so far):
+                    // g_W = Δ<vᵀh> - μᵀ Δh̄ - Δv̄ᵀ λ. Two rank-1 GEMMs instead of
+                    // four centred copies of the statistics.
+                    be.gemm(-1.0, &c.mu_v, Trans::T, gbh, Trans::N, 1.0, gw)?;
+                    be.gemm(-1.0, gbv, Trans::T, &c.lambda_h, Trans::N, 1.0, gw)?;
                     // g_b_v -= λ g_Wᵀ,  g_b_h -= μ g_W
                     be.gemm(-1.0, &c.lambda_h, Trans::N, gw, Trans::T, 1.0, gbv)?;
                     be.gemm(-1.0, &c.mu_v, Trans::N, gw, Trans::N, 1.0, gbh)?;
@@ -346,10 +333,4 @@ impl<B: Backend> Sgd<B> {
     pub fn variance_step_ref(&self) -> Option<&VarianceStep<B>> {
         self.scaled.as_ref().and_then(|sc| sc.learn.as_ref())
     }
-}
-
-/// `out = x - offset` (offset a row vector).
-fn center<B: Backend>(be: &B, x: &B::Mat, offset: &B::Mat, out: &mut B::Mat) -> Result<()> {
-    be.copy(x, out)?;
-    be.add_row_vec(out, offset, -1.0)
 }

@@ -267,7 +267,7 @@ impl<B: Backend> Trainer<B> {
             },
         };
         let centering = if t.centering {
-            Some((column_means(&resident), t.centering_rate, bs, nc))
+            Some((column_means(&resident), t.centering_rate))
         } else {
             None
         };
