@@ -298,55 +298,25 @@ impl Backend for Cpu {
 
     fn add_row_vec(&self, m: &mut HostMat, v: &HostMat, alpha: f32) -> Result<()> {
         row_vec_shape("add_row_vec", m.shape(), v.shape())?;
-        let c = m.cols;
-        if c == 0 {
-            return Ok(());
-        }
-        m.data.par_chunks_mut(c).for_each(|row| {
-            for (x, b) in row.iter_mut().zip(&v.data) {
-                *x += alpha * b;
-            }
-        });
+        along_rows(m, v, |x, b| *x += alpha * b);
         Ok(())
     }
 
     fn add_col_vec(&self, m: &mut HostMat, v: &HostMat, alpha: f32) -> Result<()> {
         col_vec_shape("add_col_vec", m.shape(), v.shape())?;
-        let c = m.cols;
-        if c == 0 {
-            return Ok(());
-        }
-        m.data
-            .par_chunks_mut(c)
-            .zip(&v.data)
-            .for_each(|(row, b)| row.iter_mut().for_each(|x| *x += alpha * b));
+        along_cols(m, v, |x, b| *x += alpha * b);
         Ok(())
     }
 
     fn mul_row_vec(&self, m: &mut HostMat, v: &HostMat) -> Result<()> {
         row_vec_shape("mul_row_vec", m.shape(), v.shape())?;
-        let c = m.cols;
-        if c == 0 {
-            return Ok(());
-        }
-        m.data.par_chunks_mut(c).for_each(|row| {
-            for (x, s) in row.iter_mut().zip(&v.data) {
-                *x *= s;
-            }
-        });
+        along_rows(m, v, |x, s| *x *= s);
         Ok(())
     }
 
     fn mul_col_vec(&self, m: &mut HostMat, v: &HostMat) -> Result<()> {
         col_vec_shape("mul_col_vec", m.shape(), v.shape())?;
-        let c = m.cols;
-        if c == 0 {
-            return Ok(());
-        }
-        m.data
-            .par_chunks_mut(c)
-            .zip(&v.data)
-            .for_each(|(row, s)| row.iter_mut().for_each(|x| *x *= s));
+        along_cols(m, v, |x, s| *x *= s);
         Ok(())
     }
 
@@ -635,6 +605,29 @@ impl Backend for Cpu {
         lw.data.iter_mut().zip(sums).for_each(|(l, s)| *l += s);
         Ok(())
     }
+}
+
+/// `f(M[r, c], v[c])` for every element (a row vector broadcast down).
+fn along_rows(m: &mut HostMat, v: &HostMat, f: impl Fn(&mut f32, f32) + Sync) {
+    if m.cols == 0 {
+        return;
+    }
+    m.data.par_chunks_mut(m.cols).for_each(|row| {
+        for (x, b) in row.iter_mut().zip(&v.data) {
+            f(x, *b);
+        }
+    });
+}
+
+/// `f(M[r, c], v[r])` for every element (a column vector broadcast across).
+fn along_cols(m: &mut HostMat, v: &HostMat, f: impl Fn(&mut f32, f32) + Sync) {
+    if m.cols == 0 {
+        return;
+    }
+    m.data
+        .par_chunks_mut(m.cols)
+        .zip(&v.data)
+        .for_each(|(row, b)| row.iter_mut().for_each(|x| f(x, *b)));
 }
 
 #[cfg(test)]

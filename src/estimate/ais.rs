@@ -158,6 +158,20 @@ impl Default for Schedule {
     }
 }
 
+/// Column means of the rows of `data` (f64 sums), for the base models.
+fn column_means(data: &HostMat) -> Result<Vec<f32>> {
+    if data.rows == 0 {
+        return Err(Error::value("base-model data", "no rows"));
+    }
+    let mut acc = vec![0f64; data.cols];
+    for r in 0..data.rows {
+        for (a, &x) in acc.iter_mut().zip(data.row(r)) {
+            *a += x as f64;
+        }
+    }
+    Ok(acc.iter().map(|a| (a / data.rows as f64) as f32).collect())
+}
+
 /// The base model A: independent visible units with biases `b_a` and free
 /// hidden units (zero weights and biases).
 #[derive(Clone, Debug, PartialEq)]
@@ -186,17 +200,7 @@ impl BaseRate {
 
     /// Fit to the rows of a host matrix (the training data).
     pub fn from_host(data: &HostMat) -> Result<BaseRate> {
-        if data.rows == 0 {
-            return Err(Error::value("base-rate data", "no rows"));
-        }
-        let mut acc = vec![0f64; data.cols];
-        for r in 0..data.rows {
-            for (a, &x) in acc.iter_mut().zip(data.row(r)) {
-                *a += x as f64;
-            }
-        }
-        let mean: Vec<f32> = acc.iter().map(|a| (a / data.rows as f64) as f32).collect();
-        Ok(BaseRate::from_mean(&mean))
+        Ok(BaseRate::from_mean(&column_means(data)?))
     }
 
     /// Fit to the rows of a matrix already on the backend (one small download).
@@ -516,6 +520,42 @@ impl<'a, B: Backend> Annealer<'a, B> {
         self.be.fill(&mut self.lw_recent, 0.0)
     }
 
+    /// Forward AIS from base-model draws; `log_z_base` is the base's log Z.
+    fn forward(
+        mut self,
+        log_z_base: f64,
+        schedule: &Schedule,
+        rng: &mut RngStream,
+    ) -> Result<AisEstimate> {
+        self.draw_base(rng)?;
+        let lw = self.anneal(schedule.betas().iter().copied(), rng)?;
+        Ok(AisEstimate::new(
+            Direction::Forward,
+            log_z_base,
+            lw,
+            schedule.len(),
+        ))
+    }
+
+    /// Reverse AIS from the model samples `init` (one run per row).
+    fn reverse(
+        mut self,
+        log_z_base: f64,
+        schedule: &Schedule,
+        init: &B::Mat,
+        rng: &mut RngStream,
+    ) -> Result<AisEstimate> {
+        super::data_dims("reverse AIS start states", init.shape(), self.v.cols())?;
+        self.be.copy(init, &mut self.v)?;
+        let lw = self.anneal(schedule.betas().iter().rev().copied(), rng)?;
+        Ok(AisEstimate::new(
+            Direction::Reverse,
+            log_z_base,
+            lw,
+            schedule.len(),
+        ))
+    }
+
     /// Runs the whole path `betas` (in the order given) and returns the
     /// per-run log weights.
     fn anneal(
@@ -562,17 +602,8 @@ pub struct GaussianBase {
 impl GaussianBase {
     /// Column means of the rows of `data` (the training data).
     pub fn from_host(data: &HostMat) -> Result<GaussianBase> {
-        if data.rows == 0 {
-            return Err(Error::value("Gaussian base data", "no rows"));
-        }
-        let mut acc = vec![0f64; data.cols];
-        for r in 0..data.rows {
-            for (a, &x) in acc.iter_mut().zip(data.row(r)) {
-                *a += x as f64;
-            }
-        }
         Ok(GaussianBase {
-            mean: acc.iter().map(|a| (a / data.rows as f64) as f32).collect(),
+            mean: column_means(data)?,
         })
     }
 
@@ -604,15 +635,8 @@ pub fn forward_gaussian<B: Backend>(
     runs: usize,
     rng: &mut RngStream,
 ) -> Result<AisEstimate> {
-    let mut a = Annealer::new(be, w, b_v, b_h, &base.mean, Some(log_var), runs)?;
-    a.draw_base(rng)?;
-    let lw = a.anneal(schedule.betas().iter().copied(), rng)?;
-    Ok(AisEstimate::new(
-        Direction::Forward,
-        base.log_z(log_var, w.cols()),
-        lw,
-        schedule.len(),
-    ))
+    let a = Annealer::new(be, w, b_v, b_h, &base.mean, Some(log_var), runs)?;
+    a.forward(base.log_z(log_var, w.cols()), schedule, rng)
 }
 
 /// Reverse AIS for a Gaussian-visible RBM from samples `init` of it.
@@ -628,17 +652,8 @@ pub fn reverse_gaussian<B: Backend>(
     init: &B::Mat,
     rng: &mut RngStream,
 ) -> Result<AisEstimate> {
-    let (nv, _) = rbm_dims::<B>(w, b_v, b_h)?;
-    super::data_dims("reverse AIS start states", init.shape(), nv)?;
-    let mut a = Annealer::new(be, w, b_v, b_h, &base.mean, Some(log_var), init.rows())?;
-    be.copy(init, &mut a.v)?;
-    let lw = a.anneal(schedule.betas().iter().rev().copied(), rng)?;
-    Ok(AisEstimate::new(
-        Direction::Reverse,
-        base.log_z(log_var, w.cols()),
-        lw,
-        schedule.len(),
-    ))
+    let a = Annealer::new(be, w, b_v, b_h, &base.mean, Some(log_var), init.rows())?;
+    a.reverse(base.log_z(log_var, w.cols()), schedule, init, rng)
 }
 
 /// `v = mean + σ ε` with the per-unit σ of `g`.
@@ -667,15 +682,8 @@ pub fn forward<B: Backend>(
     runs: usize,
     rng: &mut RngStream,
 ) -> Result<AisEstimate> {
-    let mut a = Annealer::new(be, w, b_v, b_h, &base.b_a, None, runs)?;
-    a.draw_base(rng)?;
-    let lw = a.anneal(schedule.betas().iter().copied(), rng)?;
-    Ok(AisEstimate::new(
-        Direction::Forward,
-        base.log_z(w.cols()),
-        lw,
-        schedule.len(),
-    ))
+    let a = Annealer::new(be, w, b_v, b_h, &base.b_a, None, runs)?;
+    a.forward(base.log_z(w.cols()), schedule, rng)
 }
 
 /// Reverse AIS: one chain per row of `init` (runs x nv, 0/1 samples of the
@@ -692,17 +700,8 @@ pub fn reverse<B: Backend>(
     init: &B::Mat,
     rng: &mut RngStream,
 ) -> Result<AisEstimate> {
-    let (nv, _) = rbm_dims::<B>(w, b_v, b_h)?;
-    super::data_dims("reverse AIS start states", init.shape(), nv)?;
-    let mut a = Annealer::new(be, w, b_v, b_h, &base.b_a, None, init.rows())?;
-    be.copy(init, &mut a.v)?;
-    let lw = a.anneal(schedule.betas().iter().rev().copied(), rng)?;
-    Ok(AisEstimate::new(
-        Direction::Reverse,
-        base.log_z(w.cols()),
-        lw,
-        schedule.len(),
-    ))
+    let a = Annealer::new(be, w, b_v, b_h, &base.b_a, None, init.rows())?;
+    a.reverse(base.log_z(w.cols()), schedule, init, rng)
 }
 
 #[cfg(test)]

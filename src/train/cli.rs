@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::backend::{Backend, Matrix};
+use crate::backend::Backend;
 use crate::data::binarize::{binarize_stochastic, binarize_threshold};
 use crate::data::natural::{natural_patches, NaturalPatches};
 use crate::data::{data_dir, Dataset, Mnist, WhitenConfig};
@@ -501,14 +501,7 @@ pub fn eval<B: Backend>(be: &B, a: &EvalArgs) -> std::result::Result<(), String>
     let base = ais::BaseRate::from_host(&train).map_err(s)?;
     let mut rng = RngStream::new(a.seed, 0x4149_5321);
     let fwd = ais::forward(be, &w, &b_v, &b_h, &base, &schedule, a.runs, &mut rng).map_err(s)?;
-    report(
-        &format!(
-            "AIS ({} runs, {} temperatures, ESS {:.1}; log Z in [{:.3}, {:.3}])",
-            a.runs, fwd.temperatures, fwd.ess, fwd.log_z_lower, fwd.log_z_upper
-        ),
-        fwd.log_z,
-    )
-    .map_err(s)?;
+    report(&forward_label(&fwd), fwd.log_z).map_err(s)?;
     // Reverse AIS from approximate model samples: the persistent chains if
     // the checkpoint has them, else long Gibbs runs from test digits.
     let init = match ck.state.get("chain_v") {
@@ -529,17 +522,30 @@ pub fn eval<B: Backend>(be: &B, a: &EvalArgs) -> std::result::Result<(), String>
     };
     let init_d = be.upload(&init).map_err(s)?;
     let rev = ais::reverse(be, &w, &b_v, &b_h, &base, &schedule, &init_d, &mut rng).map_err(s)?;
-    report(
-        &format!(
-            "reverse AIS ({} runs from approximate model samples; log Z in [{:.3}, {:.3}])",
-            init_d.rows(),
-            rev.log_z_lower,
-            rev.log_z_upper
-        ),
-        rev.log_z,
-    )
-    .map_err(s)?;
+    report(&reverse_label(&rev), rev.log_z).map_err(s)?;
     Ok(())
+}
+
+/// How `eval` names a forward AIS estimate.
+fn forward_label(e: &crate::estimate::AisEstimate) -> String {
+    format!(
+        "AIS ({} runs, {} temperatures, ESS {:.1}; log Z in [{:.3}, {:.3}])",
+        e.runs(),
+        e.temperatures,
+        e.ess,
+        e.log_z_lower,
+        e.log_z_upper
+    )
+}
+
+/// How `eval` names a reverse AIS estimate.
+fn reverse_label(e: &crate::estimate::AisEstimate) -> String {
+    format!(
+        "reverse AIS ({} runs from approximate model samples; log Z in [{:.3}, {:.3}])",
+        e.runs(),
+        e.log_z_lower,
+        e.log_z_upper
+    )
 }
 
 /// Mean `-F(v)` of the rows of `x`, in batches (f64 sum).
@@ -612,13 +618,7 @@ fn eval_gaussian<B: Backend>(be: &B, ck: &Checkpoint, a: &EvalArgs) -> Result<()
     let fwd = ais::forward_gaussian(
         be, &rbm.w, &rbm.b_v, &rbm.b_h, &z, &base, &schedule, a.runs, &mut rng,
     )?;
-    report(
-        &format!(
-            "AIS ({} runs, {} temperatures, ESS {:.1}; log Z in [{:.3}, {:.3}])",
-            a.runs, fwd.temperatures, fwd.ess, fwd.log_z_lower, fwd.log_z_upper
-        ),
-        fwd.log_z,
-    );
+    report(&forward_label(&fwd), fwd.log_z);
     // Reverse AIS from the persistent chains, else 1000-step Gibbs chains from test rows.
     let init = match ck.state.get("chain_v") {
         Some(v) if v.cols == nv => {
@@ -637,14 +637,6 @@ fn eval_gaussian<B: Backend>(be: &B, ck: &Checkpoint, a: &EvalArgs) -> Result<()
     let rev = ais::reverse_gaussian(
         be, &rbm.w, &rbm.b_v, &rbm.b_h, &z, &base, &schedule, &init_d, &mut rng,
     )?;
-    report(
-        &format!(
-            "reverse AIS ({} runs from approximate model samples; log Z in [{:.3}, {:.3}])",
-            init_d.rows(),
-            rev.log_z_lower,
-            rev.log_z_upper
-        ),
-        rev.log_z,
-    );
+    report(&reverse_label(&rev), rev.log_z);
     Ok(())
 }
