@@ -337,6 +337,22 @@ impl std::fmt::Display for UnitKind {
     }
 }
 
+/// `out = mean + sd ⊙ ε`, ε ~ N(0, 1): Gaussian units with a standard
+/// deviation per unit (`sd` 1 x cols), as drawn by the RBM's conditional and
+/// by AIS. One Gaussian draw, like [`Backend::gaussian`].
+pub fn gaussian_per_unit<B: Backend>(
+    be: &B,
+    mean: &B::Mat,
+    sd: &B::Mat,
+    out: &mut B::Mat,
+    rng: &mut RngStream,
+) -> Result<()> {
+    be.gaussian(mean, 1.0, out, rng)?;
+    be.binary_inplace(Binary::Sub, out, mean)?;
+    be.mul_row_vec(out, sd)?;
+    be.binary_inplace(Binary::Add, out, mean)
+}
+
 /// log(1 + e^x) in f64 without overflow.
 pub fn softplus64(x: f64) -> f64 {
     x.max(0.0) + (-x.abs()).exp().ln_1p()

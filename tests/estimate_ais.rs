@@ -4,8 +4,10 @@
 //! the GPU when an adapter exists (fails without one unless
 //! `EBMKIT_SKIP_GPU=1`).
 
+#[macro_use]
+mod common;
+use common::gpu;
 use ebmkit::backend::cpu::Cpu;
-use ebmkit::backend::gpu::Gpu;
 use ebmkit::data::{binarize_threshold, Mnist};
 use ebmkit::estimate::{ais, exact, BaseRate, Schedule};
 use ebmkit::rng::RngStream;
@@ -117,19 +119,6 @@ fn train_mnist_rbm(nh: usize) -> &'static Params {
             data,
         }
     })
-}
-
-fn gpu() -> Option<&'static Gpu> {
-    static GPU: OnceLock<Option<Gpu>> = OnceLock::new();
-    GPU.get_or_init(|| match Gpu::new() {
-        Ok(g) => Some(g),
-        Err(e) if std::env::var("EBMKIT_SKIP_GPU").as_deref() == Ok("1") => {
-            eprintln!("EBMKIT_SKIP_GPU=1: skipping the GPU AIS test ({e})");
-            None
-        }
-        Err(e) => panic!("{e}; set EBMKIT_SKIP_GPU=1 to skip the GPU tests"),
-    })
-    .as_ref()
 }
 
 struct Run {

@@ -1,30 +1,8 @@
 //! Bad input to the GPU backend: clear errors, no panics.
 
-use ebmkit::backend::gpu::Gpu;
+#[macro_use]
+mod common;
 use ebmkit::{Backend, Binary, Error, HostMat, RngStream, Trans, Unary};
-use std::sync::OnceLock;
-
-fn gpu() -> Option<&'static Gpu> {
-    static GPU: OnceLock<Option<Gpu>> = OnceLock::new();
-    GPU.get_or_init(|| match Gpu::new() {
-        Ok(g) => Some(g),
-        Err(e) if std::env::var("EBMKIT_SKIP_GPU").as_deref() == Ok("1") => {
-            eprintln!("EBMKIT_SKIP_GPU=1: skipping GPU tests ({e})");
-            None
-        }
-        Err(e) => panic!("{e}; set EBMKIT_SKIP_GPU=1 to skip the GPU tests"),
-    })
-    .as_ref()
-}
-
-macro_rules! gpu_or_skip {
-    () => {
-        match gpu() {
-            Some(g) => g,
-            None => return,
-        }
-    };
-}
 
 fn expect_shape<T: std::fmt::Debug>(r: ebmkit::Result<T>, needles: &[&str]) {
     match r {

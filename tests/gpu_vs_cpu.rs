@@ -4,36 +4,12 @@
 //! Runs on any adapter, Mesa's lavapipe included (shapes are kept small for
 //! it). Without an adapter these tests fail, unless `EBMKIT_SKIP_GPU=1`.
 
+#[macro_use]
+mod common;
 use ebmkit::backend::cpu::Cpu;
 use ebmkit::backend::gpu::Gpu;
 use ebmkit::rng::{Draw, RngStream};
 use ebmkit::{Backend, Binary, HostMat, Trans, Unary};
-use std::sync::OnceLock;
-
-fn gpu() -> Option<&'static Gpu> {
-    static GPU: OnceLock<Option<Gpu>> = OnceLock::new();
-    GPU.get_or_init(|| match Gpu::new() {
-        Ok(g) => {
-            eprintln!("{}", g.info());
-            Some(g)
-        }
-        Err(e) if std::env::var("EBMKIT_SKIP_GPU").as_deref() == Ok("1") => {
-            eprintln!("EBMKIT_SKIP_GPU=1: skipping GPU tests ({e})");
-            None
-        }
-        Err(e) => panic!("{e}; set EBMKIT_SKIP_GPU=1 to skip the GPU tests"),
-    })
-    .as_ref()
-}
-
-macro_rules! gpu_or_skip {
-    () => {
-        match gpu() {
-            Some(g) => g,
-            None => return,
-        }
-    };
-}
 
 fn rand_mat(rows: usize, cols: usize, seed: u64, lo: f32, hi: f32) -> HostMat {
     let d = RngStream::new(seed, 77).next_draw();

@@ -10,8 +10,10 @@
 //! goes its own way. The tests allow a few such rows and compare the rest
 //! exactly.
 
+#[macro_use]
+mod common;
+use common::gpu;
 use ebmkit::backend::cpu::Cpu;
-use ebmkit::backend::gpu::Gpu;
 use ebmkit::energy::{Bipartite, Scratch};
 use ebmkit::io::recipe::Recipe;
 use ebmkit::models::rbm::{Rbm, RbmHost};
@@ -21,20 +23,6 @@ use ebmkit::train::Trainer;
 use ebmkit::units::UnitKind;
 use ebmkit::{Backend, HostMat, RngStream};
 use std::path::Path;
-use std::sync::OnceLock;
-
-fn gpu() -> Option<&'static Gpu> {
-    static GPU: OnceLock<Option<Gpu>> = OnceLock::new();
-    GPU.get_or_init(|| match Gpu::new() {
-        Ok(g) => Some(g),
-        Err(e) if std::env::var("EBMKIT_SKIP_GPU").as_deref() == Ok("1") => {
-            eprintln!("EBMKIT_SKIP_GPU=1: skipping GPU tests ({e})");
-            None
-        }
-        Err(e) => panic!("{e}; set EBMKIT_SKIP_GPU=1 to skip the GPU tests"),
-    })
-    .as_ref()
-}
 
 fn model(nv: usize, nh: usize, vis: UnitKind, hid: UnitKind) -> RbmHost {
     let d = RngStream::new(9, 9).next_draw();

@@ -47,6 +47,7 @@ use crate::backend::{Backend, Matrix, Trans};
 use crate::error::{Error, Result};
 use crate::host::HostMat;
 use crate::rng::RngStream;
+use crate::units::gaussian_per_unit;
 
 /// Runs per estimate in Salakhutdinov & Murray (2008).
 pub const DEFAULT_RUNS: usize = 100;
@@ -340,16 +341,8 @@ struct Annealer<'a, B: Backend> {
     /// runs x 1 log weights: recent steps, and everything flushed so far.
     lw_recent: B::Mat,
     lw_total: B::Mat,
-    /// Gaussian visible units: None for binary ones.
-    gauss: Option<Gauss<B>>,
-}
-
-/// What annealing a Gaussian-visible RBM (variances σ² = e^z, see
-/// [`crate::models::rbm`]) adds: visible draws are `mean + σ ε`.
-struct Gauss<B: Backend> {
-    sd: B::Mat,
-    /// runs x nv of zeros (the mean of the unit normal draws).
-    zeros: B::Mat,
+    /// Gaussian visible units: their standard deviations (None: binary).
+    sd: Option<B::Mat>,
 }
 
 impl<'a, B: Backend> Annealer<'a, B> {
@@ -415,11 +408,8 @@ impl<'a, B: Backend> Annealer<'a, B> {
             None => crate::backend::sigmoid(base_mean[i]),
             Some(_) => base_mean[i],
         });
-        let gauss = match log_var {
-            Some(z) => Some(Gauss {
-                sd: be.upload(&HostMat::from_fn(1, nv, |_, i| (0.5 * z[i]).exp()))?,
-                zeros: be.zeros(runs, nv)?,
-            }),
+        let sd = match log_var {
+            Some(z) => Some(be.upload(&HostMat::from_fn(1, nv, |_, i| (0.5 * z[i]).exp()))?),
             None => None,
         };
         Ok(Annealer {
@@ -435,7 +425,7 @@ impl<'a, B: Backend> Annealer<'a, B> {
             h: be.zeros(runs, nh + 1)?,
             lw_recent: be.zeros(runs, 1)?,
             lw_total: be.zeros(runs, 1)?,
-            gauss,
+            sd,
         })
     }
 
@@ -473,7 +463,7 @@ impl<'a, B: Backend> Annealer<'a, B> {
             // β (h Wᵀ + c b_A + b_v) = β (h Wᵀ + b_v) + (1-β) b_A; relative
             // precision survives small β because the large c b_A is scaled
             // straight back down.
-            match &self.gauss {
+            match &self.sd {
                 None => be.sigmoid_affine(
                     b1 as f32,
                     &self.h,
@@ -485,7 +475,7 @@ impl<'a, B: Backend> Annealer<'a, B> {
                     Some(&mut self.v),
                     rng,
                 )?,
-                Some(g) => {
+                Some(sd) => {
                     be.gemm(
                         b1 as f32,
                         &self.h,
@@ -496,7 +486,7 @@ impl<'a, B: Backend> Annealer<'a, B> {
                         &mut self.p_v,
                     )?;
                     be.add_row_vec(&mut self.p_v, self.b_v, b1 as f32)?;
-                    gaussian_draw(be, &self.p_v, g, &mut self.v, rng)?;
+                    gaussian_per_unit(be, &self.p_v, sd, &mut self.v, rng)?;
                 }
             }
         } else if transition {
@@ -508,9 +498,9 @@ impl<'a, B: Backend> Annealer<'a, B> {
 
     /// `v ~` the base model.
     fn draw_base(&mut self, rng: &mut RngStream) -> Result<()> {
-        match &self.gauss {
+        match &self.sd {
             None => self.be.bernoulli(&self.p_a, &mut self.v, rng),
-            Some(g) => gaussian_draw(self.be, &self.p_a, g, &mut self.v, rng),
+            Some(sd) => gaussian_per_unit(self.be, &self.p_a, sd, &mut self.v, rng),
         }
     }
 
@@ -654,19 +644,6 @@ pub fn reverse_gaussian<B: Backend>(
 ) -> Result<AisEstimate> {
     let a = Annealer::new(be, w, b_v, b_h, &base.mean, Some(log_var), init.rows())?;
     a.reverse(base.log_z(log_var, w.cols()), schedule, init, rng)
-}
-
-/// `v = mean + σ ε` with the per-unit σ of `g`.
-fn gaussian_draw<B: Backend>(
-    be: &B,
-    mean: &B::Mat,
-    g: &Gauss<B>,
-    v: &mut B::Mat,
-    rng: &mut RngStream,
-) -> Result<()> {
-    be.gaussian(&g.zeros, 1.0, v, rng)?;
-    be.mul_row_vec(v, &g.sd)?;
-    be.binary_inplace(crate::backend::Binary::Add, v, mean)
 }
 
 /// Forward AIS: `runs` chains from the base-rate model annealed to the RBM

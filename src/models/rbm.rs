@@ -35,7 +35,7 @@ use crate::energy::{Bipartite, LayerScratch, Scratch};
 use crate::error::{Error, Result};
 use crate::host::HostMat;
 use crate::rng::RngStream;
-use crate::units::{GroupOps, UnitKind};
+use crate::units::{gaussian_per_unit, GroupOps, UnitKind};
 
 /// An RBM whose parameters live on backend `B`.
 ///
@@ -477,13 +477,7 @@ impl<B: Backend> Rbm<B> {
         }
         units.mean(be, &s.pre, mean)?;
         match (sample, sd) {
-            (Some(out), Some(sd)) => {
-                // v = μ + σ ⊙ ε
-                be.gaussian(mean, 1.0, out, rng)?;
-                be.binary_inplace(Binary::Sub, out, mean)?;
-                be.mul_row_vec(out, sd)?;
-                be.binary_inplace(Binary::Add, out, mean)
-            }
+            (Some(out), Some(sd)) => gaussian_per_unit(be, mean, sd, out, rng),
             (Some(out), None) => units.sample(be, &s.pre, mean, out, &mut s.aux, rng),
             (None, _) => Ok(()),
         }

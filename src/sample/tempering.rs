@@ -175,6 +175,16 @@ impl<B: Backend> Tempering<B> {
             .map(|r| (r % self.n) as u32)
             .collect();
         be.gather_rows(v0, &idx, &mut self.v)?;
+        self.sample_hidden(be, model, rng)
+    }
+
+    /// `h ~ p_β(h | v)` at every row's temperature.
+    fn sample_hidden<E: Bipartite<B>>(
+        &mut self,
+        be: &B,
+        model: &E,
+        rng: &mut RngStream,
+    ) -> Result<()> {
         model.hidden_given_visible(
             be,
             &self.v,
@@ -197,15 +207,7 @@ impl<B: Backend> Tempering<B> {
             &mut self.sv,
             rng,
         )?;
-        model.hidden_given_visible(
-            be,
-            &self.v,
-            Some(&self.beta),
-            &mut self.ph,
-            Some(&mut self.h),
-            &mut self.sh,
-            rng,
-        )
+        self.sample_hidden(be, model, rng)
     }
 
     /// One round of neighbour swaps (the pairs alternate between calls).
