@@ -51,30 +51,52 @@ fn every_fifth_photograph_is_held_out() {
     assert_ne!(other.train, set.train);
 }
 
+/// Unbiased covariance (n - 1) of the rows of `x`, in f64.
+fn covariance(x: &ebmkit::HostMat) -> Vec<Vec<f64>> {
+    let (n, d) = x.shape();
+    let mean: Vec<f64> = (0..d)
+        .map(|c| (0..n).map(|r| x.get(r, c) as f64).sum::<f64>() / n as f64)
+        .collect();
+    let mut cov = vec![vec![0.0; d]; d];
+    for r in 0..n {
+        let row = x.row(r);
+        for i in 0..d {
+            let a = row[i] as f64 - mean[i];
+            for j in 0..d {
+                cov[i][j] += a * (row[j] as f64 - mean[j]);
+            }
+        }
+    }
+    cov.iter_mut().flatten().for_each(|c| *c /= (n - 1) as f64);
+    cov
+}
+
 #[test]
 fn zca_fitted_on_training_patches_whitens_them() {
+    // ZCA with ε maps covariance C to C_w = C (C + εI)^-1 (the two commute),
+    // so C_w (C + εI) = C: checked on covariances computed here from the raw
+    // and the whitened patches (the same positions: only the whitening differs).
     let dir = data_dir().join("images");
     let eps = 1e-3;
-    let set = natural_patches(&dir, &spec(Some(WhitenConfig::zca(eps)))).unwrap();
-    let w = set.whitener.as_ref().unwrap();
-    // Whitened training variance along each eigenvector is λ/(λ+ε); the
-    // mean over pixels of the whitened variance is their average.
-    let lam = w.eigenvalues();
-    let want: f64 = lam.iter().map(|&l| l / (l + eps)).sum::<f64>() / lam.len() as f64;
-    let x = &set.train;
-    let got: f64 = (0..x.cols)
-        .map(|c| {
-            let m = (0..x.rows).map(|r| x.get(r, c) as f64).sum::<f64>() / x.rows as f64;
-            (0..x.rows)
-                .map(|r| (x.get(r, c) as f64 - m).powi(2))
-                .sum::<f64>()
-                / (x.rows - 1) as f64
-        })
-        .sum::<f64>()
-        / x.cols as f64;
+    let raw = natural_patches(&dir, &spec(None)).unwrap().train;
+    let white = natural_patches(&dir, &spec(Some(WhitenConfig::zca(eps))))
+        .unwrap()
+        .train;
+    let (c, cw) = (covariance(&raw), covariance(&white));
+    let d = c.len();
+    let scale = c.iter().flatten().fold(0.0f64, |m, x| m.max(x.abs()));
+    let mut worst = 0.0f64;
+    for i in 0..d {
+        for j in 0..d {
+            let lhs: f64 = (0..d)
+                .map(|k| cw[i][k] * (c[k][j] + if k == j { eps } else { 0.0 }))
+                .sum();
+            worst = worst.max((lhs - c[i][j]).abs());
+        }
+    }
     assert!(
-        (got - want).abs() < 1e-3,
-        "mean whitened variance {got} vs {want}"
+        worst < 1e-3 * scale,
+        "|C_w (C + εI) - C| = {worst}, |C| = {scale}"
     );
 }
 
