@@ -86,12 +86,12 @@ fn zca_fitted_on_training_patches_whitens_them() {
     let d = c.len();
     let scale = c.iter().flatten().fold(0.0f64, |m, x| m.max(x.abs()));
     let mut worst = 0.0f64;
-    for i in 0..d {
-        for j in 0..d {
+    for (cw_i, c_i) in cw.iter().zip(&c) {
+        for (j, &c_ij) in c_i.iter().enumerate() {
             let lhs: f64 = (0..d)
-                .map(|k| cw[i][k] * (c[k][j] + if k == j { eps } else { 0.0 }))
+                .map(|k| cw_i[k] * (c[k][j] + if k == j { eps } else { 0.0 }))
                 .sum();
-            worst = worst.max((lhs - c[i][j]).abs());
+            worst = worst.max((lhs - c_ij).abs());
         }
     }
     assert!(
