@@ -14,6 +14,7 @@
 mod common;
 use common::gpu;
 use ebmkit::backend::cpu::Cpu;
+use ebmkit::backend::gpu::Gpu;
 use ebmkit::energy::{Bipartite, Scratch};
 use ebmkit::io::recipe::Recipe;
 use ebmkit::models::rbm::{Rbm, RbmHost};
@@ -183,14 +184,21 @@ seed = 4
 [monitor]
 rows = 40
 "#;
+    // With momentum (the update through W_prev) and without (in place).
+    for text in [text.to_string(), text.replace("momentum = 0.5\n", "")] {
+        epochs_agree(g, &cpu, &text);
+    }
+}
+
+fn epochs_agree(g: &Gpu, cpu: &Cpu, text: &str) {
     let r = Recipe::parse(text, Path::new("gpu.toml")).unwrap();
     let d = RngStream::new(3, 3).next_draw();
     let x = HostMat::from_fn(200, 30, |i, j| d.uniform(i * 30 + j));
-    let mut tc = Trainer::new(&cpu, r.clone(), &x, Some(&x)).unwrap();
-    tc.fit(&cpu, 3, None, &mut |_, _| {}, &mut |_| {}).unwrap();
+    let mut tc = Trainer::new(cpu, r.clone(), &x, Some(&x)).unwrap();
+    tc.fit(cpu, 3, None, &mut |_, _| {}, &mut |_| {}).unwrap();
     let mut tg = Trainer::new(g, r, &x, Some(&x)).unwrap();
     tg.fit(g, 3, None, &mut |_, _| {}, &mut |_| {}).unwrap();
-    let wc = tc.rbm.to_host(&cpu).unwrap();
+    let wc = tc.rbm.to_host(cpu).unwrap();
     let wg = tg.rbm.to_host(g).unwrap();
     let dw = wc.w.max_abs_diff(&wg.w).unwrap();
     let dh = wc.b_h.max_abs_diff(&wg.b_h).unwrap();

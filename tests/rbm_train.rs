@@ -273,7 +273,8 @@ rows = 100
 #[test]
 fn sgd_steps_match_the_momentum_formula() {
     // Δ = μ Δ + ε (g - λ W), W += Δ, for two steps, against a host reference;
-    // biases likewise (no decay), with and without the explicit-gradient path.
+    // biases likewise (no decay), with and without the explicit-gradient path,
+    // and without momentum through the in-place update (W_prev unused).
     use ebmkit::models::rbm::Rbm;
     use ebmkit::train::optim::{Sgd, SgdConfig, Stats};
     use ebmkit::units::UnitKind;
@@ -283,8 +284,12 @@ fn sgd_steps_match_the_momentum_formula() {
         |r: usize, c: usize, off: usize| HostMat::from_fn(r, c, |i, j| d.uniform(off + i * c + j));
     let (nv, nh) = (5, 3);
     let (vp, hp, vn, hn) = (m(4, nv, 0), m(4, nh, 100), m(6, nv, 200), m(6, nh, 300));
-    let (lr, mom, wd) = (0.1f32, 0.7f32, 0.05f32);
-    for explicit in [false, true] {
+    let (lr, wd) = (0.1f32, 0.05f32);
+    for (explicit, mom, momentum_free) in [
+        (false, 0.7f32, false),
+        (true, 0.7, false),
+        (false, 0.0, true),
+    ] {
         let host = ebmkit::models::rbm::RbmHost {
             w: m(nv, nh, 400),
             b_v: m(1, nv, 500),
@@ -300,6 +305,7 @@ fn sgd_steps_match_the_momentum_formula() {
             centering: None,
             explicit,
             variance: None,
+            momentum_free,
         };
         let mut opt = Sgd::new(&be, &rbm.w, cfg).unwrap();
         // Host reference in f64.
@@ -342,13 +348,13 @@ fn sgd_steps_match_the_momentum_formula() {
         for (a, b) in rbm.w.data.iter().zip(&w) {
             assert!(
                 (*a as f64 - b).abs() < 1e-5,
-                "explicit={explicit}: W {a} vs {b}"
+                "explicit={explicit} mom={mom}: W {a} vs {b}"
             );
         }
         for (a, b) in rbm.b_v.data.iter().zip(&bv) {
             assert!(
                 (*a as f64 - b).abs() < 1e-5,
-                "explicit={explicit}: b_v {a} vs {b}"
+                "explicit={explicit} mom={mom}: b_v {a} vs {b}"
             );
         }
     }
@@ -388,6 +394,7 @@ fn centered_steps_match_the_centered_gradient() {
         centering: Some((mu0.clone(), rate)),
         explicit: false,
         variance: None,
+        momentum_free: false,
     };
     let mut opt = Sgd::new(&be, &rbm.w, cfg).unwrap();
     let f = |x: &HostMat| -> Vec<f64> { x.data.iter().map(|&v| v as f64).collect() };

@@ -35,6 +35,10 @@
 //!
 //! (the buffers are swapped, not copied). Without centering and fast
 //! weights, the two GEMMs of `g_W` write straight into `W_new` (beta = 1).
+//! When the recipe has no momentum at any epoch, `W_prev` is never needed:
+//! the first GEMM scales `W` by `1 - ε λ_wd` through its beta and both
+//! accumulate into `W` itself, which saves a full pass over the weights
+//! (and a dispatch on the GPU) per update.
 //!
 //! Gaussian visible units with variances σ² = e^z (see
 //! [`crate::models::rbm`]): every `v` above is read as `ṽ = v/σ²`, and when
@@ -93,6 +97,8 @@ pub struct Sgd<B: Backend> {
     pub sparsity: Option<Sparsity<B>>,
     pub centering: Option<Centering<B>>,
     scaled: Option<Scaled<B>>,
+    /// The update writes `W` in place; `w_prev` is left untouched.
+    in_place: bool,
 }
 
 /// The statistics one update uses.
@@ -114,6 +120,8 @@ pub struct SgdConfig {
     pub explicit: bool,
     /// Gaussian visible units with variances (see [`VarianceConfig`]).
     pub variance: Option<VarianceConfig>,
+    /// The momentum is zero at every step: `W_prev` need not be kept.
+    pub momentum_free: bool,
 }
 
 /// What the optimiser needs for Gaussian visible units with variances.
@@ -177,7 +185,9 @@ impl<B: Backend> Sgd<B> {
             }),
             None => None,
         };
+        let in_place = cfg.momentum_free && grads.is_none();
         Ok(Sgd {
+            in_place,
             scaled,
             w_prev,
             db_v: be.zeros(1, nv)?,
@@ -225,25 +235,15 @@ impl<B: Backend> Sgd<B> {
             None => {
                 // W_new = (1 + μ - ε λ) W - μ W_prev + ε g, g from the GEMMs.
                 let keep = 1.0 + mom - lr * self.weight_decay;
-                be.axpby(keep, &rbm.w, -mom, &mut self.w_prev)?;
-                be.gemm(
-                    lr / np,
-                    v_pos,
-                    Trans::T,
-                    s.h_pos,
-                    Trans::N,
-                    1.0,
-                    &mut self.w_prev,
-                )?;
-                be.gemm(
-                    -lr / nn,
-                    v_neg,
-                    Trans::T,
-                    s.h_neg,
-                    Trans::N,
-                    1.0,
-                    &mut self.w_prev,
-                )?;
+                let (w_new, beta) = if self.in_place {
+                    debug_assert_eq!(mom, 0.0, "in-place update with momentum");
+                    (&mut rbm.w, keep)
+                } else {
+                    be.axpby(keep, &rbm.w, -mom, &mut self.w_prev)?;
+                    (&mut self.w_prev, 1.0)
+                };
+                be.gemm(lr / np, v_pos, Trans::T, s.h_pos, Trans::N, beta, w_new)?;
+                be.gemm(-lr / nn, v_neg, Trans::T, s.h_neg, Trans::N, 1.0, w_new)?;
                 // Bias steps and their application, one dispatch per layer.
                 be.bias_step(
                     v_pos,
@@ -311,8 +311,10 @@ impl<B: Backend> Sgd<B> {
                 }
             }
         }
-        // w_prev now holds the new weights: swap, so that it holds the old.
-        std::mem::swap(&mut rbm.w, &mut self.w_prev);
+        if !self.in_place {
+            // w_prev now holds the new weights: swap, so that it holds the old.
+            std::mem::swap(&mut rbm.w, &mut self.w_prev);
+        }
         let step = self.scaled.as_mut().and_then(|sc| sc.learn.as_mut());
         if let (Some(st), Some(var)) = (step, &mut rbm.var_v) {
             be.axpby(lr * st.lr_factor, &st.g, mom, &mut st.dz)?;
@@ -332,5 +334,15 @@ impl<B: Backend> Sgd<B> {
     }
     pub fn variance_step_ref(&self) -> Option<&VarianceStep<B>> {
         self.scaled.as_ref().and_then(|sc| sc.learn.as_ref())
+    }
+
+    /// The weights before the last update, given the current ones `w`. An
+    /// in-place optimiser keeps none; its momentum is zero, so `w` serves.
+    pub fn prev_weights<'a>(&'a self, w: &'a B::Mat) -> &'a B::Mat {
+        if self.in_place {
+            w
+        } else {
+            &self.w_prev
+        }
     }
 }

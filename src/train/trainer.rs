@@ -3,7 +3,7 @@
 //! Per minibatch (PCD-1, binary units): gather the rows on the device,
 //! binarise them (one Bernoulli pass), `p⁺ = σ(v W + b_h)` (fused GEMM),
 //! one Gibbs sweep of the persistent chains (two fused GEMMs), and the
-//! update (two GEMMs into the momentum buffer). Five GEMMs, no allocation,
+//! update (two GEMMs into the new weights). Five GEMMs, no allocation,
 //! nothing read back; the epoch ends with the monitors and a finiteness
 //! check of the parameters.
 
@@ -281,6 +281,7 @@ impl<B: Backend> Trainer<B> {
                     .map(|s| (s, t.sparsity_cost, t.sparsity_decay)),
                 centering,
                 explicit: t.method == Method::Fpcd,
+                momentum_free: (0..t.epochs).all(|e| recipe.momentum_at(e) == 0.0),
                 variance: rbm.var_v.as_ref().map(|_| {
                     let m = &recipe.model;
                     let learn = m
@@ -447,7 +448,10 @@ impl<B: Backend> Trainer<B> {
         c.rng = self.rng;
         c.history = self.history.to_json();
         let s = &mut c.state;
-        s.insert("W_prev".into(), be.download(&self.opt.w_prev)?);
+        s.insert(
+            "W_prev".into(),
+            be.download(self.opt.prev_weights(&self.rbm.w))?,
+        );
         s.insert("db_v".into(), be.download(&self.opt.db_v)?);
         s.insert("db_h".into(), be.download(&self.opt.db_h)?);
         if let Some(sp) = &self.opt.sparsity {
