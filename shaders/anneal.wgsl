@@ -5,6 +5,9 @@
 //   h = bernoulli(sigmoid(beta1 y))                          (if P.flags & 1)
 // With P.flags & 2 the last column is a linear term, not a hidden unit:
 //   lw[r] += (beta1 - beta0) y,  h = bitcast<f32>(P.aux2)    (Backend docs)
+// With P.aux1 > 1, x is given as P.aux1 consecutive m x n partial products
+// of a split-K GEMM (gemm.wgsl, flags bit 2), summed here in the order the
+// split-K reduction would sum them, which saves that reduction's dispatch.
 // Fusing these saves AIS eight dispatches per temperature; on a GPU the
 // 14,500-step loop is bound by dispatch count, not arithmetic.
 
@@ -14,6 +17,17 @@
 @group(0) @binding(4) var<storage, read_write> h: array<f32>;
 
 var<workgroup> red: array<f32, 256>;
+
+fn x_at(i: u32) -> f32 {
+    if P.aux1 <= 1u {
+        return x[i];
+    }
+    var s = 0.0;
+    for (var z = 0u; z < P.aux1; z = z + 1u) {
+        s = s + x[z * P.m * P.n + i];
+    }
+    return s;
+}
 
 fn softplus1(v: f32) -> f32 {
     // max(v, 0) + log1p(exp(-|v|)); log1p by the compensated form, as in
@@ -35,7 +49,7 @@ fn tempered_hidden(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
     if row < P.m {
         for (var c = lid; c < P.n; c = c + 256u) {
             let i = row * P.n + c;
-            let y = x[i] + bh[c];
+            let y = x_at(i) + bh[c];
             if linear && c == P.n - 1u {
                 acc = acc + (P.beta - P.alpha) * y;
                 if (P.flags & 1u) != 0u {

@@ -816,3 +816,127 @@ fn tempered_hidden_matches_cpu_and_composition() {
         .unwrap_err();
     assert!(e.to_string().contains("1x5"), "{e}");
 }
+
+/// `gemm_tempered_hidden` sums a split-K product's partials inside the
+/// tempered pass: bit for bit what the GEMM (with its reduction pass) and
+/// `tempered_hidden` give as two ops, one dispatch fewer, and the CPU's
+/// composition within rounding. Its own device, so that no other test's
+/// forced split or dispatches interleave.
+#[test]
+fn gemm_tempered_hidden_fuses_the_split_reduction() {
+    let _ = gpu_or_skip!();
+    let g = Gpu::new().unwrap();
+    let cpu = Cpu::new();
+    for &(rows, k, n, linear) in &[
+        (7usize, 400usize, 301usize, Some(2.5f32)),
+        (33, 200, 17, None),
+        (100, 784, 501, Some(0.7)),
+    ] {
+        let v = rand_mat(rows, k, 21, 0.0, 1.0);
+        let w = rand_mat(k, n, 22, -0.1, 0.1);
+        let bh = rand_mat(1, n, 23, -1.0, 1.0);
+        let lw0 = rand_mat(rows, 1, 24, -1.0, 1.0);
+        let (b0, b1) = (0.62f32, 0.63f32);
+        let mut c_x = HostMat::zeros(rows, n);
+        let mut c_lw = lw0.clone();
+        let mut c_h = HostMat::zeros(rows, n);
+        cpu.gemm_tempered_hidden(
+            &v,
+            &w,
+            &mut c_x,
+            &bh,
+            b0,
+            b1,
+            linear,
+            &mut c_lw,
+            Some(&mut c_h),
+            &mut RngStream::new(5, 6),
+        )
+        .unwrap();
+        let (gv, gw, gbh) = (
+            g.upload(&v).unwrap(),
+            g.upload(&w).unwrap(),
+            g.upload(&bh).unwrap(),
+        );
+        for split in [None, Some(1), Some(3), Some(7)] {
+            g.force_gemm_split(split);
+            let tag = format!("{rows}x{k}x{n} split {split:?}");
+            // Two ops: the GEMM writes x, the tempered pass reads it.
+            let mut x = g.zeros(rows, n).unwrap();
+            let mut lw_two = g.upload(&lw0).unwrap();
+            let mut h_two = g.zeros(rows, n).unwrap();
+            let d0 = g.dispatches();
+            g.gemm(1.0, &gv, Trans::N, &gw, Trans::N, 0.0, &mut x)
+                .unwrap();
+            g.tempered_hidden(
+                &x,
+                &gbh,
+                b0,
+                b1,
+                linear,
+                &mut lw_two,
+                Some(&mut h_two),
+                &mut RngStream::new(5, 6),
+            )
+            .unwrap();
+            let two = g.dispatches() - d0;
+            // Fused.
+            let mut x2 = g.zeros(rows, n).unwrap();
+            let mut lw_one = g.upload(&lw0).unwrap();
+            let mut h_one = g.zeros(rows, n).unwrap();
+            let d0 = g.dispatches();
+            g.gemm_tempered_hidden(
+                &gv,
+                &gw,
+                &mut x2,
+                &gbh,
+                b0,
+                b1,
+                linear,
+                &mut lw_one,
+                Some(&mut h_one),
+                &mut RngStream::new(5, 6),
+            )
+            .unwrap();
+            let one = g.dispatches() - d0;
+            let split_used = two == 3;
+            eprintln!("{tag}: {two} dispatches as two ops, {one} fused");
+            assert_eq!(one, 2, "{tag}: one GEMM pass and the tempered pass");
+            if split == Some(3) || split == Some(7) {
+                assert!(split_used, "{tag}: forced split not taken");
+            }
+            let (a, b) = (g.download(&lw_one).unwrap(), g.download(&lw_two).unwrap());
+            assert_eq!(a.data, b.data, "{tag}: lw fused vs two ops");
+            let (a, b) = (g.download(&h_one).unwrap(), g.download(&h_two).unwrap());
+            assert_eq!(a.data, b.data, "{tag}: h fused vs two ops");
+            assert_close(
+                &format!("{tag}: lw gpu vs cpu"),
+                &g.download(&lw_one).unwrap(),
+                &c_lw,
+                1e-4,
+            );
+        }
+        g.force_gemm_split(None);
+    }
+    // Shapes are checked before anything is recorded.
+    let v = g.zeros(3, 4).unwrap();
+    let w = g.zeros(5, 6).unwrap();
+    let mut x = g.zeros(3, 6).unwrap();
+    let bh = g.zeros(1, 6).unwrap();
+    let mut lw = g.zeros(3, 1).unwrap();
+    let e = g
+        .gemm_tempered_hidden(
+            &v,
+            &w,
+            &mut x,
+            &bh,
+            0.0,
+            1.0,
+            None,
+            &mut lw,
+            None,
+            &mut RngStream::new(0, 0),
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("gemm_tempered_hidden"), "{e}");
+}

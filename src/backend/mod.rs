@@ -308,6 +308,28 @@ pub trait Backend: Send + Sync + 'static {
         h: Option<&mut Self::Mat>,
         rng: &mut RngStream,
     ) -> Result<()>;
+    /// `x = v W`, then [`tempered_hidden`](Self::tempered_hidden) of `x`: the
+    /// hidden half of an annealing step from the visible states. `x` is
+    /// scratch, its contents afterwards unspecified: when the GPU splits the
+    /// product over k, the tempered pass sums the partial products itself
+    /// (same order, same bits) instead of a reduction pass writing `x`.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_tempered_hidden(
+        &self,
+        v: &Self::Mat,
+        w: &Self::Mat,
+        x: &mut Self::Mat,
+        b_h: &Self::Mat,
+        beta0: f32,
+        beta1: f32,
+        linear_last: Option<f32>,
+        lw: &mut Self::Mat,
+        h: Option<&mut Self::Mat>,
+        rng: &mut RngStream,
+    ) -> Result<()> {
+        self.gemm(1.0, v, Trans::N, w, Trans::N, 0.0, x)?;
+        self.tempered_hidden(x, b_h, beta0, beta1, linear_last, lw, h, rng)
+    }
 }
 
 /// Shape checks shared by the backends' `bias_step`.

@@ -433,24 +433,17 @@ impl<'a, B: Backend> Annealer<'a, B> {
     /// `transition`, moves `v` by one Gibbs sweep at `b1`.
     fn step(&mut self, b0: f64, b1: f64, transition: bool, rng: &mut RngStream) -> Result<()> {
         let be = self.be;
-        // [v W_in | v·d] in one GEMM.
-        be.gemm(
-            1.0,
-            &self.v,
-            Trans::N,
-            &self.w_x,
-            Trans::N,
-            0.0,
-            &mut self.x,
-        )?;
         // Below ~1e-30, (1-β)/β would overflow f32; such a β is the base model anyway.
         let sweep = transition && b1 > 1e-30;
         let c = if sweep { ((1.0 - b1) / b1) as f32 } else { 0.0 };
-        // The hidden part of the ratio (softplus terms subtracted per unit
-        // before summing: the two row sums are large and nearly equal), the
-        // visible part (b1 - b0) v·d, and the hidden sample, in one pass.
-        be.tempered_hidden(
-            &self.x,
+        // x = [v W_in | v·d] in one GEMM, then the hidden part of the ratio
+        // (softplus terms subtracted per unit before summing: the two row
+        // sums are large and nearly equal), the visible part (b1 - b0) v·d,
+        // and the hidden sample, in one pass over x.
+        be.gemm_tempered_hidden(
+            &self.v,
+            &self.w_x,
+            &mut self.x,
             &self.b_h,
             b0 as f32,
             b1 as f32,

@@ -953,23 +953,14 @@ impl Gpu {
         Ok(t.elapsed().as_secs_f64() / reps as f64)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn gemm_impl(
+    /// How an `m x k` by `k x n` product is laid out: the block tile, the
+    /// grid of output tiles and the split of `k` (1: one pass).
+    fn gemm_plan(
         &self,
         (m, k, n): (usize, usize, usize),
-        alpha: f32,
-        beta: f32,
-        a: &GpuMat,
         ta: Trans,
-        b: &GpuMat,
         tb: Trans,
-        bias: Option<&GpuMat>,
-        c: &GpuMat,
-        sample: Option<(&GpuMat, Draw)>,
-    ) -> Result<()> {
-        if m == 0 || n == 0 {
-            return Ok(());
-        }
+    ) -> Result<GemmPlan> {
         let forced = *self
             .i
             .tile_override
@@ -1021,6 +1012,90 @@ impl Gpu {
         } else {
             1
         };
+        Ok(GemmPlan {
+            key,
+            grid: (gx as u32, gy as u32),
+            splits,
+            kc: if splits > 1 { kc } else { k },
+        })
+    }
+
+    /// The split-K scratch, grown to at least `bytes`.
+    fn splitk_scratch(&self, st: &mut State, bytes: u64) -> (wgpu::Buffer, u64) {
+        if st.splitk.as_ref().is_none_or(|sk| sk.2 < bytes) {
+            let size = bytes.next_power_of_two().min(self.max_bytes());
+            let buf = self.i.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("ebmkit split-K partials"),
+                size,
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            });
+            st.splitk = Some((buf, self.i.next_id.fetch_add(1, Ordering::Relaxed), size));
+        }
+        let (buf, id, _) = st.splitk.clone().expect("split-K scratch");
+        (buf, id)
+    }
+
+    /// Records the first pass of a split-K product (`plan.splits > 1`): the
+    /// partial products `A_z B_z` of each slice z of k, unscaled, into the
+    /// scratch as `splits` consecutive m x n blocks, which it returns.
+    fn gemm_partials(
+        &self,
+        st: &mut State,
+        plan: &GemmPlan,
+        (m, k, n): (usize, usize, usize),
+        a: &GpuMat,
+        b: &GpuMat,
+    ) -> Result<(wgpu::Buffer, u64)> {
+        let (part, part_id) = self.splitk_scratch(st, (plan.splits * m * n * 4) as u64);
+        let p = Params {
+            m: m as u32,
+            n: n as u32,
+            k: k as u32,
+            len: (m * n) as u32,
+            alpha: 1.0,
+            aux0: plan.kc as u32,
+            aux1: plan.splits as u32,
+            flags: 4,
+            ..Default::default()
+        };
+        let dummy_ro = Bind(&self.i.dummy_ro, ID_DUMMY_RO);
+        // Flag 4 sends the tiles to the binding of the sample matrix;
+        // C is bound only to fill the layout.
+        self.record(
+            st,
+            Kernel::Gemm(plan.key),
+            &[
+                a.b(),
+                b.b(),
+                dummy_ro,
+                Bind(&self.i.dummy_rw, ID_DUMMY_RW),
+                Bind(&part, part_id),
+            ],
+            p,
+            (plan.grid.0, plan.grid.1, plan.splits as u32),
+        )?;
+        Ok((part, part_id))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_impl(
+        &self,
+        (m, k, n): (usize, usize, usize),
+        alpha: f32,
+        beta: f32,
+        a: &GpuMat,
+        ta: Trans,
+        b: &GpuMat,
+        tb: Trans,
+        bias: Option<&GpuMat>,
+        c: &GpuMat,
+        sample: Option<(&GpuMat, Draw)>,
+    ) -> Result<()> {
+        if m == 0 || n == 0 {
+            return Ok(());
+        }
+        let plan = self.gemm_plan((m, k, n), ta, tb)?;
         let mut p = Params {
             m: m as u32,
             n: n as u32,
@@ -1028,8 +1103,8 @@ impl Gpu {
             len: (m * n) as u32,
             alpha,
             beta,
-            aux0: if splits > 1 { kc as u32 } else { k as u32 },
-            aux1: splits as u32,
+            aux0: plan.kc as u32,
+            aux1: plan.splits as u32,
             ..Default::default()
         };
         if bias.is_some() {
@@ -1047,44 +1122,81 @@ impl Gpu {
         };
         let bias = bias.map_or(dummy_ro, |v| v.b());
         let mut st = self.lock();
-        if splits == 1 {
+        if plan.splits == 1 {
             return self.record(
                 &mut st,
-                Kernel::Gemm(key),
+                Kernel::Gemm(plan.key),
                 &[a.b(), b.b(), bias, c.b(), s],
                 p,
-                (gx as u32, gy as u32, 1),
+                (plan.grid.0, plan.grid.1, 1),
             );
         }
-        if st.splitk.as_ref().is_none_or(|sk| sk.2 < part_bytes) {
-            let bytes = part_bytes.next_power_of_two().min(self.max_bytes());
-            let buf = self.i.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("ebmkit split-K partials"),
-                size: bytes,
-                usage: wgpu::BufferUsages::STORAGE,
-                mapped_at_creation: false,
-            });
-            st.splitk = Some((buf, self.i.next_id.fetch_add(1, Ordering::Relaxed), bytes));
-        }
-        let (part, part_id, _) = st.splitk.clone().expect("split-K scratch");
-        let part = Bind(&part, part_id);
-        let partial = Params { flags: 4, ..p };
-        self.record(
-            &mut st,
-            Kernel::Gemm(key),
-            &[a.b(), b.b(), dummy_ro, c.b(), part],
-            partial,
-            (gx as u32, gy as u32, splits as u32),
-        )?;
+        let (part, part_id) = self.gemm_partials(&mut st, &plan, (m, k, n), a, b)?;
         let grid = self.grid(((m * n) as u64).div_ceil(4 * WG))?;
         self.record(
             &mut st,
             Kernel::SplitKReduce,
-            &[part, bias, c.b(), s],
+            &[Bind(&part, part_id), bias, c.b(), s],
             p,
             grid,
         )
     }
+    /// Records the tempered hidden pass over `x` (rows x cols), given as
+    /// `splits` consecutive partial products to be summed (1: `x` itself).
+    #[allow(clippy::too_many_arguments)]
+    fn record_tempered(
+        &self,
+        st: &mut State,
+        x: Bind<'_>,
+        splits: usize,
+        (rows, cols): (usize, usize),
+        b_h: &GpuMat,
+        beta0: f32,
+        beta1: f32,
+        linear_last: Option<f32>,
+        lw: &mut GpuMat,
+        h: Option<&mut GpuMat>,
+        rng: &mut RngStream,
+    ) -> Result<()> {
+        if rows == 0 || cols == 0 {
+            return Ok(());
+        }
+        let mut p = Params {
+            m: rows as u32,
+            n: cols as u32,
+            alpha: beta0,
+            beta: beta1,
+            aux1: splits as u32,
+            ..Default::default()
+        };
+        if h.is_some() {
+            p = p.draw(rng.next_draw());
+            p.flags = 1;
+        }
+        if let Some(c) = linear_last {
+            p.flags |= 2;
+            p.aux2 = c.to_bits();
+        }
+        let grid = self.grid(rows as u64)?;
+        let dummy = Bind(&self.i.dummy_rw, ID_DUMMY_RW);
+        let h = h.map(|h| h.b()).unwrap_or(dummy);
+        self.record(
+            st,
+            Kernel::TemperedHidden,
+            &[x, b_h.b(), lw.b(), h],
+            p,
+            grid,
+        )
+    }
+}
+
+/// See [`Gpu::gemm_plan`].
+struct GemmPlan {
+    key: GemmKey,
+    grid: (u32, u32),
+    splits: usize,
+    /// The length of each slice of k.
+    kc: usize,
 }
 
 impl Backend for Gpu {
@@ -1490,34 +1602,68 @@ impl Backend for Gpu {
             lw.shape(),
             h.as_ref().map(|h| h.shape()),
         )?;
-        if x.is_empty() {
-            return Ok(());
-        }
-        let mut p = Params {
-            m: x.rows as u32,
-            n: x.cols as u32,
-            alpha: beta0,
-            beta: beta1,
-            ..Default::default()
-        };
-        if h.is_some() {
-            p = p.draw(rng.next_draw());
-            p.flags = 1;
-        }
-        if let Some(c) = linear_last {
-            p.flags |= 2;
-            p.aux2 = c.to_bits();
-        }
-        let grid = self.grid(x.rows as u64)?;
-        let dummy = Bind(&self.i.dummy_rw, ID_DUMMY_RW);
-        let h = h.map(|h| h.b()).unwrap_or(dummy);
         let mut st = self.lock();
-        self.record(
+        self.record_tempered(
             &mut st,
-            Kernel::TemperedHidden,
-            &[x.b(), b_h.b(), lw.b(), h],
-            p,
-            grid,
+            x.b(),
+            1,
+            x.shape(),
+            b_h,
+            beta0,
+            beta1,
+            linear_last,
+            lw,
+            h,
+            rng,
+        )
+    }
+
+    fn gemm_tempered_hidden(
+        &self,
+        v: &GpuMat,
+        w: &GpuMat,
+        x: &mut GpuMat,
+        b_h: &GpuMat,
+        beta0: f32,
+        beta1: f32,
+        linear_last: Option<f32>,
+        lw: &mut GpuMat,
+        h: Option<&mut GpuMat>,
+        rng: &mut RngStream,
+    ) -> Result<()> {
+        let dims = gemm_dims(
+            "gemm_tempered_hidden",
+            v.shape(),
+            Trans::N,
+            w.shape(),
+            Trans::N,
+            x.shape(),
+        )?;
+        tempered_hidden_check(
+            x.shape(),
+            b_h.shape(),
+            lw.shape(),
+            h.as_ref().map(|h| h.shape()),
+        )?;
+        let plan = self.gemm_plan(dims, Trans::N, Trans::N)?;
+        if plan.splits == 1 || dims.1 == 0 {
+            self.gemm(1.0, v, Trans::N, w, Trans::N, 0.0, x)?;
+            return self.tempered_hidden(x, b_h, beta0, beta1, linear_last, lw, h, rng);
+        }
+        let mut st = self.lock();
+        let (part, part_id) = self.gemm_partials(&mut st, &plan, dims, v, w)?;
+        self.record_tempered(
+            &mut st,
+            Bind(&part, part_id),
+            plan.splits,
+            x.shape(),
+            b_h,
+            beta0,
+            beta1,
+            linear_last,
+            lw,
+            h,
+            rng,
         )
     }
 }
