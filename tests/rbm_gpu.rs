@@ -301,3 +301,60 @@ fn gaussian_ais_agrees() {
     // model (200 runs of 14,500 land within 0.012 of the exact value).
     assert!((lg - exact).abs() < 0.15, "gpu {lg} exact {exact}");
 }
+
+/// The per-step dispatch counts the GPU speed rests on (a launch and a
+/// barrier each; see the README's speed section): a PCD-1 minibatch of the
+/// bench recipe (784x500, batch 100, no momentum) and an AIS temperature.
+/// The split-K choices depend only on shapes, so any adapter counts the same.
+/// Its own device, so that no other test's dispatches interleave.
+#[test]
+fn dispatches_per_step() {
+    use ebmkit::estimate::ais::{self, BaseRate, Schedule};
+    let _ = gpu_or_skip!();
+    let g = Gpu::new().unwrap();
+    let text = r#"
+[model]
+n_hidden = 500
+init_std = 0.01
+[data]
+source = "mnist"
+binarize = "fixed"
+[train]
+method = "pcd"
+epochs = 1
+batch_size = 100
+lr = 0.05
+seed = 0
+[monitor]
+rows = 100
+"#;
+    let r = Recipe::parse(text, Path::new("dispatch.toml")).unwrap();
+    let d = RngStream::new(8, 8).next_draw();
+    let x = HostMat::from_fn(400, 784, |i, j| (d.uniform(i * 784 + j) < 0.2) as u8 as f32);
+    let mut t = Trainer::new(&g, r, &x, None).unwrap();
+    let mut marks = Vec::new();
+    t.run_epoch(&g, &mut |_| marks.push(g.dispatches()))
+        .unwrap();
+    let per_batch: Vec<u64> = marks.windows(2).map(|w| w[1] - w[0]).collect();
+    eprintln!("PCD-1 dispatches per minibatch: {per_batch:?}");
+    assert_eq!(per_batch, vec![11; 3]);
+
+    let base = BaseRate::from_mean(&[0.2; 784]);
+    let schedule = Schedule::linear(50).unwrap();
+    let d0 = g.dispatches();
+    let m = &t.rbm;
+    ais::forward(
+        &g,
+        &m.w,
+        &m.b_v,
+        &m.b_h,
+        &base,
+        &schedule,
+        100,
+        &mut RngStream::new(1, 1),
+    )
+    .unwrap();
+    let per_temp = (g.dispatches() - d0) as f64 / schedule.len() as f64;
+    eprintln!("AIS dispatches per temperature: {per_temp:.2}");
+    assert!(per_temp < 4.2, "{per_temp}");
+}
