@@ -4,6 +4,11 @@
 @group(0) @binding(2) var<storage, read_write> s2: array<f32>;
 @group(0) @binding(3) var<storage, read_write> s3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> s4: array<f32>;
+// Only bias_step_pair binds these.
+@group(0) @binding(5) var<storage, read_write> s5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> s6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> s7: array<f32>;
+@group(0) @binding(8) var<storage, read_write> s8: array<f32>;
 
 var<workgroup> red: array<f32, 256>;
 
@@ -105,5 +110,51 @@ fn bias_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
         let st = bitcast<f32>(P.flags) * s3[col] + g;
         s3[col] = st;
         s4[col] = s4[col] + st;
+    }
+}
+
+// Two bias steps in one dispatch (Backend::bias_steps): workgroups below
+// P.aux1 do bias_step's work on s1..s4 (P.n columns), the rest on s5..s8
+// (P.aux0 columns); both pairs of statistics have P.m and P.k rows.
+@compute @workgroup_size(256)
+fn bias_step_pair(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let g = wid.y * nwg.x + wid.x;
+    let first = g < P.aux1;
+    let n = select(P.aux0, P.n, first);
+    let col = select(g - P.aux1, g, first) * 64u + (lid & 63u);
+    let lane = lid >> 6u;
+    var acc_a = 0.0;
+    var acc_b = 0.0;
+    if col < n {
+        if first {
+            for (var r = lane; r < P.m; r = r + 4u) {
+                acc_a = acc_a + s1[r * n + col];
+            }
+            for (var r = lane; r < P.k; r = r + 4u) {
+                acc_b = acc_b + s2[r * n + col];
+            }
+        } else {
+            for (var r = lane; r < P.m; r = r + 4u) {
+                acc_a = acc_a + s5[r * n + col];
+            }
+            for (var r = lane; r < P.k; r = r + 4u) {
+                acc_b = acc_b + s6[r * n + col];
+            }
+        }
+    }
+    red[lid] = P.alpha * acc_a + P.beta * acc_b;
+    workgroupBarrier();
+    if lane == 0u && col < n {
+        let g = red[lid] + red[lid + 64u] + red[lid + 128u] + red[lid + 192u];
+        let mom = bitcast<f32>(P.flags);
+        if first {
+            let st = mom * s3[col] + g;
+            s3[col] = st;
+            s4[col] = s4[col] + st;
+        } else {
+            let st = mom * s7[col] + g;
+            s7[col] = st;
+            s8[col] = s8[col] + st;
+        }
     }
 }

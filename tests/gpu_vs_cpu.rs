@@ -249,6 +249,106 @@ fn bias_step_matches_cpu() {
     assert!(e.contains("bias_step") && e.contains("2x3"), "{e}");
 }
 
+/// Both layers' bias steps in one call: the same as two `bias_step`s on the
+/// CPU, paired in one dispatch when the rows match, two otherwise.
+#[test]
+fn bias_steps_pair_matches_cpu() {
+    use ebmkit::backend::BiasStep;
+    let _ = gpu_or_skip!();
+    let g = Gpu::new().unwrap(); // its own device: the dispatch count is checked
+    let cpu = Cpu::new();
+    // (rows of a for v, for h; rows of b for v, for h; columns v, h; dispatches)
+    for &(rav, rah, rbv, rbh, cv, ch, want) in &[
+        (
+            100usize, 100usize, 100usize, 100usize, 784usize, 500usize, 1u64,
+        ),
+        (37, 37, 53, 53, 29, 130, 1),
+        (3, 3, 1, 1, 1, 65, 1),
+        (4, 5, 6, 6, 10, 12, 2),
+        (0, 0, 2, 2, 64, 64, 1),
+    ] {
+        let host = |r: usize, c: usize, seed: u64, lo: f32, hi: f32| rand_mat(r, c, seed, lo, hi);
+        let (av, bv) = (host(rav, cv, 41, -1.0, 1.0), host(rbv, cv, 42, 0.0, 1.0));
+        let (ah, bh) = (host(rah, ch, 43, 0.0, 1.0), host(rbh, ch, 44, -1.0, 1.0));
+        let (sv0, pv0) = (host(1, cv, 45, -0.1, 0.1), host(1, cv, 46, -2.0, 2.0));
+        let (sh0, ph0) = (host(1, ch, 47, -0.1, 0.1), host(1, ch, 48, -2.0, 2.0));
+        let (mut csv, mut cpv, mut csh, mut cph) =
+            (sv0.clone(), pv0.clone(), sh0.clone(), ph0.clone());
+        cpu.bias_steps(
+            BiasStep {
+                a: &av,
+                b: &bv,
+                step: &mut csv,
+                param: &mut cpv,
+            },
+            BiasStep {
+                a: &ah,
+                b: &bh,
+                step: &mut csh,
+                param: &mut cph,
+            },
+            0.01,
+            -0.02,
+            0.9,
+        )
+        .unwrap();
+        let u = |m: &HostMat| g.upload(m).unwrap();
+        let (gav, gbv, gah, gbh) = (u(&av), u(&bv), u(&ah), u(&bh));
+        let (mut gsv, mut gpv, mut gsh, mut gph) = (u(&sv0), u(&pv0), u(&sh0), u(&ph0));
+        let d0 = g.dispatches();
+        g.bias_steps(
+            BiasStep {
+                a: &gav,
+                b: &gbv,
+                step: &mut gsv,
+                param: &mut gpv,
+            },
+            BiasStep {
+                a: &gah,
+                b: &gbh,
+                step: &mut gsh,
+                param: &mut gph,
+            },
+            0.01,
+            -0.02,
+            0.9,
+        )
+        .unwrap();
+        let what = format!("bias_steps v {rav}/{rbv}x{cv}, h {rah}/{rbh}x{ch}");
+        assert_eq!(g.dispatches() - d0, want, "{what}: dispatches");
+        assert_close(&what, &g.download(&gsv).unwrap(), &csv, 1e-5);
+        assert_close(&what, &g.download(&gpv).unwrap(), &cpv, 1e-5);
+        assert_close(&what, &g.download(&gsh).unwrap(), &csh, 1e-5);
+        assert_close(&what, &g.download(&gph).unwrap(), &cph, 1e-5);
+    }
+    // Shapes are checked for both layers.
+    let z = |r, c| g.zeros(r, c).unwrap();
+    let (a, b) = (z(2, 4), z(2, 4));
+    let (ah, bh) = (z(2, 3), z(2, 3));
+    let (mut s, mut p, mut sh, mut ph) = (z(1, 4), z(1, 4), z(1, 3), z(1, 2));
+    let e = g
+        .bias_steps(
+            BiasStep {
+                a: &a,
+                b: &b,
+                step: &mut s,
+                param: &mut p,
+            },
+            BiasStep {
+                a: &ah,
+                b: &bh,
+                step: &mut sh,
+                param: &mut ph,
+            },
+            1.0,
+            1.0,
+            0.0,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("bias_step") && e.contains("1x2"), "{e}");
+}
+
 #[test]
 fn unary_every_op() {
     let g = gpu_or_skip!();

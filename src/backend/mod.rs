@@ -239,6 +239,22 @@ pub trait Backend: Send + Sync + 'static {
         step: &mut Self::Mat,
         param: &mut Self::Mat,
     ) -> Result<()>;
+    /// [`bias_step`](Self::bias_step) for both layers of an RBM at once,
+    /// with the same scales and momentum: the visible biases from `v.a` and
+    /// `v.b`, the hidden ones from `h.a` and `h.b`. (On a GPU, one dispatch
+    /// instead of two when the statistics of each phase share their row
+    /// count.)
+    fn bias_steps(
+        &self,
+        v: BiasStep<'_, Self::Mat>,
+        h: BiasStep<'_, Self::Mat>,
+        alpha_a: f32,
+        alpha_b: f32,
+        mom: f32,
+    ) -> Result<()> {
+        self.bias_step(v.a, alpha_a, v.b, alpha_b, mom, v.step, v.param)?;
+        self.bias_step(h.a, alpha_a, h.b, alpha_b, mom, h.step, h.param)
+    }
     /// `out = alpha * (sum over columns of X) + beta * out`, `out` is rows x 1.
     fn row_sums(&self, x: &Self::Mat, alpha: f32, beta: f32, out: &mut Self::Mat) -> Result<()>;
     /// Sum of all elements (waits for the device).
@@ -330,6 +346,15 @@ pub trait Backend: Send + Sync + 'static {
         self.gemm(1.0, v, Trans::N, w, Trans::N, 0.0, x)?;
         self.tempered_hidden(x, b_h, beta0, beta1, linear_last, lw, h, rng)
     }
+}
+
+/// One layer's part of [`Backend::bias_steps`]: the statistics of the two
+/// phases (`a`, `b`), the momentum `step` and the bias `param`.
+pub struct BiasStep<'a, M> {
+    pub a: &'a M,
+    pub b: &'a M,
+    pub step: &'a mut M,
+    pub param: &'a mut M,
 }
 
 /// Shape checks shared by the backends' `bias_step`.

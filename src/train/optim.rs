@@ -52,7 +52,7 @@
 //! with κ the recipe's `variance_lr_factor`; the floor keeps a variance from
 //! collapsing onto a pixel the hidden units reconstruct exactly.
 
-use crate::backend::{Backend, Matrix, Trans, Unary};
+use crate::backend::{Backend, BiasStep, Matrix, Trans, Unary};
 use crate::error::Result;
 use crate::host::HostMat;
 use crate::models::rbm::Rbm;
@@ -244,27 +244,26 @@ impl<B: Backend> Sgd<B> {
                 };
                 be.gemm(lr / np, v_pos, Trans::T, s.h_pos, Trans::N, beta, w_new)?;
                 be.gemm(-lr / nn, v_neg, Trans::T, s.h_neg, Trans::N, 1.0, w_new)?;
-                // Bias steps and their application, one dispatch per layer.
-                be.bias_step(
-                    v_pos,
-                    lr / np,
-                    v_neg,
-                    -lr / nn,
-                    mom,
-                    &mut self.db_v,
-                    &mut rbm.b_v,
-                )?;
+                // Bias steps and their application: one dispatch for both
+                // layers, or one for the visible layer beside the sparsity terms.
+                let bv = BiasStep {
+                    a: v_pos,
+                    b: v_neg,
+                    step: &mut self.db_v,
+                    param: &mut rbm.b_v,
+                };
                 match &self.sparsity {
-                    None => be.bias_step(
-                        s.h_pos,
-                        lr / np,
-                        s.h_neg,
-                        -lr / nn,
-                        mom,
-                        &mut self.db_h,
-                        &mut rbm.b_h,
-                    )?,
+                    None => {
+                        let bh = BiasStep {
+                            a: s.h_pos,
+                            b: s.h_neg,
+                            step: &mut self.db_h,
+                            param: &mut rbm.b_h,
+                        };
+                        be.bias_steps(bv, bh, lr / np, -lr / nn, mom)?;
+                    }
                     Some(sp) => {
+                        be.bias_step(bv.a, lr / np, bv.b, -lr / nn, mom, bv.step, bv.param)?;
                         be.col_sums(s.h_pos, lr / np, mom, &mut self.db_h)?;
                         be.col_sums(s.h_neg, -lr / nn, 1.0, &mut self.db_h)?;
                         be.axpby(-lr * sp.cost, &sp.q_h, 1.0, &mut self.db_h)?;

@@ -161,6 +161,7 @@ enum Kernel {
     PhiloxWords,
     ColSums,
     BiasStep,
+    BiasStepPair,
     RowSums,
     SumPartial,
     SplitKReduce,
@@ -234,6 +235,7 @@ impl Kernel {
             ),
             ColSums => ("reduce", REDUCE_WGSL, "col_sums", Layout::Rw(2)),
             BiasStep => ("reduce", REDUCE_WGSL, "bias_step", Layout::Rw(4)),
+            BiasStepPair => ("reduce", REDUCE_WGSL, "bias_step_pair", Layout::Rw(8)),
             RowSums => ("reduce", REDUCE_WGSL, "row_sums", Layout::Rw(2)),
             SumPartial => ("reduce", REDUCE_WGSL, "sum_partial", Layout::Rw(2)),
             SplitKReduce => (
@@ -251,7 +253,7 @@ impl Kernel {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct BgKey {
     layout: Layout,
-    ids: [u64; 5],
+    ids: [u64; 8],
 }
 
 /// Mutable state behind one lock: the open command encoder and pass, the
@@ -445,7 +447,14 @@ impl Gpu {
             });
             layouts.insert(key, (bgl, pl));
         };
-        for n in 1..=4u8 {
+        // Eight storage buffers (the paired bias step) only where the
+        // adapter allows them; `bias_steps` falls back to two dispatches.
+        let rw_max = if limits.max_storage_buffers_per_shader_stage >= 8 {
+            8
+        } else {
+            4
+        };
+        for n in (1..=4u8).chain((rw_max == 8).then_some(8)) {
             let mut e = vec![uniform];
             e.extend((1..=n as u32).map(|b| entry(b, false)));
             make_layout(Layout::Rw(n), e);
@@ -737,7 +746,7 @@ impl Gpu {
     }
 
     fn bind_group(&self, st: &mut State, layout: Layout, bufs: &[Bind<'_>]) -> wgpu::BindGroup {
-        let mut ids = [0u64; 5];
+        let mut ids = [0u64; 8];
         for (slot, b) in ids.iter_mut().zip(bufs) {
             *slot = b.1;
         }
@@ -1422,6 +1431,57 @@ impl Backend for Gpu {
             &mut st,
             Kernel::BiasStep,
             &[a.b(), b.b(), step.b(), param.b()],
+            p,
+            grid,
+        )
+    }
+
+    fn bias_steps(
+        &self,
+        v: BiasStep<'_, GpuMat>,
+        h: BiasStep<'_, GpuMat>,
+        alpha_a: f32,
+        alpha_b: f32,
+        mom: f32,
+    ) -> Result<()> {
+        bias_step_check(v.a.shape(), v.b.shape(), v.step.shape(), v.param.shape())?;
+        bias_step_check(h.a.shape(), h.b.shape(), h.step.shape(), h.param.shape())?;
+        let paired = self.i.layouts.contains_key(&Layout::Rw(8))
+            && v.a.rows == h.a.rows
+            && v.b.rows == h.b.rows
+            && v.a.cols > 0
+            && h.a.cols > 0;
+        if !paired {
+            self.bias_step(v.a, alpha_a, v.b, alpha_b, mom, v.step, v.param)?;
+            return self.bias_step(h.a, alpha_a, h.b, alpha_b, mom, h.step, h.param);
+        }
+        let v_groups = (v.a.cols as u64).div_ceil(64);
+        let p = Params {
+            m: v.a.rows as u32,
+            n: v.a.cols as u32,
+            k: v.b.rows as u32,
+            alpha: alpha_a,
+            beta: alpha_b,
+            flags: mom.to_bits(),
+            aux0: h.a.cols as u32,
+            aux1: v_groups as u32,
+            ..Default::default()
+        };
+        let grid = self.grid(v_groups + (h.a.cols as u64).div_ceil(64))?;
+        let mut st = self.lock();
+        self.record(
+            &mut st,
+            Kernel::BiasStepPair,
+            &[
+                v.a.b(),
+                v.b.b(),
+                v.step.b(),
+                v.param.b(),
+                h.a.b(),
+                h.b.b(),
+                h.step.b(),
+                h.param.b(),
+            ],
             p,
             grid,
         )
