@@ -187,7 +187,11 @@ rows = 40
     // With momentum (the update through W_prev) and without (in place).
     // Without sparsity, both bias steps go in one dispatch.
     let plain = text.replace("sparsity_target = 0.1\n", "");
-    for text in [text.to_string(), text.replace("momentum = 0.5\n", ""), plain] {
+    for text in [
+        text.to_string(),
+        text.replace("momentum = 0.5\n", ""),
+        plain,
+    ] {
         epochs_agree(g, &cpu, &text);
     }
 }

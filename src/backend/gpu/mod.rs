@@ -1150,6 +1150,7 @@ impl Gpu {
             grid,
         )
     }
+
     /// Records the tempered hidden pass over `x` (rows x cols), given as
     /// `splits` consecutive partial products to be summed (1: `x` itself).
     #[allow(clippy::too_many_arguments)]
