@@ -521,13 +521,13 @@ impl Gpu {
         self.i.info.device_type == wgpu::DeviceType::Cpu
     }
 
-    /// Adapter, API, driver and the limits that bound what fits.
     /// Compute dispatches recorded so far: the unit of per-step overhead on
     /// a GPU (launch and barrier), so benches report it per step.
     pub fn dispatches(&self) -> u64 {
         self.lock().dispatches
     }
 
+    /// Adapter, API, driver and the limits that bound what fits.
     pub fn info(&self) -> String {
         let i = &self.i.info;
         let l = &self.i.limits;
@@ -1151,6 +1151,17 @@ impl Gpu {
         )
     }
 
+    /// One of the row / column broadcasts of `v` over `m` (shapes checked by
+    /// the caller); `alpha` scales the added vector, the products ignore it.
+    fn broadcast(&self, kernel: Kernel, m: &mut GpuMat, v: &GpuMat, alpha: f32) -> Result<()> {
+        let p = Params {
+            n: m.cols as u32,
+            alpha,
+            ..Params::len(m.len())
+        };
+        self.run(kernel, &[m.b(), v.b()], p, m.len())
+    }
+
     /// Records the tempered hidden pass over `x` (rows x cols), given as
     /// `splits` consecutive partial products to be summed (1: `x` itself).
     #[allow(clippy::too_many_arguments)]
@@ -1348,40 +1359,22 @@ impl Backend for Gpu {
 
     fn add_row_vec(&self, m: &mut GpuMat, v: &GpuMat, alpha: f32) -> Result<()> {
         row_vec_shape("add_row_vec", m.shape(), v.shape())?;
-        let p = Params {
-            n: m.cols as u32,
-            alpha,
-            ..Params::len(m.len())
-        };
-        self.run(Kernel::AddRowVec, &[m.b(), v.b()], p, m.len())
+        self.broadcast(Kernel::AddRowVec, m, v, alpha)
     }
 
     fn add_col_vec(&self, m: &mut GpuMat, v: &GpuMat, alpha: f32) -> Result<()> {
         col_vec_shape("add_col_vec", m.shape(), v.shape())?;
-        let p = Params {
-            n: m.cols as u32,
-            alpha,
-            ..Params::len(m.len())
-        };
-        self.run(Kernel::AddColVec, &[m.b(), v.b()], p, m.len())
+        self.broadcast(Kernel::AddColVec, m, v, alpha)
     }
 
     fn mul_row_vec(&self, m: &mut GpuMat, v: &GpuMat) -> Result<()> {
         row_vec_shape("mul_row_vec", m.shape(), v.shape())?;
-        let p = Params {
-            n: m.cols as u32,
-            ..Params::len(m.len())
-        };
-        self.run(Kernel::MulRowVec, &[m.b(), v.b()], p, m.len())
+        self.broadcast(Kernel::MulRowVec, m, v, 1.0)
     }
 
     fn mul_col_vec(&self, m: &mut GpuMat, v: &GpuMat) -> Result<()> {
         col_vec_shape("mul_col_vec", m.shape(), v.shape())?;
-        let p = Params {
-            n: m.cols as u32,
-            ..Params::len(m.len())
-        };
-        self.run(Kernel::MulColVec, &[m.b(), v.b()], p, m.len())
+        self.broadcast(Kernel::MulColVec, m, v, 1.0)
     }
 
     fn col_sums(&self, x: &GpuMat, alpha: f32, beta: f32, out: &mut GpuMat) -> Result<()> {
