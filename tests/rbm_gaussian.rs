@@ -151,6 +151,11 @@ fn spread_data(n: usize, seed: u64) -> HostMat {
 }
 
 fn recipe(learn: bool) -> Recipe {
+    recipe_with(learn, "")
+}
+
+/// The recipe with `model_extra` added to its `[model]` table.
+fn recipe_with(learn: bool, model_extra: &str) -> Recipe {
     let text = format!(
         r#"
 [model]
@@ -158,6 +163,7 @@ visible = "gaussian"
 n_hidden = 4
 init_std = 0.01
 learn_variance = {learn}
+{model_extra}
 
 [data]
 source = "mnist-small"
@@ -237,6 +243,41 @@ fn learned_variances_reach_the_maximum_likelihood_fit() {
         "fixed unit variance: {} vs best {best}",
         lls[0]
     );
+}
+
+/// `model.min_variance` is a floor, not a penalty: the pixel whose variance
+/// (0.09) lies below it ends exactly on it, the others are still fitted.
+#[test]
+fn the_variance_floor_holds_exactly() {
+    let be = Cpu::new();
+    let train = spread_data(3000, 1);
+    let r = recipe_with(true, "min_variance = 0.25");
+    assert_eq!(
+        r.model.min_variance, 0.25,
+        "the floor did not reach the recipe"
+    );
+    let mut t = Trainer::new(&be, r, &train, None).unwrap();
+    t.fit(&be, 20, None, &mut |_, _| {}, &mut |_| {}).unwrap();
+    let z = be
+        .download(&t.rbm.var_v.as_ref().unwrap().log_var)
+        .unwrap()
+        .data;
+    eprintln!(
+        "σ² with a floor of 0.25: {:?}",
+        z.iter().map(|z| z.exp()).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        z[0],
+        0.25f32.ln(),
+        "σ²[0] (data variance 0.09) is not on the floor"
+    );
+    for (i, (&zi, &s)) in z.iter().zip(&SD).enumerate().skip(1) {
+        let (v, want) = ((zi as f64).exp(), (s as f64).powi(2));
+        assert!(
+            (v / want - 1.0).abs() < 0.25,
+            "σ²[{i}] = {v}, the data's variance is {want}"
+        );
+    }
 }
 
 #[test]

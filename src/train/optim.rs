@@ -52,7 +52,7 @@
 //! with κ the recipe's `variance_lr_factor`; the floor keeps a variance from
 //! collapsing onto a pixel the hidden units reconstruct exactly.
 
-use crate::backend::{Backend, BiasStep, Matrix, Trans, Unary};
+use crate::backend::{Backend, BiasStep, Binary, Matrix, Trans};
 use crate::error::Result;
 use crate::host::HostMat;
 use crate::models::rbm::Rbm;
@@ -76,7 +76,8 @@ pub struct VarianceStep<B: Backend> {
     pub dz: B::Mat,
     g: B::Mat,
     pub lr_factor: f32,
-    pub min_log_var: f32,
+    /// log σ²_min in every column: the floor of z.
+    floor: B::Mat,
 }
 
 /// Scaled visible statistics ṽ = v/σ² of both phases, and the z step.
@@ -174,12 +175,16 @@ impl<B: Backend> Sgd<B> {
                 vp: be.zeros(vc.n_pos, nv)?,
                 vn: be.zeros(vc.n_neg, nv)?,
                 learn: match vc.learn {
-                    Some((lr_factor, min_log_var)) => Some(VarianceStep {
-                        dz: be.zeros(1, nv)?,
-                        g: be.zeros(1, nv)?,
-                        lr_factor,
-                        min_log_var,
-                    }),
+                    Some((lr_factor, min_log_var)) => {
+                        let mut floor = be.zeros(1, nv)?;
+                        be.fill(&mut floor, min_log_var)?;
+                        Some(VarianceStep {
+                            dz: be.zeros(1, nv)?,
+                            g: be.zeros(1, nv)?,
+                            lr_factor,
+                            floor,
+                        })
+                    }
                     None => None,
                 },
             }),
@@ -319,10 +324,8 @@ impl<B: Backend> Sgd<B> {
             be.axpby(lr * st.lr_factor, &st.g, mom, &mut st.dz)?;
             let z = &mut var.log_var;
             be.axpby(1.0, &st.dz, 1.0, z)?;
-            // z ← max(z, z_min)
-            be.affine(z, 1.0, -st.min_log_var)?;
-            be.unary_inplace(Unary::Relu, z)?;
-            be.affine(z, 1.0, st.min_log_var)?;
+            // z ← max(z, z_min), exact where z is above the floor.
+            be.binary_inplace(Binary::Max, z, &st.floor)?;
         }
         rbm.refresh(be)
     }
