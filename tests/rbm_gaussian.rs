@@ -359,18 +359,12 @@ fn ais_matches_the_exact_log_z_of_a_patch_model() {
     let (h, train) = patch_grbm(&be);
     let lz = log_z(&be, &h);
     let z = h.log_var_v.as_ref().unwrap().data.clone();
-    let base = GaussianBase::from_host(&train).unwrap();
+    let base = GaussianBase::from_host(&train, &z).unwrap();
     let schedule = Schedule::three_stage(100, 800, 2000).unwrap();
     let mut rng = RngStream::new(17, 2);
-    let fwd = ais::forward_gaussian(
-        &be, &h.w, &h.b_v, &h.b_h, &z, &base, &schedule, 100, &mut rng,
-    )
-    .unwrap();
+    let fwd = ais::forward(&be, &h.w, &h.b_v, &h.b_h, &base, &schedule, 100, &mut rng).unwrap();
     let init = exact_samples(&h, 100, 5);
-    let rev = ais::reverse_gaussian(
-        &be, &h.w, &h.b_v, &h.b_h, &z, &base, &schedule, &init, &mut rng,
-    )
-    .unwrap();
+    let rev = ais::reverse(&be, &h.w, &h.b_v, &h.b_h, &base, &schedule, &init, &mut rng).unwrap();
     eprintln!(
         "Gaussian-visible 64x16: exact log Z {lz:.4}, AIS {:.4} (ESS {:.1}), reverse AIS {:.4}; base log Z {:.2}",
         fwd.log_z, fwd.ess, rev.log_z, fwd.log_z_base

@@ -30,10 +30,10 @@
 //! the estimate too low again. Run both: the truth is bracketed between them
 //! when both are accurate, and their gap says how far to trust either.
 //!
-//! Gaussian visible units with variances σ² ([`forward_gaussian`],
-//! [`reverse_gaussian`]) take the same path with `v/σ²` in the linear terms
-//! and a base model of the same variances centred on the data means
-//! ([`GaussianBase`]); only the visible draws change (mean + σ ε instead of
+//! Gaussian visible units with variances σ² take the same path with `v/σ²`
+//! in the linear terms and a base model of the same variances centred on the
+//! data means ([`GaussianBase`], passed to [`forward`] and [`reverse`] like a
+//! [`BaseRate`]); only the visible draws change (mean + σ ε instead of
 //! a Bernoulli).
 //!
 //! All runs advance together as one `runs x nv` matrix. Inside the
@@ -219,10 +219,29 @@ impl BaseRate {
     pub fn uniform(nv: usize) -> BaseRate {
         BaseRate { b_a: vec![0.0; nv] }
     }
+}
 
-    /// `log Z_A` with `n_hidden` free hidden units:
+/// A base model AIS starts from (forward) or ends at (reverse): independent
+/// visible units and free hidden units, with a log Z in closed form.
+pub trait Base {
+    /// Per visible unit: the biases b_A (binary units) or the means
+    /// (Gaussian units).
+    fn visible(&self) -> &[f32];
+    /// The log-variances of Gaussian visible units (None: binary units).
+    fn log_var(&self) -> Option<&[f32]>;
+    /// `log Z_A` with `n_hidden` free hidden units.
+    fn log_z(&self, n_hidden: usize) -> f64;
+}
+
+impl Base for BaseRate {
+    fn visible(&self) -> &[f32] {
+        &self.b_a
+    }
+    fn log_var(&self) -> Option<&[f32]> {
+        None
+    }
     /// `Σ_i softplus(b_A,i) + n_hidden ln 2`.
-    pub fn log_z(&self, n_hidden: usize) -> f64 {
+    fn log_z(&self, n_hidden: usize) -> f64 {
         self.b_a
             .iter()
             .map(|&b| {
@@ -314,8 +333,8 @@ impl AisEstimate {
 /// The device state of `runs` chains and everything one temperature step
 /// touches, allocated once.
 ///
-/// One step is three kernels (plus split-K reductions): `x = v W_x`,
-/// [`Backend::tempered_hidden`], and the visible draw `h W_vᵀ`. Both weight
+/// One step is two calls: [`Backend::gemm_tempered_hidden`] (`x = v W_x`
+/// and the hidden half) and the visible draw from `h W_vᵀ`. Both weight
 /// matrices carry one extra column so that nothing else is needed: the last
 /// column of `W_x` is `d = b_v - b_A` (so the GEMM also yields `v·d`, the
 /// visible part of the weight ratio), the last column of `W_v` is `b_A`, and
@@ -346,17 +365,17 @@ struct Annealer<'a, B: Backend> {
 }
 
 impl<'a, B: Backend> Annealer<'a, B> {
-    /// `base_mean`: the base model's visible means (binary: its biases b_A);
-    /// `log_var`: the log-variances of Gaussian visible units (None: binary).
     fn new(
         be: &'a B,
         w: &'a B::Mat,
         b_v: &'a B::Mat,
         b_h: &'a B::Mat,
-        base_mean: &[f32],
-        log_var: Option<&[f32]>,
+        base: &impl Base,
         runs: usize,
     ) -> Result<Self> {
+        // The base's visible means (binary units: its biases b_A).
+        let base_mean = base.visible();
+        let log_var = base.log_var();
         let (nv, nh) = rbm_dims::<B>(w, b_v, b_h)?;
         if base_mean.len() != nv {
             return Err(Error::shape(
@@ -580,21 +599,32 @@ impl<'a, B: Backend> Annealer<'a, B> {
 #[derive(Clone, Debug, PartialEq)]
 pub struct GaussianBase {
     pub mean: Vec<f32>,
+    /// The model's log-variances z = log σ².
+    pub log_var: Vec<f32>,
 }
 
 impl GaussianBase {
-    /// Column means of the rows of `data` (the training data).
-    pub fn from_host(data: &HostMat) -> Result<GaussianBase> {
+    /// Column means of the rows of `data` (the training data), with the
+    /// model's log-variances `log_var`.
+    pub fn from_host(data: &HostMat, log_var: &[f32]) -> Result<GaussianBase> {
         Ok(GaussianBase {
             mean: column_means(data)?,
+            log_var: log_var.to_vec(),
         })
     }
+}
 
-    /// `log Z_A` for log-variances `log_var` and `n_hidden` free hidden units.
-    pub fn log_z(&self, log_var: &[f32], n_hidden: usize) -> f64 {
+impl Base for GaussianBase {
+    fn visible(&self) -> &[f32] {
+        &self.mean
+    }
+    fn log_var(&self) -> Option<&[f32]> {
+        Some(&self.log_var)
+    }
+    fn log_z(&self, n_hidden: usize) -> f64 {
         self.mean
             .iter()
-            .zip(log_var)
+            .zip(&self.log_var)
             .map(|(&m, &z)| {
                 let (m, z) = (m as f64, z as f64);
                 0.5 * ((2.0 * std::f64::consts::PI).ln() + z) + 0.5 * m * m * (-z).exp()
@@ -604,42 +634,8 @@ impl GaussianBase {
     }
 }
 
-/// Forward AIS for a Gaussian-visible, binary-hidden RBM with log-variances
-/// `log_var` (see [`GaussianBase`]); otherwise as [`forward`].
-#[allow(clippy::too_many_arguments)]
-pub fn forward_gaussian<B: Backend>(
-    be: &B,
-    w: &B::Mat,
-    b_v: &B::Mat,
-    b_h: &B::Mat,
-    log_var: &[f32],
-    base: &GaussianBase,
-    schedule: &Schedule,
-    runs: usize,
-    rng: &mut RngStream,
-) -> Result<AisEstimate> {
-    let a = Annealer::new(be, w, b_v, b_h, &base.mean, Some(log_var), runs)?;
-    a.forward(base.log_z(log_var, w.cols()), schedule, rng)
-}
-
-/// Reverse AIS for a Gaussian-visible RBM from samples `init` of it.
-#[allow(clippy::too_many_arguments)]
-pub fn reverse_gaussian<B: Backend>(
-    be: &B,
-    w: &B::Mat,
-    b_v: &B::Mat,
-    b_h: &B::Mat,
-    log_var: &[f32],
-    base: &GaussianBase,
-    schedule: &Schedule,
-    init: &B::Mat,
-    rng: &mut RngStream,
-) -> Result<AisEstimate> {
-    let a = Annealer::new(be, w, b_v, b_h, &base.mean, Some(log_var), init.rows())?;
-    a.reverse(base.log_z(log_var, w.cols()), schedule, init, rng)
-}
-
-/// Forward AIS: `runs` chains from the base-rate model annealed to the RBM
+/// Forward AIS: `runs` chains from the base model ([`BaseRate`] for binary
+/// visible units, [`GaussianBase`] for Gaussian ones) annealed to the RBM
 /// along `schedule`. `Ẑ = Z_A · mean(w)`; see the module docs for its bias.
 #[allow(clippy::too_many_arguments)]
 pub fn forward<B: Backend>(
@@ -647,16 +643,16 @@ pub fn forward<B: Backend>(
     w: &B::Mat,
     b_v: &B::Mat,
     b_h: &B::Mat,
-    base: &BaseRate,
+    base: &impl Base,
     schedule: &Schedule,
     runs: usize,
     rng: &mut RngStream,
 ) -> Result<AisEstimate> {
-    let a = Annealer::new(be, w, b_v, b_h, &base.b_a, None, runs)?;
+    let a = Annealer::new(be, w, b_v, b_h, base, runs)?;
     a.forward(base.log_z(w.cols()), schedule, rng)
 }
 
-/// Reverse AIS: one chain per row of `init` (runs x nv, 0/1 samples of the
+/// Reverse AIS: one chain per row of `init` (runs x nv, samples of the
 /// RBM), annealed from β = 1 to the base model. `Ẑ = Z_A / mean(w_rev)`; an
 /// upper bound in expectation when `init` holds exact samples (module docs).
 #[allow(clippy::too_many_arguments)]
@@ -665,12 +661,12 @@ pub fn reverse<B: Backend>(
     w: &B::Mat,
     b_v: &B::Mat,
     b_h: &B::Mat,
-    base: &BaseRate,
+    base: &impl Base,
     schedule: &Schedule,
     init: &B::Mat,
     rng: &mut RngStream,
 ) -> Result<AisEstimate> {
-    let a = Annealer::new(be, w, b_v, b_h, &base.b_a, None, init.rows())?;
+    let a = Annealer::new(be, w, b_v, b_h, base, init.rows())?;
     a.reverse(base.log_z(w.cols()), schedule, init, rng)
 }
 

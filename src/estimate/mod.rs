@@ -1,8 +1,7 @@
 //! How good is a trained RBM: its log partition function and the
 //! log-likelihood that follows from it, plus cheaper proxies. Binary RBMs
 //! throughout; Gaussian-visible ones (with per-unit variances) through
-//! [`exact::log_z_gaussian_visible`] and [`ais::forward_gaussian`] /
-//! [`ais::reverse_gaussian`].
+//! [`exact::log_z_gaussian_visible`] and AIS from an [`ais::GaussianBase`].
 //!
 //! - [`exact`]: log Z by enumerating the smaller layer (up to
 //!   [`exact::MAX_ENUMERATED`] units), exact log-probabilities and exact

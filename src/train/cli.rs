@@ -613,10 +613,10 @@ fn eval_gaussian<B: Backend>(be: &B, ck: &Checkpoint, a: &EvalArgs) -> Result<()
         None => ais::Schedule::standard(),
     };
     let z = be.download(&var.log_var)?.data;
-    let base = ais::GaussianBase::from_host(&train)?;
+    let base = ais::GaussianBase::from_host(&train, &z)?;
     let mut rng = RngStream::new(a.seed, 0x4149_5321);
-    let fwd = ais::forward_gaussian(
-        be, &rbm.w, &rbm.b_v, &rbm.b_h, &z, &base, &schedule, a.runs, &mut rng,
+    let fwd = ais::forward(
+        be, &rbm.w, &rbm.b_v, &rbm.b_h, &base, &schedule, a.runs, &mut rng,
     )?;
     report(&forward_label(&fwd), fwd.log_z);
     // Reverse AIS from the persistent chains, else 1000-step Gibbs chains from test rows.
@@ -634,8 +634,8 @@ fn eval_gaussian<B: Backend>(be: &B, ck: &Checkpoint, a: &EvalArgs) -> Result<()
         }
     };
     let init_d = be.upload(&init)?;
-    let rev = ais::reverse_gaussian(
-        be, &rbm.w, &rbm.b_v, &rbm.b_h, &z, &base, &schedule, &init_d, &mut rng,
+    let rev = ais::reverse(
+        be, &rbm.w, &rbm.b_v, &rbm.b_h, &base, &schedule, &init_d, &mut rng,
     )?;
     report(&reverse_label(&rev), rev.log_z);
     Ok(())
