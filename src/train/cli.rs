@@ -494,22 +494,16 @@ pub fn eval<B: Backend>(be: &B, a: &EvalArgs) -> std::result::Result<(), String>
         report("exact", lz).map_err(s)?;
         return Ok(());
     }
-    let schedule = match a.betas {
-        Some(n) => ais::Schedule::linear(n).map_err(s)?,
-        None => ais::Schedule::standard(),
-    };
+    let schedule = eval_schedule(a).map_err(s)?;
     let base = ais::BaseRate::from_host(&train).map_err(s)?;
     let mut rng = RngStream::new(a.seed, 0x4149_5321);
     let fwd = ais::forward(be, &w, &b_v, &b_h, &base, &schedule, a.runs, &mut rng).map_err(s)?;
     report(&forward_label(&fwd), fwd.log_z).map_err(s)?;
     // Reverse AIS from approximate model samples: the persistent chains if
     // the checkpoint has them, else long Gibbs runs from test digits.
-    let init = match ck.state.get("chain_v") {
-        Some(v) if v.cols == nv => {
-            let rows: Vec<usize> = (0..a.runs).map(|r| r % v.rows).collect();
-            v.select_rows(&rows).map_err(s)?
-        }
-        _ => {
+    let init = match stored_chains(&ck, a.runs).map_err(s)? {
+        Some(v) => v,
+        None => {
             let rbm = Rbm::from_host(be, &ck.rbm).map_err(s)?;
             let start = HostMat::from_fn(a.runs, nv, |r, c| test.get(r % test.rows, c));
             let g =
@@ -524,6 +518,28 @@ pub fn eval<B: Backend>(be: &B, a: &EvalArgs) -> std::result::Result<(), String>
     let rev = ais::reverse(be, &w, &b_v, &b_h, &base, &schedule, &init_d, &mut rng).map_err(s)?;
     report(&reverse_label(&rev), rev.log_z).map_err(s)?;
     Ok(())
+}
+
+/// The temperatures of `eval`'s AIS: `--betas n` evenly spaced, else the
+/// standard 14,500 of Salakhutdinov & Murray.
+fn eval_schedule(a: &EvalArgs) -> Result<crate::estimate::ais::Schedule> {
+    use crate::estimate::ais::Schedule;
+    match a.betas {
+        Some(n) => Schedule::linear(n),
+        None => Ok(Schedule::standard()),
+    }
+}
+
+/// Reverse AIS starts from the checkpoint's persistent chains, cycled to
+/// `runs` rows, when it has them (PCD and FPCD checkpoints).
+fn stored_chains(ck: &Checkpoint, runs: usize) -> Result<Option<HostMat>> {
+    match ck.state.get("chain_v") {
+        Some(v) if v.cols == ck.rbm.n_visible() && v.rows > 0 => {
+            let rows: Vec<usize> = (0..runs).map(|r| r % v.rows).collect();
+            Ok(Some(v.select_rows(&rows)?))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// How `eval` names a forward AIS estimate.
@@ -608,10 +624,7 @@ fn eval_gaussian<B: Backend>(be: &B, ck: &Checkpoint, a: &EvalArgs) -> Result<()
     if a.runs == 0 {
         return Err(Error::value("--runs", "must be at least 1"));
     }
-    let schedule = match a.betas {
-        Some(n) => ais::Schedule::linear(n)?,
-        None => ais::Schedule::standard(),
-    };
+    let schedule = eval_schedule(a)?;
     let z = be.download(&var.log_var)?.data;
     let base = ais::GaussianBase::from_host(&train, &z)?;
     let mut rng = RngStream::new(a.seed, 0x4149_5321);
@@ -620,12 +633,9 @@ fn eval_gaussian<B: Backend>(be: &B, ck: &Checkpoint, a: &EvalArgs) -> Result<()
     )?;
     report(&forward_label(&fwd), fwd.log_z);
     // Reverse AIS from the persistent chains, else 1000-step Gibbs chains from test rows.
-    let init = match ck.state.get("chain_v") {
-        Some(v) if v.cols == nv => {
-            let rows: Vec<usize> = (0..a.runs).map(|r| r % v.rows).collect();
-            v.select_rows(&rows)?
-        }
-        _ => {
+    let init = match stored_chains(ck, a.runs)? {
+        Some(v) => v,
+        None => {
             let start = HostMat::from_fn(a.runs, nv, |r, c| test.get(r % test.rows, c));
             let mut chains = Chains::new(be, a.runs, nv, nh)?;
             chains.start_from(be, &rbm, &be.upload(&start)?, &mut rng)?;
