@@ -483,49 +483,37 @@ fn broadcasts_and_reductions() {
         let gx = g.upload(&x).unwrap();
         let (grv, gcv) = (g.upload(&rv).unwrap(), g.upload(&cv).unwrap());
 
-        let mut want = x.clone();
-        cpu.add_row_vec(&mut want, &rv, -0.5).unwrap();
-        let mut gm = g.upload(&x).unwrap();
-        g.add_row_vec(&mut gm, &grv, -0.5).unwrap();
-        assert_close(
-            &format!("add_row_vec {r}x{c}"),
-            &g.download(&gm).unwrap(),
-            &want,
-            1e-6,
+        // Each broadcast applied to a copy of x on both backends.
+        let check = |what: &str,
+                     on_cpu: &dyn Fn(&mut HostMat),
+                     on_gpu: &dyn Fn(&mut ebmkit::backend::gpu::GpuMat)| {
+            let mut want = x.clone();
+            on_cpu(&mut want);
+            let mut gm = g.upload(&x).unwrap();
+            on_gpu(&mut gm);
+            assert_close(
+                &format!("{what} {r}x{c}"),
+                &g.download(&gm).unwrap(),
+                &want,
+                1e-6,
+            );
+        };
+        check(
+            "add_row_vec",
+            &|m| cpu.add_row_vec(m, &rv, -0.5).unwrap(),
+            &|m| g.add_row_vec(m, &grv, -0.5).unwrap(),
         );
-
-        let mut want = x.clone();
-        cpu.add_col_vec(&mut want, &cv, 2.0).unwrap();
-        let mut gm = g.upload(&x).unwrap();
-        g.add_col_vec(&mut gm, &gcv, 2.0).unwrap();
-        assert_close(
-            &format!("add_col_vec {r}x{c}"),
-            &g.download(&gm).unwrap(),
-            &want,
-            1e-6,
+        check(
+            "add_col_vec",
+            &|m| cpu.add_col_vec(m, &cv, 2.0).unwrap(),
+            &|m| g.add_col_vec(m, &gcv, 2.0).unwrap(),
         );
-
-        let mut want = x.clone();
-        cpu.mul_row_vec(&mut want, &rv).unwrap();
-        let mut gm = g.upload(&x).unwrap();
-        g.mul_row_vec(&mut gm, &grv).unwrap();
-        assert_close(
-            &format!("mul_row_vec {r}x{c}"),
-            &g.download(&gm).unwrap(),
-            &want,
-            1e-6,
-        );
-
-        let mut want = x.clone();
-        cpu.mul_col_vec(&mut want, &cv).unwrap();
-        let mut gm = g.upload(&x).unwrap();
-        g.mul_col_vec(&mut gm, &gcv).unwrap();
-        assert_close(
-            &format!("mul_col_vec {r}x{c}"),
-            &g.download(&gm).unwrap(),
-            &want,
-            1e-6,
-        );
+        check("mul_row_vec", &|m| cpu.mul_row_vec(m, &rv).unwrap(), &|m| {
+            g.mul_row_vec(m, &grv).unwrap()
+        });
+        check("mul_col_vec", &|m| cpu.mul_col_vec(m, &cv).unwrap(), &|m| {
+            g.mul_col_vec(m, &gcv).unwrap()
+        });
 
         for &(alpha, beta) in &[(1.0f32, 0.0f32), (0.25, -2.0)] {
             let o = if beta == 0.0 {
