@@ -15,7 +15,7 @@ use ebmkit::backend::gpu::Gpu;
 use ebmkit::data::{binarize_threshold, Mnist};
 use ebmkit::estimate::{ais, BaseRate, Schedule};
 use ebmkit::rng::RngStream;
-use ebmkit::{Backend, HostMat};
+use ebmkit::{Backend, Fused, HostMat};
 use std::time::Instant;
 
 struct Rbm {
@@ -44,7 +44,7 @@ fn rbm() -> Rbm {
     }
 }
 
-fn time_one<B: Backend>(be: &B, m: &Rbm, schedule: &Schedule, runs: usize) -> ebmkit::Result<()> {
+fn time_one<B: Fused>(be: &B, m: &Rbm, schedule: &Schedule, runs: usize) -> ebmkit::Result<()> {
     let w = be.upload(&m.w)?;
     let b_v = be.upload(&m.b_v)?;
     let b_h = be.upload(&m.b_h)?;

@@ -5,7 +5,7 @@
 //! (default `../shared/bench`); it is skipped with a note when python3,
 //! numpy or scikit-learn are missing. Set `EBMKIT_BENCH_PEER=0` to skip it.
 
-use ebmkit::backend::{cpu::Cpu, gpu::Gpu, Backend};
+use ebmkit::backend::{cpu::Cpu, gpu::Gpu, Backend, Fused};
 use ebmkit::data::{data_dir, mnist::Mnist};
 use ebmkit::io::recipe::Recipe;
 use ebmkit::train::trainer::Trainer;
@@ -31,7 +31,7 @@ seed = 0
 rows = 100
 "#;
 
-fn ours<B: Backend>(be: &B, train: &ebmkit::HostMat) -> Vec<f64> {
+fn ours<B: Fused>(be: &B, train: &ebmkit::HostMat) -> Vec<f64> {
     let recipe = Recipe::parse(RECIPE, Path::new("benches/rbm.rs")).expect("bench recipe");
     let mut t = Trainer::new(be, recipe, train, None).expect("trainer");
     (0..4)

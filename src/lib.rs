@@ -19,7 +19,19 @@ pub mod train;
 pub mod units;
 pub mod viz;
 
-pub use backend::{AnyBackend, Backend, Binary, Choice, Matrix, Trans, Unary};
+pub use backend::{AnyBackend, Backend, Binary, Choice, Fused, Matrix, Op, Trans, Unary};
 pub use error::{Error, Result};
 pub use host::HostMat;
 pub use rng::RngStream;
+
+/// What most programs need: `use ebmkit::prelude::*;`.
+pub mod prelude {
+    pub use crate::backend::cpu::Cpu;
+    pub use crate::backend::gpu::Gpu;
+    pub use crate::backend::{
+        AnyBackend, Backend, BiasStep, Binary, Fused, Matrix, Op, Sample, Tempered, Trans, Unary,
+    };
+    pub use crate::error::{Error, Result};
+    pub use crate::host::HostMat;
+    pub use crate::rng::RngStream;
+}

@@ -43,7 +43,7 @@
 //! variance per unit, fixed or learned; the RBM scales its inputs and
 //! energies by it (see [`crate::models::rbm`]).
 
-use crate::backend::{Backend, Binary, Unary};
+use crate::backend::{Backend, Binary, Matrix, Unary};
 use crate::error::{Error, Result};
 use crate::rng::RngStream;
 
@@ -94,13 +94,12 @@ impl<B: Backend> GroupOps<B> {
 
     /// `mean = softmax per group of x`; `tmp` has the shape of x.
     pub fn mean(&self, be: &B, x: &B::Mat, mean: &mut B::Mat, tmp: &mut B::Mat) -> Result<()> {
-        use crate::backend::Trans::N;
         // e = exp(x - group mean), mean = e / Σ_group e
-        be.gemm(1.0 / self.k as f32, x, N, &self.same, N, 0.0, tmp)?;
+        be.gemm(1.0 / self.k as f32, x.n(), self.same.n(), 0.0, tmp)?;
         be.copy(x, mean)?;
         be.binary_inplace(Binary::Sub, mean, tmp)?;
         be.unary_inplace(Unary::Exp, mean)?;
-        be.gemm(1.0, mean, N, &self.same, N, 0.0, tmp)?;
+        be.gemm(1.0, mean.n(), self.same.n(), 0.0, tmp)?;
         be.binary_inplace(Binary::Div, mean, tmp)
     }
 
@@ -114,13 +113,12 @@ impl<B: Backend> GroupOps<B> {
         tmp: &mut B::Mat,
         rng: &mut RngStream,
     ) -> Result<()> {
-        use crate::backend::Trans::N;
         // Propose unit k with p_k / Σ_{j ≥ k} p_j (the last of a group: 1).
-        be.gemm(1.0, mean, N, &self.tail, N, 0.0, tmp)?;
+        be.gemm(1.0, mean.n(), self.tail.n(), 0.0, tmp)?;
         be.binary(Binary::Div, mean, tmp, aux)?;
         be.bernoulli(aux, out, rng)?;
         // Keep the first proposal of each group: out_k *= [no proposal before k].
-        be.gemm(1.0, out, N, &self.before, N, 0.0, tmp)?;
+        be.gemm(1.0, out.n(), self.before.n(), 0.0, tmp)?;
         be.affine(tmp, -1.0, 1.0)?;
         be.unary_inplace(Unary::Relu, tmp)?;
         be.binary_inplace(Binary::Mul, out, tmp)
@@ -134,16 +132,15 @@ impl<B: Backend> GroupOps<B> {
         out: &mut B::Mat,
         aux: &mut B::Mat,
     ) -> Result<()> {
-        use crate::backend::Trans::N;
         let inv_k = 1.0 / self.k as f32;
-        be.gemm(inv_k, x, N, &self.same, N, 0.0, aux)?; // m
+        be.gemm(inv_k, x.n(), self.same.n(), 0.0, aux)?; // m
         be.copy(x, out)?;
         be.binary_inplace(Binary::Sub, out, aux)?;
         be.unary_inplace(Unary::Exp, out)?;
-        be.gemm(1.0, out, N, &self.same, N, 0.0, aux)?; // Σ exp(x - m)
+        be.gemm(1.0, out.n(), self.same.n(), 0.0, aux)?; // Σ exp(x - m)
         be.unary_inplace(Unary::Log, aux)?;
         be.copy(aux, out)?;
-        be.gemm(inv_k, x, N, &self.same, N, 1.0, out)?; // + m
+        be.gemm(inv_k, x.n(), self.same.n(), 1.0, out)?; // + m
         be.affine(out, inv_k, 0.0)
     }
 }

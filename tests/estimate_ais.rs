@@ -10,8 +10,9 @@ use common::gpu;
 use ebmkit::backend::cpu::Cpu;
 use ebmkit::data::{binarize_threshold, Mnist};
 use ebmkit::estimate::{ais, exact, BaseRate, Schedule};
+use ebmkit::prelude::*;
 use ebmkit::rng::RngStream;
-use ebmkit::{Backend, HostMat, Trans};
+use ebmkit::{Backend, HostMat};
 use std::sync::OnceLock;
 
 struct Params {
@@ -66,44 +67,32 @@ fn train_mnist_rbm(nh: usize) -> &'static Params {
                 cpu.gather_rows(&x, &idx, &mut v0).unwrap();
                 cpu.sigmoid_affine(
                     1.0,
-                    &v0,
-                    Trans::N,
-                    &w,
-                    Trans::N,
+                    v0.n(),
+                    w.n(),
                     &b_h,
                     &mut ph0,
-                    Some(&mut h0),
-                    &mut rng,
+                    Some(Sample {
+                        out: &mut h0,
+                        rng: &mut rng,
+                    }),
                 )
                 .unwrap();
                 cpu.sigmoid_affine(
                     1.0,
-                    &h0,
-                    Trans::N,
-                    &w,
-                    Trans::T,
+                    h0.n(),
+                    w.t(),
                     &b_v,
                     &mut pv1,
-                    Some(&mut v1),
-                    &mut rng,
+                    Some(Sample {
+                        out: &mut v1,
+                        rng: &mut rng,
+                    }),
                 )
                 .unwrap();
-                cpu.sigmoid_affine(
-                    1.0,
-                    &v1,
-                    Trans::N,
-                    &w,
-                    Trans::N,
-                    &b_h,
-                    &mut ph1,
-                    None,
-                    &mut rng,
-                )
-                .unwrap();
-                cpu.gemm(s, &v0, Trans::T, &ph0, Trans::N, 1.0, &mut w)
+                cpu.sigmoid_affine(1.0, v1.n(), w.n(), &b_h, &mut ph1, None)
                     .unwrap();
-                cpu.gemm(-s, &v1, Trans::T, &ph1, Trans::N, 1.0, &mut w)
-                    .unwrap();
+                cpu.gemm(s, v0.t(), ph0.n(), 1.0, &mut w).unwrap();
+                cpu.gemm(-s, v1.t(), ph1.n(), 1.0, &mut w).unwrap();
                 cpu.col_sums(&v0, s, 0.0, &mut dbv).unwrap();
                 cpu.col_sums(&v1, -s, 1.0, &mut dbv).unwrap();
                 cpu.axpby(1.0, &dbv, 1.0, &mut b_v).unwrap();
@@ -126,7 +115,7 @@ struct Run {
     fwd: ais::AisEstimate,
 }
 
-fn forward_on<B: Backend>(
+fn forward_on<B: Fused>(
     be: &B,
     p: &Params,
     schedule: &Schedule,
@@ -218,26 +207,26 @@ fn reverse_ais_matches_exact_on_a_trained_mnist_rbm() {
     for _ in 0..1000 {
         cpu.sigmoid_affine(
             1.0,
-            &v,
-            Trans::N,
-            &w,
-            Trans::N,
+            v.n(),
+            w.n(),
             &bh,
             &mut ph,
-            Some(&mut h),
-            &mut rng,
+            Some(Sample {
+                out: &mut h,
+                rng: &mut rng,
+            }),
         )
         .unwrap();
         cpu.sigmoid_affine(
             1.0,
-            &h,
-            Trans::N,
-            &w,
-            Trans::T,
+            h.n(),
+            w.t(),
             &bv,
             &mut pv,
-            Some(&mut v),
-            &mut rng,
+            Some(Sample {
+                out: &mut v,
+                rng: &mut rng,
+            }),
         )
         .unwrap();
     }

@@ -2,7 +2,8 @@
 
 #[macro_use]
 mod common;
-use ebmkit::{Backend, Binary, Error, HostMat, RngStream, Trans, Unary};
+use ebmkit::prelude::*;
+use ebmkit::{Backend, Binary, Error, HostMat, RngStream, Unary};
 
 fn expect_shape<T: std::fmt::Debug>(r: ebmkit::Result<T>, needles: &[&str]) {
     match r {
@@ -23,24 +24,14 @@ fn shape_mismatches_name_the_shapes() {
     let b = g.zeros(5, 2).unwrap();
     let mut c = g.zeros(3, 2).unwrap();
     expect_shape(
-        g.gemm(1.0, &a, Trans::N, &b, Trans::N, 0.0, &mut c),
+        g.gemm(1.0, a.n(), b.n(), 0.0, &mut c),
         &["gemm", "3x4", "5x2"],
     );
     let mut rng = RngStream::new(1, 0);
     let bias = g.zeros(1, 7).unwrap();
     let b2 = g.zeros(4, 2).unwrap();
     expect_shape(
-        g.sigmoid_affine(
-            1.0,
-            &a,
-            Trans::N,
-            &b2,
-            Trans::N,
-            &bias,
-            &mut c,
-            None,
-            &mut rng,
-        ),
+        g.sigmoid_affine(1.0, a.n(), b2.n(), &bias, &mut c, None),
         &["sigmoid_affine", "1x2", "1x7"],
     );
     let x = g.zeros(3, 4).unwrap();

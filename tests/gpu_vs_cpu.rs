@@ -8,6 +8,7 @@
 mod common;
 use ebmkit::backend::cpu::Cpu;
 use ebmkit::backend::gpu::Gpu;
+use ebmkit::prelude::*;
 use ebmkit::rng::{Draw, RngStream};
 use ebmkit::{Backend, Binary, HostMat, Trans, Unary};
 
@@ -61,9 +62,23 @@ fn check_gemm(g: &Gpu, cpu: &Cpu, (m, k, n): (usize, usize, usize), seed: u64, t
                 c0.clone()
             };
             let mut want = init.clone();
-            cpu.gemm(alpha, &a, ta, &b, tb, beta, &mut want).unwrap();
+            cpu.gemm(
+                alpha,
+                Op { m: &a, t: ta },
+                Op { m: &b, t: tb },
+                beta,
+                &mut want,
+            )
+            .unwrap();
             let mut gc = g.upload(&init).unwrap();
-            g.gemm(alpha, &ga, ta, &gb, tb, beta, &mut gc).unwrap();
+            g.gemm(
+                alpha,
+                Op { m: &ga, t: ta },
+                Op { m: &gb, t: tb },
+                beta,
+                &mut gc,
+            )
+            .unwrap();
             let got = g.download(&gc).unwrap();
             assert_close(
                 &format!("gemm {tag} {m}x{k}x{n} {ta:?}{tb:?} alpha {alpha} beta {beta}"),
@@ -145,14 +160,14 @@ fn sigmoid_affine_probs_and_samples() {
             let (mut prob, mut samp) = (nan_mat(m, n), nan_mat(m, n));
             cpu.sigmoid_affine(
                 alpha,
-                &a,
-                ta,
-                &b,
-                tb,
+                Op { m: &a, t: ta },
+                Op { m: &b, t: tb },
                 &bias,
                 &mut prob,
-                Some(&mut samp),
-                &mut rng_c,
+                Some(Sample {
+                    out: &mut samp,
+                    rng: &mut rng_c,
+                }),
             )
             .unwrap();
             let (ga, gb, gbias) = (
@@ -164,14 +179,14 @@ fn sigmoid_affine_probs_and_samples() {
             let mut gs = g.upload(&nan_mat(m, n)).unwrap();
             g.sigmoid_affine(
                 alpha,
-                &ga,
-                ta,
-                &gb,
-                tb,
+                Op { m: &ga, t: ta },
+                Op { m: &gb, t: tb },
                 &gbias,
                 &mut gp,
-                Some(&mut gs),
-                &mut rng_g,
+                Some(Sample {
+                    out: &mut gs,
+                    rng: &mut rng_g,
+                }),
             )
             .unwrap();
             assert_eq!(rng_c, rng_g, "both consume one draw");
@@ -194,8 +209,15 @@ fn sigmoid_affine_probs_and_samples() {
             }
             // Without a sample matrix no draw is consumed.
             let before = rng_g;
-            g.sigmoid_affine(alpha, &ga, ta, &gb, tb, &gbias, &mut gp, None, &mut rng_g)
-                .unwrap();
+            g.sigmoid_affine(
+                alpha,
+                Op { m: &ga, t: ta },
+                Op { m: &gb, t: tb },
+                &gbias,
+                &mut gp,
+                None,
+            )
+            .unwrap();
             assert_eq!(before, rng_g);
             assert_close(
                 &format!("{what} prob only"),
@@ -223,12 +245,32 @@ fn bias_step_matches_cpu() {
         let step0 = rand_mat(1, c, 33, -0.1, 0.1);
         let param0 = rand_mat(1, c, 34, -2.0, 2.0);
         let (mut sc, mut pc) = (step0.clone(), param0.clone());
-        cpu.bias_step(&a, 0.01, &b, -0.02, 0.9, &mut sc, &mut pc)
-            .unwrap();
+        cpu.bias_step(
+            BiasStep {
+                a: &a,
+                b: &b,
+                step: &mut sc,
+                param: &mut pc,
+            },
+            0.01,
+            -0.02,
+            0.9,
+        )
+        .unwrap();
         let (ga, gb) = (g.upload(&a).unwrap(), g.upload(&b).unwrap());
         let (mut sg, mut pg) = (g.upload(&step0).unwrap(), g.upload(&param0).unwrap());
-        g.bias_step(&ga, 0.01, &gb, -0.02, 0.9, &mut sg, &mut pg)
-            .unwrap();
+        g.bias_step(
+            BiasStep {
+                a: &ga,
+                b: &gb,
+                step: &mut sg,
+                param: &mut pg,
+            },
+            0.01,
+            -0.02,
+            0.9,
+        )
+        .unwrap();
         let what = format!("bias_step {ra}/{rb}x{c}");
         assert_close(&what, &g.download(&sg).unwrap(), &sc, 1e-5);
         assert_close(&what, &g.download(&pg).unwrap(), &pc, 1e-5);
@@ -236,13 +278,15 @@ fn bias_step_matches_cpu() {
     let mut p = g.zeros(1, 4).unwrap();
     let e = g
         .bias_step(
-            &g.zeros(2, 4).unwrap(),
+            BiasStep {
+                a: &g.zeros(2, 4).unwrap(),
+                b: &g.zeros(2, 3).unwrap(),
+                step: &mut g.zeros(1, 4).unwrap(),
+                param: &mut p,
+            },
             1.0,
-            &g.zeros(2, 3).unwrap(),
             1.0,
             0.0,
-            &mut g.zeros(1, 4).unwrap(),
-            &mut p,
         )
         .unwrap_err()
         .to_string();
@@ -811,13 +855,17 @@ fn tempered_hidden_matches_cpu_and_composition() {
         let mut c_rng = RngStream::new(3, 4);
         cpu.tempered_hidden(
             &x,
-            &bh,
-            b0,
-            b1,
-            linear,
+            &Tempered {
+                b_h: &bh,
+                beta0: b0,
+                beta1: b1,
+                linear_last: linear,
+            },
             &mut c_lw,
-            Some(&mut c_h),
-            &mut c_rng,
+            Some(Sample {
+                out: &mut c_h,
+                rng: &mut c_rng,
+            }),
         )
         .unwrap();
         assert_close("cpu tempered_hidden lw", &c_lw, &want_lw, 1e-4);
@@ -848,13 +896,17 @@ fn tempered_hidden_matches_cpu_and_composition() {
         let mut g_rng = RngStream::new(3, 4);
         g.tempered_hidden(
             &gx,
-            &gbh,
-            b0,
-            b1,
-            linear,
+            &Tempered {
+                b_h: &gbh,
+                beta0: b0,
+                beta1: b1,
+                linear_last: linear,
+            },
             &mut g_lw,
-            Some(&mut g_h),
-            &mut g_rng,
+            Some(Sample {
+                out: &mut g_h,
+                rng: &mut g_rng,
+            }),
         )
         .unwrap();
         assert_eq!(g_rng, c_rng, "one draw on each backend");
@@ -875,9 +927,19 @@ fn tempered_hidden_matches_cpu_and_composition() {
 
         // Without a sample: no draw consumed, the same increment.
         let mut g_lw2 = g.upload(&lw0).unwrap();
-        let mut rng2 = RngStream::new(3, 4);
-        g.tempered_hidden(&gx, &gbh, b0, b1, linear, &mut g_lw2, None, &mut rng2)
-            .unwrap();
+        let rng2 = RngStream::new(3, 4);
+        g.tempered_hidden(
+            &gx,
+            &Tempered {
+                b_h: &gbh,
+                beta0: b0,
+                beta1: b1,
+                linear_last: linear,
+            },
+            &mut g_lw2,
+            None,
+        )
+        .unwrap();
         assert_eq!(rng2.offset, 0);
         assert_close(
             "gpu tempered_hidden lw (no sample)",
@@ -893,13 +955,14 @@ fn tempered_hidden_matches_cpu_and_composition() {
     let e = g
         .tempered_hidden(
             &x,
-            &bh,
-            0.0,
-            1.0,
-            None,
+            &Tempered {
+                b_h: &bh,
+                beta0: 0.0,
+                beta1: 1.0,
+                linear_last: None,
+            },
             &mut lw,
             None,
-            &mut RngStream::new(0, 0),
         )
         .unwrap_err();
     assert!(e.to_string().contains("1x5"), "{e}");
@@ -932,13 +995,17 @@ fn gemm_tempered_hidden_fuses_the_split_reduction() {
             &v,
             &w,
             &mut c_x,
-            &bh,
-            b0,
-            b1,
-            linear,
+            &Tempered {
+                b_h: &bh,
+                beta0: b0,
+                beta1: b1,
+                linear_last: linear,
+            },
             &mut c_lw,
-            Some(&mut c_h),
-            &mut RngStream::new(5, 6),
+            Some(Sample {
+                out: &mut c_h,
+                rng: &mut RngStream::new(5, 6),
+            }),
         )
         .unwrap();
         let (gv, gw, gbh) = (
@@ -954,17 +1021,20 @@ fn gemm_tempered_hidden_fuses_the_split_reduction() {
             let mut lw_two = g.upload(&lw0).unwrap();
             let mut h_two = g.zeros(rows, n).unwrap();
             let d0 = g.dispatches();
-            g.gemm(1.0, &gv, Trans::N, &gw, Trans::N, 0.0, &mut x)
-                .unwrap();
+            g.gemm(1.0, gv.n(), gw.n(), 0.0, &mut x).unwrap();
             g.tempered_hidden(
                 &x,
-                &gbh,
-                b0,
-                b1,
-                linear,
+                &Tempered {
+                    b_h: &gbh,
+                    beta0: b0,
+                    beta1: b1,
+                    linear_last: linear,
+                },
                 &mut lw_two,
-                Some(&mut h_two),
-                &mut RngStream::new(5, 6),
+                Some(Sample {
+                    out: &mut h_two,
+                    rng: &mut RngStream::new(5, 6),
+                }),
             )
             .unwrap();
             let two = g.dispatches() - d0;
@@ -977,13 +1047,17 @@ fn gemm_tempered_hidden_fuses_the_split_reduction() {
                 &gv,
                 &gw,
                 &mut x2,
-                &gbh,
-                b0,
-                b1,
-                linear,
+                &Tempered {
+                    b_h: &gbh,
+                    beta0: b0,
+                    beta1: b1,
+                    linear_last: linear,
+                },
                 &mut lw_one,
-                Some(&mut h_one),
-                &mut RngStream::new(5, 6),
+                Some(Sample {
+                    out: &mut h_one,
+                    rng: &mut RngStream::new(5, 6),
+                }),
             )
             .unwrap();
             let one = g.dispatches() - d0;
@@ -1017,13 +1091,14 @@ fn gemm_tempered_hidden_fuses_the_split_reduction() {
             &v,
             &w,
             &mut x,
-            &bh,
-            0.0,
-            1.0,
-            None,
+            &Tempered {
+                b_h: &bh,
+                beta0: 0.0,
+                beta1: 1.0,
+                linear_last: None,
+            },
             &mut lw,
             None,
-            &mut RngStream::new(0, 0),
         )
         .unwrap_err();
     assert!(e.to_string().contains("gemm_tempered_hidden"), "{e}");

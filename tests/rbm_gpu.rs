@@ -18,6 +18,7 @@ use ebmkit::backend::gpu::Gpu;
 use ebmkit::energy::{Bipartite, Scratch};
 use ebmkit::io::recipe::Recipe;
 use ebmkit::models::rbm::{Rbm, RbmHost};
+use ebmkit::prelude::*;
 use ebmkit::sample::tempering::linear_betas;
 use ebmkit::sample::{Chains, Tempering};
 use ebmkit::train::Trainer;
@@ -54,7 +55,7 @@ fn start(n: usize, nv: usize) -> HostMat {
     HostMat::from_fn(n, nv, |r, c| (d.uniform(r * nv + c) < 0.5) as u8 as f32)
 }
 
-fn run_chains<B: Backend>(be: &B, h: &RbmHost, v0: &HostMat, steps: usize) -> (HostMat, HostMat) {
+fn run_chains<B: Fused>(be: &B, h: &RbmHost, v0: &HostMat, steps: usize) -> (HostMat, HostMat) {
     let rbm = Rbm::from_host(be, h).unwrap();
     let mut c = Chains::new(be, v0.rows, h.n_visible(), h.n_hidden()).unwrap();
     let mut rng = RngStream::new(21, 3);

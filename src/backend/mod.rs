@@ -2,6 +2,16 @@
 //! implementations: [`cpu::Cpu`] (rayon + SIMD GEMM) and [`gpu::Gpu`] (wgpu,
 //! WGSL kernels in `shaders/`).
 //!
+//! - [`Backend`]: the core ops every model family needs (memory, GEMM with
+//!   either operand transposed, row / column broadcasts, elementwise maps,
+//!   reductions, Bernoulli / Gaussian draws).
+//! - [`Fused`]: an extension trait of fused kernels that hot loops live on
+//!   (GEMM + bias + sigmoid + Bernoulli, the momentum step of a bias, the
+//!   tempered hidden pass of annealing). Each has a default composition in
+//!   core ops ([`fused::composed`]), so a new backend needs only [`Backend`];
+//!   the CPU and the GPU override every one with a single pass.
+//! - [`any`]: the backend chosen at run time ([`AnyBackend`], [`Choice`]).
+//!
 //! Matrices are f32, row-major, and live wherever the backend keeps them.
 //! Operations are queued, not awaited: only `download`, `sum` and `sync` wait
 //! for the device, so a training loop that reads nothing back never stalls.
@@ -10,8 +20,13 @@
 //! element `i` of the result depends only on (seed, stream, offset, i) (see
 //! [`crate::rng`]), so both backends give the same samples.
 
+pub mod any;
 pub mod cpu;
+pub mod fused;
 pub mod gpu;
+
+pub use any::{AnyBackend, Choice, BACKEND_ENV};
+pub use fused::{BiasStep, Fused, Sample, Tempered};
 
 use crate::error::{Error, Result};
 use crate::host::HostMat;
@@ -31,6 +46,28 @@ impl Trans {
             Trans::N => (rows, cols),
             Trans::T => (cols, rows),
         }
+    }
+}
+
+/// `op(X)`: a matrix as it enters a product, as stored or transposed
+/// ([`Matrix::n`], [`Matrix::t`]).
+#[derive(Debug)]
+pub struct Op<'a, M> {
+    pub m: &'a M,
+    pub t: Trans,
+}
+
+impl<M> Clone for Op<'_, M> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<M> Copy for Op<'_, M> {}
+
+impl<M: Matrix> Op<'_, M> {
+    /// Rows and columns of `op(X)`.
+    pub fn shape(&self) -> (usize, usize) {
+        self.t.apply(self.m.shape())
     }
 }
 
@@ -175,10 +212,30 @@ pub trait Matrix: Send + Sync {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// The matrix as stored, as a GEMM operand.
+    fn n(&self) -> Op<'_, Self>
+    where
+        Self: Sized,
+    {
+        Op {
+            m: self,
+            t: Trans::N,
+        }
+    }
+    /// The matrix transposed, as a GEMM operand.
+    fn t(&self) -> Op<'_, Self>
+    where
+        Self: Sized,
+    {
+        Op {
+            m: self,
+            t: Trans::T,
+        }
+    }
 }
 
-/// The operations the models need. Shapes are checked on every call and a
-/// mismatch is an [`Error::Shape`] naming the operation and the shapes.
+/// The core operations every model needs. Shapes are checked on every call
+/// and a mismatch is an [`Error::Shape`] naming the operation and the shapes.
 pub trait Backend: Send + Sync + 'static {
     type Mat: Matrix;
 
@@ -201,15 +258,13 @@ pub trait Backend: Send + Sync + 'static {
     fn sync(&self) -> Result<()>;
 
     // ---- linear algebra ------------------------------------------------
-    /// `C = alpha * op(A) * op(B) + beta * C`.
-    #[allow(clippy::too_many_arguments)]
+    /// `C = alpha * op(A) * op(B) + beta * C`; with `beta = 0` the old
+    /// contents of C are never read (NaN included).
     fn gemm(
         &self,
         alpha: f32,
-        a: &Self::Mat,
-        ta: Trans,
-        b: &Self::Mat,
-        tb: Trans,
+        a: Op<'_, Self::Mat>,
+        b: Op<'_, Self::Mat>,
         beta: f32,
         c: &mut Self::Mat,
     ) -> Result<()>;
@@ -223,38 +278,6 @@ pub trait Backend: Send + Sync + 'static {
     fn mul_col_vec(&self, m: &mut Self::Mat, v: &Self::Mat) -> Result<()>;
     /// `out = alpha * (sum over rows of X) + beta * out`, `out` is 1 x cols.
     fn col_sums(&self, x: &Self::Mat, alpha: f32, beta: f32, out: &mut Self::Mat) -> Result<()>;
-    /// One momentum step of a bias from the column sums of two statistics
-    /// (the positive and negative phase), applied at once:
-    /// `step = mom * step + alpha_a * Σ_rows A + alpha_b * Σ_rows B`, then
-    /// `param += step`. `A` and `B` share their column count; `step` and
-    /// `param` are 1 x cols. (Six dispatches of a training step in one.)
-    #[allow(clippy::too_many_arguments)]
-    fn bias_step(
-        &self,
-        a: &Self::Mat,
-        alpha_a: f32,
-        b: &Self::Mat,
-        alpha_b: f32,
-        mom: f32,
-        step: &mut Self::Mat,
-        param: &mut Self::Mat,
-    ) -> Result<()>;
-    /// [`bias_step`](Self::bias_step) for both layers of an RBM at once,
-    /// with the same scales and momentum: the visible biases from `v.a` and
-    /// `v.b`, the hidden ones from `h.a` and `h.b`. (On a GPU, one dispatch
-    /// instead of two when the statistics of each phase share their row
-    /// count.)
-    fn bias_steps(
-        &self,
-        v: BiasStep<'_, Self::Mat>,
-        h: BiasStep<'_, Self::Mat>,
-        alpha_a: f32,
-        alpha_b: f32,
-        mom: f32,
-    ) -> Result<()> {
-        self.bias_step(v.a, alpha_a, v.b, alpha_b, mom, v.step, v.param)?;
-        self.bias_step(h.a, alpha_a, h.b, alpha_b, mom, h.step, h.param)
-    }
     /// `out = alpha * (sum over columns of X) + beta * out`, `out` is rows x 1.
     fn row_sums(&self, x: &Self::Mat, alpha: f32, beta: f32, out: &mut Self::Mat) -> Result<()>;
     /// Sum of all elements (waits for the device).
@@ -283,133 +306,24 @@ pub trait Backend: Send + Sync + 'static {
         out: &mut Self::Mat,
         rng: &mut RngStream,
     ) -> Result<()>;
-    /// The conditional Gibbs sampling lives on, in one pass:
-    /// `prob = sigmoid(alpha * (op(A) op(B) + bias))` with `bias` 1 x cols,
-    /// and, if `sample` is given, `sample = bernoulli(prob)`.
-    #[allow(clippy::too_many_arguments)]
-    fn sigmoid_affine(
-        &self,
-        alpha: f32,
-        a: &Self::Mat,
-        ta: Trans,
-        b: &Self::Mat,
-        tb: Trans,
-        bias: &Self::Mat,
-        prob: &mut Self::Mat,
-        sample: Option<&mut Self::Mat>,
-        rng: &mut RngStream,
-    ) -> Result<()>;
-    /// The hidden half of one annealing or tempering step, in one pass over
-    /// `x = v W` (rows x nh): with `y = x + b_h` (`b_h` 1 x nh),
-    /// `lw[r] += Σ_j softplus(beta1 y_rj) - softplus(beta0 y_rj)` (`lw` rows x 1:
-    /// the change of log p*(v) between the two inverse temperatures, hidden
-    /// units summed out) and, if `h` is given, `h = bernoulli(sigmoid(beta1 y))`
-    /// (one draw, element index `r * nh + j`, as in [`Backend::bernoulli`]).
-    ///
-    /// With `linear_last = Some(c)` the last column of `x` is not a hidden
-    /// unit but a linear term carried along by the GEMM that made `x` (AIS
-    /// puts `v·(b_v - b_A)` there): it adds `(beta1 - beta0) y` to `lw`, and
-    /// its `h` entry is set to `c` (AIS passes `(1-β)/β`, so that the next
-    /// GEMM with a matching extra weight column adds the base-rate bias).
-    /// One dispatch instead of three per annealing step.
-    #[allow(clippy::too_many_arguments)]
-    fn tempered_hidden(
-        &self,
-        x: &Self::Mat,
-        b_h: &Self::Mat,
-        beta0: f32,
-        beta1: f32,
-        linear_last: Option<f32>,
-        lw: &mut Self::Mat,
-        h: Option<&mut Self::Mat>,
-        rng: &mut RngStream,
-    ) -> Result<()>;
-    /// `x = v W`, then [`tempered_hidden`](Self::tempered_hidden) of `x`: the
-    /// hidden half of an annealing step from the visible states. `x` is
-    /// scratch, its contents afterwards unspecified: when the GPU splits the
-    /// product over k, the tempered pass sums the partial products itself
-    /// (same order, same bits) instead of a reduction pass writing `x`.
-    #[allow(clippy::too_many_arguments)]
-    fn gemm_tempered_hidden(
-        &self,
-        v: &Self::Mat,
-        w: &Self::Mat,
-        x: &mut Self::Mat,
-        b_h: &Self::Mat,
-        beta0: f32,
-        beta1: f32,
-        linear_last: Option<f32>,
-        lw: &mut Self::Mat,
-        h: Option<&mut Self::Mat>,
-        rng: &mut RngStream,
-    ) -> Result<()> {
-        self.gemm(1.0, v, Trans::N, w, Trans::N, 0.0, x)?;
-        self.tempered_hidden(x, b_h, beta0, beta1, linear_last, lw, h, rng)
-    }
-}
-
-/// One layer's part of [`Backend::bias_steps`]: the statistics of the two
-/// phases (`a`, `b`), the momentum `step` and the bias `param`.
-pub struct BiasStep<'a, M> {
-    pub a: &'a M,
-    pub b: &'a M,
-    pub step: &'a mut M,
-    pub param: &'a mut M,
-}
-
-/// Shape checks shared by the backends' `bias_step`.
-pub fn bias_step_check(
-    a: (usize, usize),
-    b: (usize, usize),
-    step: (usize, usize),
-    param: (usize, usize),
-) -> Result<()> {
-    let n = a.1;
-    if b.1 != n || step != (1, n) || param != (1, n) {
-        return Err(Error::shape(
-            "bias_step",
-            format!(
-                "statistics {}x{} and {}x{}, step {}x{}, parameter {}x{}: need equal column \
-                 counts and 1x{n} step and parameter",
-                a.0, a.1, b.0, b.1, step.0, step.1, param.0, param.1
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// Shape checks shared by the backends' `tempered_hidden`.
-pub fn tempered_hidden_check(
-    x: (usize, usize),
-    b_h: (usize, usize),
-    lw: (usize, usize),
-    h: Option<(usize, usize)>,
-) -> Result<()> {
-    row_vec_shape("tempered_hidden (b_h)", x, b_h)?;
-    col_vec_shape("tempered_hidden (lw)", x, lw)?;
-    if let Some(h) = h {
-        same_shape("tempered_hidden (h)", x, h)?;
-    }
-    Ok(())
 }
 
 /// Checks the shapes of `C = op(A) op(B)` and returns (m, k, n).
-pub fn gemm_dims(
+pub fn gemm_dims<M: Matrix>(
     op: &'static str,
-    a: (usize, usize),
-    ta: Trans,
-    b: (usize, usize),
-    tb: Trans,
+    a: Op<'_, M>,
+    b: Op<'_, M>,
     c: (usize, usize),
 ) -> Result<(usize, usize, usize)> {
-    let (m, k) = ta.apply(a);
-    let (k2, n) = tb.apply(b);
+    let (m, k) = a.shape();
+    let (k2, n) = b.shape();
     if k != k2 || c != (m, n) {
+        let (sa, sb) = (a.m.shape(), b.m.shape());
         return Err(Error::shape(
             op,
             format!(
-                "op(A) is {m}x{k} (A {}x{} {ta:?}), op(B) is {k2}x{n} (B {}x{} {tb:?}), C is {}x{}",
-                a.0, a.1, b.0, b.1, c.0, c.1
+                "op(A) is {m}x{k} (A {}x{} {:?}), op(B) is {k2}x{n} (B {}x{} {:?}), C is {}x{}",
+                sa.0, sa.1, a.t, sb.0, sb.1, b.t, c.0, c.1
             ),
         ));
     }
@@ -480,100 +394,4 @@ pub fn gather_check(
         ));
     }
     Ok(())
-}
-
-/// Which backend to run on.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Default,
-    clap::ValueEnum,
-    serde::Deserialize,
-    serde::Serialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Choice {
-    /// The best hardware GPU adapter if one is found, else the CPU.
-    #[default]
-    Auto,
-    Cpu,
-    Gpu,
-}
-
-impl std::str::FromStr for Choice {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "auto" | "" => Ok(Choice::Auto),
-            "cpu" => Ok(Choice::Cpu),
-            "gpu" => Ok(Choice::Gpu),
-            other => Err(Error::value(
-                "backend",
-                format!("'{other}' is not one of auto, cpu, gpu"),
-            )),
-        }
-    }
-}
-
-/// The environment variable that forces a backend when no flag is given.
-pub const BACKEND_ENV: &str = "EBMKIT_BACKEND";
-
-/// A backend chosen at run time. Model code is generic; the CLI dispatches
-/// through [`with_backend!`](crate::with_backend).
-pub enum AnyBackend {
-    Cpu(cpu::Cpu),
-    Gpu(gpu::Gpu),
-}
-
-impl AnyBackend {
-    /// `choice` from a flag, else `EBMKIT_BACKEND`, else auto. Auto falls back
-    /// to the CPU, saying so once on stderr, when no GPU adapter exists.
-    pub fn select(choice: Option<Choice>) -> Result<AnyBackend> {
-        let choice = match choice {
-            Some(c) => c,
-            None => match std::env::var(BACKEND_ENV) {
-                Ok(s) => s.parse()?,
-                Err(_) => Choice::Auto,
-            },
-        };
-        match choice {
-            Choice::Cpu => Ok(AnyBackend::Cpu(cpu::Cpu::new())),
-            Choice::Gpu => Ok(AnyBackend::Gpu(gpu::Gpu::new()?)),
-            Choice::Auto => match gpu::Gpu::new() {
-                Ok(g) if g.is_software() => {
-                    eprintln!(
-                        "ebmkit: only a software GPU adapter ({}); running on the CPU backend \
-                         (--backend gpu forces it)",
-                        g.name()
-                    );
-                    Ok(AnyBackend::Cpu(cpu::Cpu::new()))
-                }
-                Ok(g) => Ok(AnyBackend::Gpu(g)),
-                Err(e) => {
-                    eprintln!("ebmkit: {e}; running on the CPU backend");
-                    Ok(AnyBackend::Cpu(cpu::Cpu::new()))
-                }
-            },
-        }
-    }
-    pub fn name(&self) -> String {
-        match self {
-            AnyBackend::Cpu(b) => b.name(),
-            AnyBackend::Gpu(b) => b.name(),
-        }
-    }
-}
-
-/// Runs a generic expression with `$b` bound to the concrete backend.
-#[macro_export]
-macro_rules! with_backend {
-    ($any:expr, |$b:ident| $body:expr) => {
-        match $any {
-            $crate::backend::AnyBackend::Cpu($b) => $body,
-            $crate::backend::AnyBackend::Gpu($b) => $body,
-        }
-    };
 }

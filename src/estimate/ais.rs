@@ -43,7 +43,7 @@
 //! the final `runs x 1` column is downloaded.
 
 use super::{log_mean_exp, rbm_dims};
-use crate::backend::{Backend, Matrix, Trans};
+use crate::backend::{Fused, Matrix, Sample, Tempered};
 use crate::error::{Error, Result};
 use crate::host::HostMat;
 use crate::rng::RngStream;
@@ -205,7 +205,7 @@ impl BaseRate {
     }
 
     /// Fit to the rows of a matrix already on the backend (one small download).
-    pub fn from_data<B: Backend>(be: &B, data: &B::Mat) -> Result<BaseRate> {
+    pub fn from_data<B: Fused>(be: &B, data: &B::Mat) -> Result<BaseRate> {
         let (n, nv) = data.shape();
         if n == 0 {
             return Err(Error::value("base-rate data", "no rows"));
@@ -341,7 +341,7 @@ impl AisEstimate {
 /// `tempered_hidden` sets the matching entry of `h` to `c = (1-β)/β`, so
 /// `β (h W_vᵀ + b_v) = β (h Wᵀ + b_v) + (1-β) b_A`. For Gaussian visible
 /// units `W_x` is `diag(σ⁻²) W` and `d` is scaled by σ⁻² too.
-struct Annealer<'a, B: Backend> {
+struct Annealer<'a, B: Fused> {
     be: &'a B,
     b_v: &'a B::Mat,
     /// nv x (nh+1): `[W_in | d]` and `[W | b_A]`.
@@ -364,7 +364,7 @@ struct Annealer<'a, B: Backend> {
     sd: Option<B::Mat>,
 }
 
-impl<'a, B: Backend> Annealer<'a, B> {
+impl<'a, B: Fused> Annealer<'a, B> {
     fn new(
         be: &'a B,
         w: &'a B::Mat,
@@ -463,13 +463,14 @@ impl<'a, B: Backend> Annealer<'a, B> {
             &self.v,
             &self.w_x,
             &mut self.x,
-            &self.b_h,
-            b0 as f32,
-            b1 as f32,
-            Some(c),
+            &Tempered {
+                b_h: &self.b_h,
+                beta0: b0 as f32,
+                beta1: b1 as f32,
+                linear_last: Some(c),
+            },
             &mut self.lw_recent,
-            if sweep { Some(&mut self.h) } else { None },
-            rng,
+            if sweep { Some(&mut self.h) } else { None }.map(|out| Sample { out, rng }),
         )?;
         if sweep {
             // β (h Wᵀ + c b_A + b_v) = β (h Wᵀ + b_v) + (1-β) b_A; relative
@@ -478,25 +479,17 @@ impl<'a, B: Backend> Annealer<'a, B> {
             match &self.sd {
                 None => be.sigmoid_affine(
                     b1 as f32,
-                    &self.h,
-                    Trans::N,
-                    &self.w_v,
-                    Trans::T,
+                    self.h.n(),
+                    self.w_v.t(),
                     self.b_v,
                     &mut self.p_v,
-                    Some(&mut self.v),
-                    rng,
+                    Some(Sample {
+                        out: &mut self.v,
+                        rng,
+                    }),
                 )?,
                 Some(sd) => {
-                    be.gemm(
-                        b1 as f32,
-                        &self.h,
-                        Trans::N,
-                        &self.w_v,
-                        Trans::T,
-                        0.0,
-                        &mut self.p_v,
-                    )?;
+                    be.gemm(b1 as f32, self.h.n(), self.w_v.t(), 0.0, &mut self.p_v)?;
                     be.add_row_vec(&mut self.p_v, self.b_v, b1 as f32)?;
                     gaussian_per_unit(be, &self.p_v, sd, &mut self.v, rng)?;
                 }
@@ -638,7 +631,7 @@ impl Base for GaussianBase {
 /// visible units, [`GaussianBase`] for Gaussian ones) annealed to the RBM
 /// along `schedule`. `Ẑ = Z_A · mean(w)`; see the module docs for its bias.
 #[allow(clippy::too_many_arguments)]
-pub fn forward<B: Backend>(
+pub fn forward<B: Fused>(
     be: &B,
     w: &B::Mat,
     b_v: &B::Mat,
@@ -656,7 +649,7 @@ pub fn forward<B: Backend>(
 /// RBM), annealed from β = 1 to the base model. `Ẑ = Z_A / mean(w_rev)`; an
 /// upper bound in expectation when `init` holds exact samples (module docs).
 #[allow(clippy::too_many_arguments)]
-pub fn reverse<B: Backend>(
+pub fn reverse<B: Fused>(
     be: &B,
     w: &B::Mat,
     b_v: &B::Mat,

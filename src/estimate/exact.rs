@@ -8,7 +8,7 @@
 //! one GEMM each; their log-marginals come back and are summed in f64.
 
 use super::{data_dims, neg_free_energies, rbm_dims, LogSumExp, BATCH_ROWS};
-use crate::backend::{Backend, Matrix, Trans, Unary};
+use crate::backend::{Fused, Matrix, Op, Sample, Trans, Unary};
 use crate::error::{Error, Result};
 use crate::host::HostMat;
 use crate::rng::RngStream;
@@ -41,7 +41,7 @@ fn fill_states(states: &mut HostMat, first: u64) {
 
 /// Calls `f(first_state, log_marginals)` for every chunk of states of the
 /// smaller layer, in state order; returns the layer enumerated.
-fn enumerate<B: Backend>(
+fn enumerate<B: Fused>(
     be: &B,
     w: &B::Mat,
     b_v: &B::Mat,
@@ -80,11 +80,11 @@ fn enumerate<B: Backend>(
     while first < total {
         fill_states(&mut host, first);
         be.write(&mut states, &host)?;
-        be.gemm(1.0, &states, Trans::N, w, tw, 0.0, &mut act)?;
+        be.gemm(1.0, states.n(), Op { m: w, t: tw }, 0.0, &mut act)?;
         be.add_row_vec(&mut act, other_bias, 1.0)?;
         be.unary_inplace(Unary::Softplus, &mut act)?;
         be.row_sums(&act, 1.0, 0.0, &mut col)?;
-        be.gemm(1.0, &states, Trans::N, own_bias, Trans::T, 1.0, &mut col)?;
+        be.gemm(1.0, states.n(), own_bias.t(), 1.0, &mut col)?;
         let lm: Vec<f64> = be.download(&col)?.data.into_iter().map(f64::from).collect();
         f(first, &lm)?;
         first += rows as u64;
@@ -94,7 +94,7 @@ fn enumerate<B: Backend>(
 
 /// The exact log partition function, in nats. Fails with
 /// [`Error::Limit`] when both layers have more than [`MAX_ENUMERATED`] units.
-pub fn log_z<B: Backend>(be: &B, w: &B::Mat, b_v: &B::Mat, b_h: &B::Mat) -> Result<f64> {
+pub fn log_z<B: Fused>(be: &B, w: &B::Mat, b_v: &B::Mat, b_h: &B::Mat) -> Result<f64> {
     let mut acc = LogSumExp::new();
     enumerate(be, w, b_v, b_h, |_, lm| {
         acc.add_all(lm.iter().copied());
@@ -111,7 +111,7 @@ pub fn log_z<B: Backend>(be: &B, w: &B::Mat, b_v: &B::Mat, b_h: &B::Mat) -> Resu
 ///
 /// `log Z = logsumexp_h [h·b_h + Σ_i μ_i²/(2σ_i²)] + Σ_i ½ log 2πσ_i²`,
 /// `μ = h Wᵀ + b_v`.
-pub fn log_z_gaussian_visible<B: Backend>(
+pub fn log_z_gaussian_visible<B: Fused>(
     be: &B,
     w: &B::Mat,
     b_v: &B::Mat,
@@ -156,12 +156,12 @@ pub fn log_z_gaussian_visible<B: Backend>(
     while first < total {
         fill_states(&mut host, first);
         be.write(&mut states, &host)?;
-        be.gemm(1.0, &states, Trans::N, w, Trans::T, 0.0, &mut mu)?;
+        be.gemm(1.0, states.n(), w.t(), 0.0, &mut mu)?;
         be.add_row_vec(&mut mu, b_v, 1.0)?;
         be.unary_inplace(Unary::Square, &mut mu)?;
         be.mul_row_vec(&mut mu, &half_prec)?;
         be.row_sums(&mu, 1.0, 0.0, &mut col)?;
-        be.gemm(1.0, &states, Trans::N, b_h, Trans::T, 1.0, &mut col)?;
+        be.gemm(1.0, states.n(), b_h.t(), 1.0, &mut col)?;
         acc.add_all(be.download(&col)?.data.into_iter().map(f64::from));
         first += rows as u64;
     }
@@ -169,7 +169,7 @@ pub fn log_z_gaussian_visible<B: Backend>(
 }
 
 /// The exact `log p(v)` of every row of `data` (n x nv).
-pub fn log_prob<B: Backend>(
+pub fn log_prob<B: Fused>(
     be: &B,
     w: &B::Mat,
     b_v: &B::Mat,
@@ -199,7 +199,7 @@ fn uniform48(d: &crate::rng::Draw, i: usize) -> f64 {
 /// `v ~ p(v | h)` on the backend. These are the starting points that make
 /// reverse AIS a true stochastic upper bound. Holds the 2^n log-marginals
 /// as f32 (what the device computes anyway): 128 MB at 25 units.
-pub fn sample<B: Backend>(
+pub fn sample<B: Fused>(
     be: &B,
     w: &B::Mat,
     b_v: &B::Mat,
@@ -250,14 +250,11 @@ pub fn sample<B: Backend>(
             let mut v = be.zeros(n, nv)?;
             be.sigmoid_affine(
                 1.0,
-                &states,
-                Trans::N,
-                w,
-                Trans::T,
+                states.n(),
+                w.t(),
                 b_v,
                 &mut p,
-                Some(&mut v),
-                rng,
+                Some(Sample { out: &mut v, rng }),
             )?;
             Ok(v)
         }

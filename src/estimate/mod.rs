@@ -28,7 +28,7 @@ pub mod pseudo_likelihood;
 pub use ais::{AisEstimate, BaseRate, Schedule};
 pub use pseudo_likelihood::{pseudo_log_likelihood, reconstruction_error, Reconstruction};
 
-use crate::backend::{Backend, Matrix, Trans, Unary};
+use crate::backend::{Fused, Matrix, Unary};
 use crate::error::{Error, Result};
 
 /// Rows per batch when a data set is walked on the backend: big enough to
@@ -36,7 +36,7 @@ use crate::error::{Error, Result};
 pub const BATCH_ROWS: usize = 1000;
 
 /// Checks `w` (nv x nh), `b_v` (1 x nv) and `b_h` (1 x nh); returns (nv, nh).
-pub fn rbm_dims<B: Backend>(w: &B::Mat, b_v: &B::Mat, b_h: &B::Mat) -> Result<(usize, usize)> {
+pub fn rbm_dims<B: Fused>(w: &B::Mat, b_v: &B::Mat, b_h: &B::Mat) -> Result<(usize, usize)> {
     let (nv, nh) = w.shape();
     if b_v.shape() != (1, nv) || b_h.shape() != (1, nh) {
         return Err(Error::shape(
@@ -126,7 +126,7 @@ impl LogSumExp {
 /// backend matrix together with its first row index. A data set that fits
 /// one batch is passed through as is; otherwise rows are gathered into two
 /// preallocated scratch matrices (full batches and the remainder).
-pub(crate) fn for_each_batch<B: Backend>(
+pub(crate) fn for_each_batch<B: Fused>(
     be: &B,
     data: &B::Mat,
     batch: usize,
@@ -164,14 +164,14 @@ pub(crate) fn for_each_batch<B: Backend>(
 }
 
 /// Scratch matrices for the free energies of one batch shape.
-pub(crate) struct FreeEnergyScratch<B: Backend> {
+pub(crate) struct FreeEnergyScratch<B: Fused> {
     /// rows x nh pre-activations of the hidden units.
     act: B::Mat,
     /// rows x 1 result: `-F(v)`.
     neg_f: B::Mat,
 }
 
-impl<B: Backend> FreeEnergyScratch<B> {
+impl<B: Fused> FreeEnergyScratch<B> {
     pub(crate) fn new(be: &B, rows: usize, nh: usize) -> Result<Self> {
         Ok(FreeEnergyScratch {
             act: be.zeros(rows, nh)?,
@@ -190,12 +190,12 @@ impl<B: Backend> FreeEnergyScratch<B> {
         b_h: &B::Mat,
         v: &B::Mat,
     ) -> Result<Vec<f64>> {
-        be.gemm(1.0, v, Trans::N, w, Trans::N, 0.0, &mut self.act)?;
+        be.gemm(1.0, v.n(), w.n(), 0.0, &mut self.act)?;
         be.add_row_vec(&mut self.act, b_h, 1.0)?;
         be.unary_inplace(Unary::Softplus, &mut self.act)?;
         be.row_sums(&self.act, 1.0, 0.0, &mut self.neg_f)?;
         // v·b_v as a GEMV straight into the same column.
-        be.gemm(1.0, v, Trans::N, b_v, Trans::T, 1.0, &mut self.neg_f)?;
+        be.gemm(1.0, v.n(), b_v.t(), 1.0, &mut self.neg_f)?;
         Ok(be
             .download(&self.neg_f)?
             .data
@@ -207,7 +207,7 @@ impl<B: Backend> FreeEnergyScratch<B> {
 
 /// `-F(v)` for every row, batched: the per-batch scratch is reused, and
 /// one small column per batch comes back from the device.
-pub(crate) fn neg_free_energies<B: Backend>(
+pub(crate) fn neg_free_energies<B: Fused>(
     be: &B,
     w: &B::Mat,
     b_v: &B::Mat,
@@ -231,7 +231,7 @@ pub(crate) fn neg_free_energies<B: Backend>(
 }
 
 /// The free energy `F(v)` of every row of `data` (n x nv), in nats.
-pub fn free_energy<B: Backend>(
+pub fn free_energy<B: Fused>(
     be: &B,
     w: &B::Mat,
     b_v: &B::Mat,
@@ -247,7 +247,7 @@ pub fn free_energy<B: Backend>(
 /// The average log-probability of the rows of `data`, `mean(-F(v)) - log_z`,
 /// in nats per example: the test log-likelihood once `log_z` comes from
 /// [`exact::log_z`] or [`ais`].
-pub fn mean_log_prob<B: Backend>(
+pub fn mean_log_prob<B: Fused>(
     be: &B,
     w: &B::Mat,
     b_v: &B::Mat,

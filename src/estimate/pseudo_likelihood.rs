@@ -3,7 +3,7 @@
 //! error of one mean-field up-down pass.
 
 use super::{data_dims, for_each_batch, rbm_dims, FreeEnergyScratch, BATCH_ROWS};
-use crate::backend::{Backend, Binary, Matrix, Trans, Unary};
+use crate::backend::{Backend, Binary, Fused, Matrix, Unary};
 use crate::error::{Error, Result};
 use crate::host::HostMat;
 use crate::rng::RngStream;
@@ -19,7 +19,7 @@ fn log_sigmoid(x: f64) -> f64 {
 /// with `ṽ` the row with bit `i` flipped — an unbiased estimate of the
 /// row's full pseudo-log-likelihood (the estimator of scikit-learn's
 /// `BernoulliRBM.score_samples`). In nats per example.
-pub fn pseudo_log_likelihood<B: Backend>(
+pub fn pseudo_log_likelihood<B: Fused>(
     be: &B,
     w: &B::Mat,
     b_v: &B::Mat,
@@ -92,7 +92,7 @@ pub struct Reconstruction {
 }
 
 /// See [`Reconstruction`]. Works for binary or [0, 1]-valued data.
-pub fn reconstruction_error<B: Backend>(
+pub fn reconstruction_error<B: Fused>(
     be: &B,
     w: &B::Mat,
     b_v: &B::Mat,
@@ -106,7 +106,7 @@ pub fn reconstruction_error<B: Backend>(
         return Err(Error::value("data", "no rows to average over"));
     }
     // No sampling happens; the fused kernel just wants a stream.
-    let mut rng = RngStream::new(0, 0);
+    let _rng = RngStream::new(0, 0);
     let (mut se, mut ce) = (0.0f64, 0.0f64);
     struct Scratch<M> {
         p_h: M,
@@ -128,28 +128,8 @@ pub fn reconstruction_error<B: Backend>(
             });
         }
         let s = scratch.as_mut().expect("just set");
-        be.sigmoid_affine(
-            1.0,
-            v,
-            Trans::N,
-            w,
-            Trans::N,
-            b_h,
-            &mut s.p_h,
-            None,
-            &mut rng,
-        )?;
-        be.sigmoid_affine(
-            1.0,
-            &s.p_h,
-            Trans::N,
-            w,
-            Trans::T,
-            b_v,
-            &mut s.p_v,
-            None,
-            &mut rng,
-        )?;
+        be.sigmoid_affine(1.0, v.n(), w.n(), b_h, &mut s.p_h, None)?;
+        be.sigmoid_affine(1.0, s.p_h.n(), w.t(), b_v, &mut s.p_v, None)?;
         be.binary(Binary::Sub, v, &s.p_v, &mut s.t)?;
         be.unary_inplace(Unary::Square, &mut s.t)?;
         be.row_sums(&s.t, 1.0, 0.0, &mut s.col)?;

@@ -30,7 +30,7 @@
 //! [`Rbm::refresh`]). With z = 0 this is the unit-variance model. Hidden
 //! Gaussian units keep unit variance.
 
-use crate::backend::{Backend, Binary, Matrix, Trans, Unary};
+use crate::backend::{Backend, Binary, Fused, Matrix, Op, Sample, Trans, Unary};
 use crate::energy::{Bipartite, LayerScratch, Scratch};
 use crate::error::{Error, Result};
 use crate::host::HostMat;
@@ -68,7 +68,7 @@ pub struct Variance<B: Backend> {
     one: B::Mat,
 }
 
-impl<B: Backend> Variance<B> {
+impl<B: Fused> Variance<B> {
     fn new(be: &B, log_var: B::Mat, nh: usize) -> Result<Self> {
         let nv = log_var.cols();
         Ok(Variance {
@@ -85,7 +85,7 @@ impl<B: Backend> Variance<B> {
 
 /// The variance block of a layer of `kind` units (Gaussian visible only),
 /// from log-variances `log_var` (zero, i.e. unit variance, if None).
-fn variance<B: Backend>(
+fn variance<B: Fused>(
     be: &B,
     kind: UnitKind,
     nv: usize,
@@ -104,7 +104,7 @@ fn variance<B: Backend>(
 }
 
 /// The group matrices a layer of `n` units of `kind` needs, if any.
-fn groups<B: Backend>(be: &B, kind: UnitKind, n: usize) -> Result<Option<GroupOps<B>>> {
+fn groups<B: Fused>(be: &B, kind: UnitKind, n: usize) -> Result<Option<GroupOps<B>>> {
     match kind.group() {
         Some(k) => Ok(Some(GroupOps::new(be, n, k)?)),
         None => Ok(None),
@@ -219,7 +219,7 @@ impl RbmHost {
     }
 }
 
-impl<B: Backend> Rbm<B> {
+impl<B: Fused> Rbm<B> {
     /// Weights ~ N(0, init_std²), biases zero.
     pub fn new(
         be: &B,
@@ -314,15 +314,7 @@ impl<B: Backend> Rbm<B> {
         be.affine(&mut var.sd, 0.5, 0.0)?;
         be.unary_inplace(Unary::Exp, &mut var.sd)?;
         // The column copy of 1/σ² (a 1 x 1 GEMM transposes it).
-        be.gemm(
-            1.0,
-            &var.prec,
-            Trans::T,
-            &var.one,
-            Trans::N,
-            0.0,
-            &mut var.prec_col,
-        )?;
+        be.gemm(1.0, var.prec.t(), var.one.n(), 0.0, &mut var.prec_col)?;
         be.copy(&self.w, &mut var.w_in)?;
         be.mul_col_vec(&mut var.w_in, &var.prec_col)?;
         be.copy(&self.b_v, &mut var.b_in)?;
@@ -363,7 +355,7 @@ impl<B: Backend> Rbm<B> {
         beta: f32,
         out: &mut B::Mat,
     ) -> Result<()> {
-        be.gemm(1.0, ph, Trans::N, &self.w, Trans::T, 0.0, tmp)?;
+        be.gemm(1.0, ph.n(), self.w.t(), 0.0, tmp)?;
         be.add_row_vec(tmp, &self.b_v, 1.0)?;
         be.axpby(0.5, v, -1.0, tmp)?;
         be.binary_inplace(Binary::Mul, tmp, v)?;
@@ -400,7 +392,7 @@ impl<B: Backend> Rbm<B> {
         self.visible_stat(be, v, &mut vt)?;
         let scale = -1.0 / n as f32;
         let mut w = be.zeros(nv, nh)?;
-        be.gemm(scale, &vt, Trans::T, &ph, Trans::N, 0.0, &mut w)?;
+        be.gemm(scale, vt.t(), ph.n(), 0.0, &mut w)?;
         let mut b_v = be.zeros(1, nv)?;
         be.col_sums(&vt, scale, 0.0, &mut b_v)?;
         let mut b_h = be.zeros(1, nh)?;
@@ -434,7 +426,7 @@ impl<B: Backend> Rbm<B> {
         beta: Option<&B::Mat>,
         pre: &mut B::Mat,
     ) -> Result<()> {
-        be.gemm(1.0, x, Trans::N, w, tw, 0.0, pre)?;
+        be.gemm(1.0, x.n(), Op { m: w, t: tw }, 0.0, pre)?;
         be.add_row_vec(pre, bias, 1.0)?;
         if let Some(b) = beta {
             be.mul_col_vec(pre, b)?;
@@ -465,7 +457,14 @@ impl<B: Backend> Rbm<B> {
     ) -> Result<()> {
         if units.is_binary() && beta.is_none() {
             // p(u = 1 | x) = σ(x W⁽ᵀ⁾ + b), sampled in the same pass.
-            return be.sigmoid_affine(1.0, x, Trans::N, w, tw, bias, mean, sample, rng);
+            return be.sigmoid_affine(
+                1.0,
+                x.n(),
+                Op { m: w, t: tw },
+                bias,
+                mean,
+                sample.map(|out| Sample { out, rng }),
+            );
         }
         self.total_input(be, x, w, tw, bias, beta, &mut s.pre)?;
         if let Some(g) = groups {
@@ -503,7 +502,7 @@ impl<B: Backend> Rbm<B> {
     }
 }
 
-impl<B: Backend> Bipartite<B> for Rbm<B> {
+impl<B: Fused> Bipartite<B> for Rbm<B> {
     fn n_visible(&self) -> usize {
         self.w.rows()
     }
@@ -577,12 +576,12 @@ impl<B: Backend> Bipartite<B> for Rbm<B> {
         out: &mut B::Mat,
     ) -> Result<()> {
         // -Σ_j (ṽ W)_j h_j
-        be.gemm(1.0, v, Trans::N, self.w_in(), Trans::N, 0.0, &mut s.h.pre)?;
+        be.gemm(1.0, v.n(), self.w_in().n(), 0.0, &mut s.h.pre)?;
         be.binary_inplace(Binary::Mul, &mut s.h.pre, h)?;
         be.row_sums(&s.h.pre, -1.0, 0.0, out)?;
         // - ṽ·b_v - h·b_h
-        be.gemm(-1.0, v, Trans::N, self.b_v_in(), Trans::T, 1.0, out)?;
-        be.gemm(-1.0, h, Trans::N, &self.b_h, Trans::T, 1.0, out)
+        be.gemm(-1.0, v.n(), self.b_v_in().t(), 1.0, out)?;
+        be.gemm(-1.0, h.n(), self.b_h.t(), 1.0, out)
     }
 
     fn energy(
@@ -610,7 +609,7 @@ impl<B: Backend> Bipartite<B> for Rbm<B> {
             None => self.hidden.log_partition(be, &s.h.pre, &mut s.h.tmp)?,
         }
         be.row_sums(&s.h.tmp, -1.0, 0.0, out)?;
-        be.gemm(-1.0, v, Trans::N, self.b_v_in(), Trans::T, 1.0, out)?;
+        be.gemm(-1.0, v.n(), self.b_v_in().t(), 1.0, out)?;
         self.visible_base_energy(be, v, &mut s.v.tmp, out)
     }
 }
@@ -618,7 +617,7 @@ impl<B: Backend> Bipartite<B> for Rbm<B> {
 /// The check every training loop runs at epoch ends: the name of the first
 /// parameter whose sum is NaN or ±inf (a NaN or inf entry, or values so large
 /// that the model has diverged anyway).
-pub fn first_non_finite<B: Backend>(be: &B, rbm: &Rbm<B>) -> Result<Option<&'static str>> {
+pub fn first_non_finite<B: Fused>(be: &B, rbm: &Rbm<B>) -> Result<Option<&'static str>> {
     for (name, m) in [("W", &rbm.w), ("b_v", &rbm.b_v), ("b_h", &rbm.b_h)] {
         if !be.sum(m)?.is_finite() {
             return Ok(Some(name));

@@ -6,7 +6,7 @@
 //! `θ_fast ← decay · θ_fast + lr_fast · g`, which pushes the chains away from
 //! modes they have just visited and so speeds up mixing.
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Fused};
 use crate::error::Result;
 use crate::models::rbm::Rbm;
 
@@ -19,7 +19,7 @@ pub struct FastWeights<B: Backend> {
     pub decay: f32,
 }
 
-impl<B: Backend> FastWeights<B> {
+impl<B: Fused> FastWeights<B> {
     pub fn new(be: &B, model: &Rbm<B>, lr: f32, decay: f32) -> Result<Self> {
         Ok(FastWeights {
             fast: Rbm::zeros_like(be, model)?,

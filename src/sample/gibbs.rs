@@ -1,7 +1,7 @@
 //! Block Gibbs sampling: all hidden units given the visible ones, then all
 //! visible units given the hidden ones.
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Fused};
 use crate::energy::{Bipartite, LayerScratch};
 use crate::error::Result;
 use crate::rng::RngStream;
@@ -18,7 +18,7 @@ pub struct Chains<B: Backend> {
     sh: LayerScratch<B>,
 }
 
-impl<B: Backend> Chains<B> {
+impl<B: Fused> Chains<B> {
     pub fn new(be: &B, rows: usize, n_visible: usize, n_hidden: usize) -> Result<Self> {
         Ok(Chains {
             v: be.zeros(rows, n_visible)?,

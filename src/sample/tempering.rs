@@ -15,7 +15,7 @@
 //! row gather of the partner states, an energy difference, one Bernoulli
 //! draw per pair and a masked blend. Nothing is read back.
 
-use crate::backend::{Backend, Binary, Unary};
+use crate::backend::{Backend, Binary, Fused, Unary};
 use crate::energy::{Bipartite, LayerScratch, Scratch};
 use crate::error::{Error, Result};
 use crate::host::HostMat;
@@ -64,7 +64,7 @@ pub fn linear_betas(t: usize, beta_min: f32) -> Vec<f32> {
         .collect()
 }
 
-impl<B: Backend> Tempering<B> {
+impl<B: Fused> Tempering<B> {
     /// `n` chains per temperature (all zero until [`start_from`](Self::start_from)).
     pub fn new(
         be: &B,

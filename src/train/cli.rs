@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::backend::Backend;
+use crate::backend::Fused;
 use crate::data::binarize::{binarize_stochastic, binarize_threshold};
 use crate::data::natural::{natural_patches, NaturalPatches};
 use crate::data::{data_dir, Dataset, Mnist, WhitenConfig};
@@ -110,7 +110,7 @@ fn describe(r: &EpochRecord) -> String {
 }
 
 /// `ebmkit train`.
-pub fn train<B: Backend>(be: &B, args: &TrainArgs) -> std::result::Result<(), String> {
+pub fn train<B: Fused>(be: &B, args: &TrainArgs) -> std::result::Result<(), String> {
     let mut recipe = Recipe::load(&args.recipe).map_err(s)?;
     if let Some(e) = args.epochs {
         if e == 0 {
@@ -280,7 +280,7 @@ pub struct GibbsOutput {
 
 /// Runs `n` block-Gibbs chains for `steps` sweeps from `start` (else random
 /// bits) and returns the visible means of the last sweep.
-pub fn gibbs_samples<B: Backend>(
+pub fn gibbs_samples<B: Fused>(
     be: &B,
     rbm: &Rbm<B>,
     start: Option<&HostMat>,
@@ -387,7 +387,7 @@ fn test_rows(
 }
 
 /// `ebmkit sample`.
-pub fn sample<B: Backend>(be: &B, a: &SampleArgs) -> std::result::Result<(), String> {
+pub fn sample<B: Fused>(be: &B, a: &SampleArgs) -> std::result::Result<(), String> {
     if a.n == 0 {
         return Err("--n: must be at least 1".into());
     }
@@ -456,7 +456,7 @@ pub struct EvalArgs {
 }
 
 /// `ebmkit eval`: average log-probability of the test (and training) data.
-pub fn eval<B: Backend>(be: &B, a: &EvalArgs) -> std::result::Result<(), String> {
+pub fn eval<B: Fused>(be: &B, a: &EvalArgs) -> std::result::Result<(), String> {
     use crate::estimate::{ais, exact, mean_log_prob};
     let ck = Checkpoint::load(&a.ckpt).map_err(s)?;
     if ck.rbm.visible == UnitKind::Gaussian && ck.rbm.hidden == UnitKind::Bernoulli {
@@ -565,7 +565,7 @@ fn reverse_label(e: &crate::estimate::AisEstimate) -> String {
 }
 
 /// Mean `-F(v)` of the rows of `x`, in batches (f64 sum).
-fn mean_neg_free_energy<B: Backend>(be: &B, rbm: &Rbm<B>, x: &HostMat) -> Result<f64> {
+fn mean_neg_free_energy<B: Fused>(be: &B, rbm: &Rbm<B>, x: &HostMat) -> Result<f64> {
     use crate::energy::Scratch;
     let rows = crate::estimate::BATCH_ROWS.min(x.rows.max(1));
     let mut sc = Scratch::new(be, rows, rbm.n_visible(), rbm.n_hidden())?;
@@ -595,7 +595,7 @@ fn mean_neg_free_energy<B: Backend>(be: &B, rbm: &Rbm<B>, x: &HostMat) -> Result
 /// `eval` of a Gaussian-visible, binary-hidden RBM: exact by enumerating
 /// the hidden layer when it has at most 25 units, else AIS and reverse AIS
 /// from a base model with the same variances and the training means.
-fn eval_gaussian<B: Backend>(be: &B, ck: &Checkpoint, a: &EvalArgs) -> Result<()> {
+fn eval_gaussian<B: Fused>(be: &B, ck: &Checkpoint, a: &EvalArgs) -> Result<()> {
     use crate::estimate::{ais, exact};
     let (test, train, _) = test_rows(ck, &a.ckpt, a.data.as_deref(), None)?;
     let rbm = Rbm::from_host(be, &ck.rbm)?;

@@ -4,7 +4,7 @@
 //! After [`Negative::run`], [`Negative::stats`] gives `(v⁻, E[h | v⁻])`; the
 //! optimiser combines them with the positive statistics.
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Fused};
 use crate::error::Result;
 use crate::models::rbm::Rbm;
 use crate::rng::RngStream;
@@ -31,7 +31,7 @@ pub enum Negative<B: Backend> {
     },
 }
 
-impl<B: Backend> Negative<B> {
+impl<B: Fused> Negative<B> {
     /// For CD: where the positive phase must put its hidden sample.
     pub fn cd_hidden(&mut self) -> Option<&mut B::Mat> {
         match self {

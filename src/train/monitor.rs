@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{Backend, Binary, Unary};
+use crate::backend::{Backend, Binary, Fused, Unary};
 use crate::energy::{Bipartite, LayerScratch, Scratch};
 use crate::error::Result;
 use crate::host::HostMat;
@@ -72,7 +72,7 @@ pub struct Monitor<B: Backend> {
     rows: usize,
 }
 
-impl<B: Backend> Monitor<B> {
+impl<B: Fused> Monitor<B> {
     /// `train` and `heldout` are preprocessed subsets; `heldout` is cut or
     /// repeated to the row count of `train`.
     pub fn new(

@@ -52,7 +52,7 @@
 //! with κ the recipe's `variance_lr_factor`; the floor keeps a variance from
 //! collapsing onto a pixel the hidden units reconstruct exactly.
 
-use crate::backend::{Backend, BiasStep, Binary, Matrix, Trans};
+use crate::backend::{Backend, BiasStep, Binary, Fused, Matrix};
 use crate::error::Result;
 use crate::host::HostMat;
 use crate::models::rbm::Rbm;
@@ -103,7 +103,7 @@ pub struct Sgd<B: Backend> {
 }
 
 /// The statistics one update uses.
-pub struct Stats<'a, B: Backend> {
+pub struct Stats<'a, B: Fused> {
     pub v_pos: &'a B::Mat,
     pub h_pos: &'a B::Mat,
     pub v_neg: &'a B::Mat,
@@ -134,7 +134,7 @@ pub struct VarianceConfig {
     pub learn: Option<(f32, f32)>,
 }
 
-impl<B: Backend> Sgd<B> {
+impl<B: Fused> Sgd<B> {
     /// `w` are the initial weights (the momentum starts at zero).
     pub fn new(be: &B, w: &B::Mat, cfg: SgdConfig) -> Result<Self> {
         let (nv, nh) = (w.rows(), w.cols());
@@ -247,8 +247,8 @@ impl<B: Backend> Sgd<B> {
                     be.axpby(keep, &rbm.w, -mom, &mut self.w_prev)?;
                     (&mut self.w_prev, 1.0)
                 };
-                be.gemm(lr / np, v_pos, Trans::T, s.h_pos, Trans::N, beta, w_new)?;
-                be.gemm(-lr / nn, v_neg, Trans::T, s.h_neg, Trans::N, 1.0, w_new)?;
+                be.gemm(lr / np, v_pos.t(), s.h_pos.n(), beta, w_new)?;
+                be.gemm(-lr / nn, v_neg.t(), s.h_neg.n(), 1.0, w_new)?;
                 // Bias steps and their application: one dispatch for both
                 // layers, or one for the visible layer beside the sparsity terms.
                 let bv = BiasStep {
@@ -268,7 +268,17 @@ impl<B: Backend> Sgd<B> {
                         be.bias_steps(bv, bh, lr / np, -lr / nn, mom)?;
                     }
                     Some(sp) => {
-                        be.bias_step(bv.a, lr / np, bv.b, -lr / nn, mom, bv.step, bv.param)?;
+                        be.bias_step(
+                            BiasStep {
+                                a: bv.a,
+                                b: bv.b,
+                                step: bv.step,
+                                param: bv.param,
+                            },
+                            lr / np,
+                            -lr / nn,
+                            mom,
+                        )?;
                         be.col_sums(s.h_pos, lr / np, mom, &mut self.db_h)?;
                         be.col_sums(s.h_neg, -lr / nn, 1.0, &mut self.db_h)?;
                         be.axpby(-lr * sp.cost, &sp.q_h, 1.0, &mut self.db_h)?;
@@ -278,8 +288,8 @@ impl<B: Backend> Sgd<B> {
                 }
             }
             Some((gw, gbv, gbh)) => {
-                be.gemm(1.0 / np, v_pos, Trans::T, s.h_pos, Trans::N, 0.0, gw)?;
-                be.gemm(-1.0 / nn, v_neg, Trans::T, s.h_neg, Trans::N, 1.0, gw)?;
+                be.gemm(1.0 / np, v_pos.t(), s.h_pos.n(), 0.0, gw)?;
+                be.gemm(-1.0 / nn, v_neg.t(), s.h_neg.n(), 1.0, gw)?;
                 be.col_sums(v_pos, 1.0 / np, 0.0, gbv)?;
                 be.col_sums(v_neg, -1.0 / nn, 1.0, gbv)?;
                 be.col_sums(s.h_pos, 1.0 / np, 0.0, gbh)?;
@@ -290,11 +300,11 @@ impl<B: Backend> Sgd<B> {
                     // outer products of the mean differences (gbv, gbh so far):
                     // g_W = Δ<vᵀh> - μᵀ Δh̄ - Δv̄ᵀ λ. Two rank-1 GEMMs instead of
                     // four centred copies of the statistics.
-                    be.gemm(-1.0, &c.mu_v, Trans::T, gbh, Trans::N, 1.0, gw)?;
-                    be.gemm(-1.0, gbv, Trans::T, &c.lambda_h, Trans::N, 1.0, gw)?;
+                    be.gemm(-1.0, c.mu_v.t(), gbh.n(), 1.0, gw)?;
+                    be.gemm(-1.0, gbv.t(), c.lambda_h.n(), 1.0, gw)?;
                     // g_b_v -= λ g_Wᵀ,  g_b_h -= μ g_W
-                    be.gemm(-1.0, &c.lambda_h, Trans::N, gw, Trans::T, 1.0, gbv)?;
-                    be.gemm(-1.0, &c.mu_v, Trans::N, gw, Trans::N, 1.0, gbh)?;
+                    be.gemm(-1.0, c.lambda_h.n(), gw.t(), 1.0, gbv)?;
+                    be.gemm(-1.0, c.mu_v.n(), gw.n(), 1.0, gbh)?;
                     // The offsets slide towards the data means.
                     be.col_sums(v_pos, c.rate / np, 1.0 - c.rate, &mut c.mu_v)?;
                     be.col_sums(s.h_pos, c.rate / np, 1.0 - c.rate, &mut c.lambda_h)?;

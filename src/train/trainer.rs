@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Fused};
 use crate::data::batch::Minibatches;
 use crate::data::binarize::{binarize_stochastic, binarize_threshold};
 use crate::energy::{Bipartite, LayerScratch};
@@ -90,7 +90,7 @@ fn preprocess_fixed(x: &HostMat, how: Binarize, seed: u64) -> Result<HostMat> {
     })
 }
 
-impl<B: Backend> Trainer<B> {
+impl<B: Fused> Trainer<B> {
     /// A fresh run. `train` and `heldout` hold intensities / values, one
     /// example per row; `heldout` may be None (no free-energy gap then).
     pub fn new(be: &B, recipe: Recipe, train: &HostMat, heldout: Option<&HostMat>) -> Result<Self> {

@@ -17,6 +17,7 @@
 //!
 //! Grids larger than 65535 workgroups use a second grid dimension.
 
+mod fused;
 mod gemm;
 
 use super::*;
@@ -950,13 +951,13 @@ impl Gpu {
         self.fill(&mut a, 0.5)?;
         self.fill(&mut b, 0.25)?;
         for _ in 0..3 {
-            self.gemm(1.0, &a, Trans::N, &b, Trans::N, 0.0, &mut c)?;
+            self.gemm(1.0, a.n(), b.n(), 0.0, &mut c)?;
         }
         self.sync()?;
         let reps = reps.max(1);
         let t = Instant::now();
         for _ in 0..reps {
-            self.gemm(1.0, &a, Trans::N, &b, Trans::N, 0.0, &mut c)?;
+            self.gemm(1.0, a.n(), b.n(), 0.0, &mut c)?;
         }
         self.sync()?;
         Ok(t.elapsed().as_secs_f64() / reps as f64)
@@ -1087,23 +1088,26 @@ impl Gpu {
         Ok((part, part_id))
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// `C = alpha op(A) op(B) + beta C`, or with an `epilogue` the fused
+    /// `C = sigmoid(alpha (op(A) op(B) + bias))` and its optional sample.
     fn gemm_impl(
         &self,
         (m, k, n): (usize, usize, usize),
-        alpha: f32,
-        beta: f32,
-        a: &GpuMat,
-        ta: Trans,
-        b: &GpuMat,
-        tb: Trans,
-        bias: Option<&GpuMat>,
+        (alpha, beta): (f32, f32),
+        a: Op<'_, GpuMat>,
+        b: Op<'_, GpuMat>,
         c: &GpuMat,
-        sample: Option<(&GpuMat, Draw)>,
+        epilogue: Option<GemmEpilogue<'_>>,
     ) -> Result<()> {
         if m == 0 || n == 0 {
             return Ok(());
         }
+        let (ta, tb) = (a.t, b.t);
+        let (a, b) = (a.m, b.m);
+        let (bias, sample) = match epilogue {
+            Some(e) => (Some(e.bias), e.sample),
+            None => (None, None),
+        };
         let plan = self.gemm_plan((m, k, n), ta, tb)?;
         let mut p = Params {
             m: m as u32,
@@ -1164,51 +1168,60 @@ impl Gpu {
 
     /// Records the tempered hidden pass over `x` (rows x cols), given as
     /// `splits` consecutive partial products to be summed (1: `x` itself).
-    #[allow(clippy::too_many_arguments)]
     fn record_tempered(
         &self,
         st: &mut State,
-        x: Bind<'_>,
-        splits: usize,
-        (rows, cols): (usize, usize),
-        b_h: &GpuMat,
-        beta0: f32,
-        beta1: f32,
-        linear_last: Option<f32>,
+        x: TemperedInput<'_>,
+        p: &Tempered<'_, GpuMat>,
         lw: &mut GpuMat,
-        h: Option<&mut GpuMat>,
-        rng: &mut RngStream,
+        h: Option<(&GpuMat, Draw)>,
     ) -> Result<()> {
+        let (rows, cols) = x.shape;
         if rows == 0 || cols == 0 {
             return Ok(());
         }
-        let mut p = Params {
+        let mut params = Params {
             m: rows as u32,
             n: cols as u32,
-            alpha: beta0,
-            beta: beta1,
-            aux1: splits as u32,
+            alpha: p.beta0,
+            beta: p.beta1,
+            aux1: x.splits as u32,
             ..Default::default()
         };
-        if h.is_some() {
-            p = p.draw(rng.next_draw());
-            p.flags = 1;
+        if let Some((_, d)) = h {
+            params = params.draw(d);
+            params.flags = 1;
         }
-        if let Some(c) = linear_last {
-            p.flags |= 2;
-            p.aux2 = c.to_bits();
+        if let Some(c) = p.linear_last {
+            params.flags |= 2;
+            params.aux2 = c.to_bits();
         }
         let grid = self.grid(rows as u64)?;
         let dummy = Bind(&self.i.dummy_rw, ID_DUMMY_RW);
-        let h = h.map(|h| h.b()).unwrap_or(dummy);
+        let h = h.map(|(h, _)| h.b()).unwrap_or(dummy);
         self.record(
             st,
             Kernel::TemperedHidden,
-            &[x, b_h.b(), lw.b(), h],
-            p,
+            &[x.x, p.b_h.b(), lw.b(), h],
+            params,
             grid,
         )
     }
+}
+
+/// What the tempered pass reads: `x` (rows x cols) itself (`splits` = 1)
+/// or the `splits` partial products of a split-K GEMM that make it.
+struct TemperedInput<'a> {
+    x: Bind<'a>,
+    splits: usize,
+    shape: (usize, usize),
+}
+
+/// The fused epilogue of a GEMM: the bias of the sigmoid and, if asked,
+/// the sample matrix with its draw.
+struct GemmEpilogue<'a> {
+    bias: &'a GpuMat,
+    sample: Option<(&'a GpuMat, Draw)>,
 }
 
 /// See [`Gpu::gemm_plan`].
@@ -1346,15 +1359,13 @@ impl Backend for Gpu {
     fn gemm(
         &self,
         alpha: f32,
-        a: &GpuMat,
-        ta: Trans,
-        b: &GpuMat,
-        tb: Trans,
+        a: Op<'_, GpuMat>,
+        b: Op<'_, GpuMat>,
         beta: f32,
         c: &mut GpuMat,
     ) -> Result<()> {
-        let dims = gemm_dims("gemm", a.shape(), ta, b.shape(), tb, c.shape())?;
-        self.gemm_impl(dims, alpha, beta, a, ta, b, tb, None, c, None)
+        let dims = gemm_dims("gemm", a, b, c.shape())?;
+        self.gemm_impl(dims, (alpha, beta), a, b, c, None)
     }
 
     fn add_row_vec(&self, m: &mut GpuMat, v: &GpuMat, alpha: f32) -> Result<()> {
@@ -1397,88 +1408,6 @@ impl Backend for Gpu {
         let grid = self.grid((x.cols as u64).div_ceil(64))?;
         let mut st = self.lock();
         self.record(&mut st, Kernel::ColSums, &[x.b(), out.b()], p, grid)
-    }
-
-    fn bias_step(
-        &self,
-        a: &GpuMat,
-        alpha_a: f32,
-        b: &GpuMat,
-        alpha_b: f32,
-        mom: f32,
-        step: &mut GpuMat,
-        param: &mut GpuMat,
-    ) -> Result<()> {
-        bias_step_check(a.shape(), b.shape(), step.shape(), param.shape())?;
-        let p = Params {
-            m: a.rows as u32,
-            n: a.cols as u32,
-            k: b.rows as u32,
-            alpha: alpha_a,
-            beta: alpha_b,
-            flags: mom.to_bits(),
-            ..Default::default()
-        };
-        let grid = self.grid((a.cols as u64).div_ceil(64))?;
-        let mut st = self.lock();
-        self.record(
-            &mut st,
-            Kernel::BiasStep,
-            &[a.b(), b.b(), step.b(), param.b()],
-            p,
-            grid,
-        )
-    }
-
-    fn bias_steps(
-        &self,
-        v: BiasStep<'_, GpuMat>,
-        h: BiasStep<'_, GpuMat>,
-        alpha_a: f32,
-        alpha_b: f32,
-        mom: f32,
-    ) -> Result<()> {
-        bias_step_check(v.a.shape(), v.b.shape(), v.step.shape(), v.param.shape())?;
-        bias_step_check(h.a.shape(), h.b.shape(), h.step.shape(), h.param.shape())?;
-        let paired = self.i.layouts.contains_key(&Layout::Rw(8))
-            && v.a.rows == h.a.rows
-            && v.b.rows == h.b.rows
-            && v.a.cols > 0
-            && h.a.cols > 0;
-        if !paired {
-            self.bias_step(v.a, alpha_a, v.b, alpha_b, mom, v.step, v.param)?;
-            return self.bias_step(h.a, alpha_a, h.b, alpha_b, mom, h.step, h.param);
-        }
-        let v_groups = (v.a.cols as u64).div_ceil(64);
-        let p = Params {
-            m: v.a.rows as u32,
-            n: v.a.cols as u32,
-            k: v.b.rows as u32,
-            alpha: alpha_a,
-            beta: alpha_b,
-            flags: mom.to_bits(),
-            aux0: h.a.cols as u32,
-            aux1: v_groups as u32,
-            ..Default::default()
-        };
-        let grid = self.grid(v_groups + (h.a.cols as u64).div_ceil(64))?;
-        let mut st = self.lock();
-        self.record(
-            &mut st,
-            Kernel::BiasStepPair,
-            &[
-                v.a.b(),
-                v.b.b(),
-                v.step.b(),
-                v.param.b(),
-                h.a.b(),
-                h.b.b(),
-                h.step.b(),
-                h.param.b(),
-            ],
-            p,
-            grid,
-        )
     }
 
     fn row_sums(&self, x: &GpuMat, alpha: f32, beta: f32, out: &mut GpuMat) -> Result<()> {
@@ -1614,110 +1543,6 @@ impl Backend for Gpu {
             &[mean.b(), out.b()],
             p,
             mean.len().div_ceil(2),
-        )
-    }
-
-    fn sigmoid_affine(
-        &self,
-        alpha: f32,
-        a: &GpuMat,
-        ta: Trans,
-        b: &GpuMat,
-        tb: Trans,
-        bias: &GpuMat,
-        prob: &mut GpuMat,
-        sample: Option<&mut GpuMat>,
-        rng: &mut RngStream,
-    ) -> Result<()> {
-        let dims = gemm_dims("sigmoid_affine", a.shape(), ta, b.shape(), tb, prob.shape())?;
-        row_vec_shape("sigmoid_affine (bias)", prob.shape(), bias.shape())?;
-        if let Some(s) = &sample {
-            same_shape("sigmoid_affine (sample)", prob.shape(), s.shape())?;
-        }
-        // Like the CPU twin: a draw is consumed only when sampling.
-        let sample = sample.map(|s| (&*s, rng.next_draw()));
-        self.gemm_impl(dims, alpha, 0.0, a, ta, b, tb, Some(bias), prob, sample)
-    }
-
-    fn tempered_hidden(
-        &self,
-        x: &GpuMat,
-        b_h: &GpuMat,
-        beta0: f32,
-        beta1: f32,
-        linear_last: Option<f32>,
-        lw: &mut GpuMat,
-        h: Option<&mut GpuMat>,
-        rng: &mut RngStream,
-    ) -> Result<()> {
-        tempered_hidden_check(
-            x.shape(),
-            b_h.shape(),
-            lw.shape(),
-            h.as_ref().map(|h| h.shape()),
-        )?;
-        let mut st = self.lock();
-        self.record_tempered(
-            &mut st,
-            x.b(),
-            1,
-            x.shape(),
-            b_h,
-            beta0,
-            beta1,
-            linear_last,
-            lw,
-            h,
-            rng,
-        )
-    }
-
-    fn gemm_tempered_hidden(
-        &self,
-        v: &GpuMat,
-        w: &GpuMat,
-        x: &mut GpuMat,
-        b_h: &GpuMat,
-        beta0: f32,
-        beta1: f32,
-        linear_last: Option<f32>,
-        lw: &mut GpuMat,
-        h: Option<&mut GpuMat>,
-        rng: &mut RngStream,
-    ) -> Result<()> {
-        let dims = gemm_dims(
-            "gemm_tempered_hidden",
-            v.shape(),
-            Trans::N,
-            w.shape(),
-            Trans::N,
-            x.shape(),
-        )?;
-        tempered_hidden_check(
-            x.shape(),
-            b_h.shape(),
-            lw.shape(),
-            h.as_ref().map(|h| h.shape()),
-        )?;
-        let plan = self.gemm_plan(dims, Trans::N, Trans::N)?;
-        if plan.splits == 1 || dims.1 == 0 {
-            self.gemm(1.0, v, Trans::N, w, Trans::N, 0.0, x)?;
-            return self.tempered_hidden(x, b_h, beta0, beta1, linear_last, lw, h, rng);
-        }
-        let mut st = self.lock();
-        let (part, part_id) = self.gemm_partials(&mut st, &plan, dims, v, w)?;
-        self.record_tempered(
-            &mut st,
-            Bind(&part, part_id),
-            plan.splits,
-            x.shape(),
-            b_h,
-            beta0,
-            beta1,
-            linear_last,
-            lw,
-            h,
-            rng,
         )
     }
 }

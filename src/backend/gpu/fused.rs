@@ -1,0 +1,153 @@
+//! The GPU's fused kernels: the sigmoid + Bernoulli epilogue of the tiled
+//! GEMM, the bias steps (one layer, or both in one dispatch) and the
+//! tempered hidden pass (which can also sum a split-K product's partials).
+
+use super::{Bind, GemmEpilogue, Gpu, GpuMat, Kernel, Layout, Params, TemperedInput};
+use crate::backend::fused::{bias_step_check, sigmoid_affine_check, tempered_hidden_check};
+use crate::backend::Backend;
+use crate::backend::{gemm_dims, BiasStep, Fused, Matrix, Op, Sample, Tempered};
+use crate::error::Result;
+
+impl Fused for Gpu {
+    fn sigmoid_affine(
+        &self,
+        alpha: f32,
+        a: Op<'_, GpuMat>,
+        b: Op<'_, GpuMat>,
+        bias: &GpuMat,
+        prob: &mut GpuMat,
+        sample: Option<Sample<'_, GpuMat>>,
+    ) -> Result<()> {
+        let dims = sigmoid_affine_check(a, b, bias, prob, sample.as_ref().map(|s| &*s.out))?;
+        // Like the CPU twin: a draw is consumed only when sampling.
+        let sample = sample.map(|s| (&*s.out, s.rng.next_draw()));
+        let epilogue = GemmEpilogue { bias, sample };
+        self.gemm_impl(dims, (alpha, 0.0), a, b, prob, Some(epilogue))
+    }
+
+    fn bias_step(
+        &self,
+        s: BiasStep<'_, GpuMat>,
+        alpha_a: f32,
+        alpha_b: f32,
+        mom: f32,
+    ) -> Result<()> {
+        bias_step_check(&s)?;
+        let BiasStep { a, b, step, param } = s;
+        let p = Params {
+            m: a.rows as u32,
+            n: a.cols as u32,
+            k: b.rows as u32,
+            alpha: alpha_a,
+            beta: alpha_b,
+            flags: mom.to_bits(),
+            ..Default::default()
+        };
+        let grid = self.grid((a.cols as u64).div_ceil(64))?;
+        let mut st = self.lock();
+        self.record(
+            &mut st,
+            Kernel::BiasStep,
+            &[a.b(), b.b(), step.b(), param.b()],
+            p,
+            grid,
+        )
+    }
+
+    fn bias_steps(
+        &self,
+        v: BiasStep<'_, GpuMat>,
+        h: BiasStep<'_, GpuMat>,
+        alpha_a: f32,
+        alpha_b: f32,
+        mom: f32,
+    ) -> Result<()> {
+        bias_step_check(&v)?;
+        bias_step_check(&h)?;
+        let paired = self.i.layouts.contains_key(&Layout::Rw(8))
+            && v.a.rows == h.a.rows
+            && v.b.rows == h.b.rows
+            && v.a.cols > 0
+            && h.a.cols > 0;
+        if !paired {
+            self.bias_step(v, alpha_a, alpha_b, mom)?;
+            return self.bias_step(h, alpha_a, alpha_b, mom);
+        }
+        let v_groups = (v.a.cols as u64).div_ceil(64);
+        let p = Params {
+            m: v.a.rows as u32,
+            n: v.a.cols as u32,
+            k: v.b.rows as u32,
+            alpha: alpha_a,
+            beta: alpha_b,
+            flags: mom.to_bits(),
+            aux0: h.a.cols as u32,
+            aux1: v_groups as u32,
+            ..Default::default()
+        };
+        let grid = self.grid(v_groups + (h.a.cols as u64).div_ceil(64))?;
+        let mut st = self.lock();
+        self.record(
+            &mut st,
+            Kernel::BiasStepPair,
+            &[
+                v.a.b(),
+                v.b.b(),
+                v.step.b(),
+                v.param.b(),
+                h.a.b(),
+                h.b.b(),
+                h.step.b(),
+                h.param.b(),
+            ],
+            p,
+            grid,
+        )
+    }
+
+    fn tempered_hidden(
+        &self,
+        x: &GpuMat,
+        p: &Tempered<'_, GpuMat>,
+        lw: &mut GpuMat,
+        h: Option<Sample<'_, GpuMat>>,
+    ) -> Result<()> {
+        tempered_hidden_check(x, p, lw, h.as_ref().map(|s| &*s.out))?;
+        let h = h.map(|s| (&*s.out, s.rng.next_draw()));
+        let input = TemperedInput {
+            x: x.b(),
+            splits: 1,
+            shape: x.shape(),
+        };
+        let mut st = self.lock();
+        self.record_tempered(&mut st, input, p, lw, h)
+    }
+
+    fn gemm_tempered_hidden(
+        &self,
+        v: &GpuMat,
+        w: &GpuMat,
+        x: &mut GpuMat,
+        p: &Tempered<'_, GpuMat>,
+        lw: &mut GpuMat,
+        h: Option<Sample<'_, GpuMat>>,
+    ) -> Result<()> {
+        let dims = gemm_dims("gemm_tempered_hidden", v.n(), w.n(), x.shape())?;
+        tempered_hidden_check(x, p, lw, h.as_ref().map(|s| &*s.out))?;
+        let plan = self.gemm_plan(dims, v.n().t, w.n().t)?;
+        if plan.splits == 1 || dims.1 == 0 {
+            self.gemm(1.0, v.n(), w.n(), 0.0, x)?;
+            return self.tempered_hidden(x, p, lw, h);
+        }
+        // Drawn before recording, in the order the two-op path draws.
+        let h = h.map(|s| (&*s.out, s.rng.next_draw()));
+        let mut st = self.lock();
+        let (part, part_id) = self.gemm_partials(&mut st, &plan, dims, v, w)?;
+        let input = TemperedInput {
+            x: Bind(&part, part_id),
+            splits: plan.splits,
+            shape: x.shape(),
+        };
+        self.record_tempered(&mut st, input, p, lw, h)
+    }
+}
