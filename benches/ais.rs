@@ -13,7 +13,9 @@
 use ebmkit::backend::cpu::Cpu;
 use ebmkit::backend::gpu::Gpu;
 use ebmkit::data::{binarize_threshold, Mnist};
-use ebmkit::estimate::{ais, BaseRate, Schedule};
+use ebmkit::estimate::ais::Schedule;
+use ebmkit::estimate::rbm::ais::{self, BaseRate};
+use ebmkit::models::rbm::{Rbm as Model, RbmHost};
 use ebmkit::rng::RngStream;
 use ebmkit::{Backend, Fused, HostMat};
 use std::time::Instant;
@@ -45,13 +47,12 @@ fn rbm() -> Rbm {
 }
 
 fn time_one<B: Fused>(be: &B, m: &Rbm, schedule: &Schedule, runs: usize) -> ebmkit::Result<()> {
-    let w = be.upload(&m.w)?;
-    let b_v = be.upload(&m.b_v)?;
-    let b_h = be.upload(&m.b_h)?;
+    let host = RbmHost::binary(m.w.clone(), m.b_v.clone(), m.b_h.clone());
+    let model = Model::from_host(be, &host)?;
     be.sync()?;
     let mut rng = RngStream::new(42, 0);
     let t = Instant::now();
-    let e = ais::forward(be, &w, &b_v, &b_h, &m.base, schedule, runs, &mut rng)?;
+    let e = ais::forward(be, &model, &m.base, schedule, runs, &mut rng)?;
     let s = t.elapsed().as_secs_f64();
     println!(
         "ais {}: {} runs x {} temperatures, 784x500: {:.2} s ({:.1} us/temperature); \

@@ -18,9 +18,8 @@
 //! `rows x width` matrices and returns per-row quantities as `rows x 1`
 //! column vectors.
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Sample};
 use crate::error::Result;
-use crate::rng::RngStream;
 
 /// Working memory for one layer of `rows` rows: the total input and two
 /// spare buffers. Allocated once per sampler, never per step.
@@ -57,39 +56,52 @@ impl<B: Backend> Scratch<B> {
     }
 }
 
+/// A model whose free energy `F(v) = -log Σ_h exp(-E(v, h))` is tractable:
+/// what the estimators (log-likelihood, pseudo-likelihood) see.
+pub trait FreeEnergy<B: Backend> {
+    /// Working memory for a batch of rows, made once per batch shape.
+    type Scratch;
+    fn n_visible(&self) -> usize;
+    fn free_energy_scratch(&self, be: &B, rows: usize) -> Result<Self::Scratch>;
+    /// `F(v)` per row of `v` into `out` (rows x 1).
+    fn free_energy(
+        &self,
+        be: &B,
+        v: &B::Mat,
+        s: &mut Self::Scratch,
+        out: &mut B::Mat,
+    ) -> Result<()>;
+}
+
 /// What block samplers and losses need from a two-layer energy.
 ///
 /// `beta`, where given, is a `rows x 1` column holding each row's inverse
 /// temperature (parallel tempering stacks its temperatures as row blocks);
-/// `None` means β = 1 and allows fused kernels.
-pub trait Bipartite<B: Backend> {
-    fn n_visible(&self) -> usize;
+/// `None` means β = 1 and allows fused kernels. A sample, when asked for,
+/// consumes one draw of its stream per Bernoulli / Gaussian pass.
+pub trait Bipartite<B: Backend>: FreeEnergy<B, Scratch = Scratch<B>> {
     fn n_hidden(&self) -> usize;
 
-    /// `mean = E[h | v]`, and `sample ~ p(h | v)` if asked.
-    #[allow(clippy::too_many_arguments)]
+    /// `mean = E[h | v]`, and a sample of `p(h | v)` if asked.
     fn hidden_given_visible(
         &self,
         be: &B,
         v: &B::Mat,
         beta: Option<&B::Mat>,
         mean: &mut B::Mat,
-        sample: Option<&mut B::Mat>,
+        sample: Option<Sample<'_, B::Mat>>,
         s: &mut LayerScratch<B>,
-        rng: &mut RngStream,
     ) -> Result<()>;
 
-    /// `mean = E[v | h]`, and `sample ~ p(v | h)` if asked.
-    #[allow(clippy::too_many_arguments)]
+    /// `mean = E[v | h]`, and a sample of `p(v | h)` if asked.
     fn visible_given_hidden(
         &self,
         be: &B,
         h: &B::Mat,
         beta: Option<&B::Mat>,
         mean: &mut B::Mat,
-        sample: Option<&mut B::Mat>,
+        sample: Option<Sample<'_, B::Mat>>,
         s: &mut LayerScratch<B>,
-        rng: &mut RngStream,
     ) -> Result<()>;
 
     /// The tempered part of the energy per row: `-(v·b_v + h·b_h + v W hᵀ)`.
@@ -111,7 +123,4 @@ pub trait Bipartite<B: Backend> {
         s: &mut Scratch<B>,
         out: &mut B::Mat,
     ) -> Result<()>;
-
-    /// `F(v)` per row (β = 1).
-    fn free_energy(&self, be: &B, v: &B::Mat, s: &mut Scratch<B>, out: &mut B::Mat) -> Result<()>;
 }

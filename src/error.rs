@@ -1,4 +1,4 @@
-//! One error type for the whole crate. Every variant carries what a user needs
+//! One error type for the whole crate (and for the binary). Every variant carries what a user needs
 //! to find the fault: the file, the shape, the value or the limit.
 
 use std::path::PathBuf;
@@ -27,6 +27,19 @@ pub enum Error {
     /// A value that is out of its allowed range (learning rate, probability, ...).
     #[error("invalid value for {name}: {msg}")]
     Value { name: String, msg: String },
+    /// Training stopped: a parameter became NaN or infinite.
+    #[error(
+        "training diverged at epoch {epoch}: parameter {param} is NaN or infinite{}",
+        match last_good {
+            Some(p) => format!(" (last good checkpoint kept: {})", p.display()),
+            None => String::new(),
+        }
+    )]
+    Diverged {
+        epoch: u64,
+        param: &'static str,
+        last_good: Option<PathBuf>,
+    },
     #[error("GPU: {0}")]
     Gpu(String),
     #[error("no GPU adapter: {0}")]

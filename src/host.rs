@@ -73,6 +73,19 @@ impl HostMat {
     pub fn transpose(&self) -> HostMat {
         HostMat::from_fn(self.cols, self.rows, |r, c| self.get(c, r))
     }
+    /// The mean of each column over the rows (f64 sums; zeros without rows).
+    pub fn column_means(&self) -> Vec<f32> {
+        let mut acc = vec![0f64; self.cols];
+        for r in 0..self.rows {
+            for (a, v) in acc.iter_mut().zip(self.row(r)) {
+                *a += *v as f64;
+            }
+        }
+        acc.iter()
+            .map(|a| (a / self.rows.max(1) as f64) as f32)
+            .collect()
+    }
+
     /// Largest absolute elementwise difference; `None` if shapes differ.
     pub fn max_abs_diff(&self, other: &HostMat) -> Option<f32> {
         if self.shape() != other.shape() {

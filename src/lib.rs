@@ -31,7 +31,15 @@ pub mod prelude {
     pub use crate::backend::{
         AnyBackend, Backend, BiasStep, Binary, Fused, Matrix, Op, Sample, Tempered, Trans, Unary,
     };
+    pub use crate::data::{Binarize, DataSource, Dataset, Mnist};
+    pub use crate::energy::{Bipartite, FreeEnergy};
     pub use crate::error::{Error, Result};
     pub use crate::host::HostMat;
+    pub use crate::io::checkpoint::Checkpoint;
+    pub use crate::io::recipe::{Method, RbmSpec, Recipe};
+    pub use crate::models::rbm::{GibbsRun, Rbm, RbmHost};
+    pub use crate::models::AnyModel;
     pub use crate::rng::RngStream;
+    pub use crate::train::{Objective, RbmTrainer, Trainer};
+    pub use crate::units::UnitKind;
 }

@@ -188,6 +188,31 @@ impl UnitKind {
         }
     }
 
+    /// Checks that `x` holds values these units can take: finite everywhere,
+    /// and within [0, 1] (intensities or bits) for Bernoulli and softmax
+    /// units. `what` names the data set in errors.
+    pub fn check_values(self, x: &crate::host::HostMat, what: &str) -> Result<()> {
+        let unit_range = matches!(self, UnitKind::Bernoulli | UnitKind::Softmax { .. });
+        for (i, &v) in x.data.iter().enumerate() {
+            let (r, c) = (i / x.cols.max(1), i % x.cols.max(1));
+            if !v.is_finite() {
+                return Err(Error::value(
+                    what,
+                    format!("value {v} at row {r}, column {c} is not finite"),
+                ));
+            }
+            if unit_range && !(0.0..=1.0).contains(&v) {
+                return Err(Error::value(
+                    what,
+                    format!(
+                        "value {v} at row {r}, column {c} is outside [0, 1] ({self} visible units)"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Whether the units are binary (the fused sigmoid + Bernoulli path).
     pub fn is_binary(self) -> bool {
         self == UnitKind::Bernoulli

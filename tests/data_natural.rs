@@ -4,7 +4,6 @@
 use ebmkit::data::natural::{image_files, natural_patches, NaturalPatches};
 use ebmkit::data::{data_dir, WhitenConfig};
 use ebmkit::io::recipe::Recipe;
-use ebmkit::train::cli::load_data;
 use std::path::Path;
 
 fn spec(whiten: Option<WhitenConfig>) -> NaturalPatches {
@@ -106,7 +105,7 @@ fn patch_recipes_load_and_check_their_keys() {
     let mut small = r.clone();
     small.data.patches = 300;
     small.data.test_patches = 50;
-    let d = load_data(&small, None).unwrap();
+    let d = small.data.load(None, small.train.seed).unwrap();
     assert_eq!((d.train.rows, d.test.rows, d.dim()), (300, 50, 64));
     assert_eq!(d.image_shape, (8, 8));
     // Binary visible units on whitened patches are refused, naming the key.

@@ -9,7 +9,10 @@ mod common;
 use common::gpu;
 use ebmkit::backend::cpu::Cpu;
 use ebmkit::data::{binarize_threshold, Mnist};
-use ebmkit::estimate::{ais, exact, BaseRate, Schedule};
+use ebmkit::estimate::ais::{AisEstimate, Schedule};
+use ebmkit::estimate::rbm::ais::{self, BaseRate};
+use ebmkit::estimate::rbm::exact;
+use ebmkit::models::rbm::{Rbm, RbmHost};
 use ebmkit::prelude::*;
 use ebmkit::rng::RngStream;
 use ebmkit::{Backend, HostMat};
@@ -20,6 +23,13 @@ struct Params {
     b_v: HostMat,
     b_h: HostMat,
     data: HostMat,
+}
+
+impl Params {
+    fn rbm<B: Fused>(&self, be: &B) -> Rbm<B> {
+        let host = RbmHost::binary(self.w.clone(), self.b_v.clone(), self.b_h.clone());
+        Rbm::from_host(be, &host).unwrap()
+    }
 }
 
 /// CD-1 on the first 2,000 embedded MNIST digits (binarised at 0.5).
@@ -112,7 +122,7 @@ fn train_mnist_rbm(nh: usize) -> &'static Params {
 
 struct Run {
     exact: f64,
-    fwd: ais::AisEstimate,
+    fwd: AisEstimate,
 }
 
 fn forward_on<B: Fused>(
@@ -122,24 +132,20 @@ fn forward_on<B: Fused>(
     runs: usize,
     seed: u64,
     want_exact: bool,
-) -> (f64, ais::AisEstimate) {
-    let (w, bv, bh) = (
-        be.upload(&p.w).unwrap(),
-        be.upload(&p.b_v).unwrap(),
-        be.upload(&p.b_h).unwrap(),
-    );
+) -> (f64, AisEstimate) {
+    let rbm = p.rbm(be);
     let exact = if want_exact {
-        exact::log_z(be, &w, &bv, &bh).unwrap()
+        exact::log_z(be, &rbm).unwrap()
     } else {
         f64::NAN
     };
     let base = BaseRate::from_host(&p.data).unwrap();
     let mut rng = RngStream::new(seed, 0);
-    let est = ais::forward(be, &w, &bv, &bh, &base, schedule, runs, &mut rng).unwrap();
+    let est = ais::forward(be, &rbm, &base, schedule, runs, &mut rng).unwrap();
     (exact, est)
 }
 
-fn report(what: &str, exact: f64, e: &ais::AisEstimate) {
+fn report(what: &str, exact: f64, e: &AisEstimate) {
     eprintln!(
         "{what}: exact {exact:.4}, AIS {:.4} (error {:+.4}) [{:.4}, {:.4}], ESS {:.1}/{}, {} temperatures",
         e.log_z,
@@ -180,16 +186,12 @@ fn reverse_ais_matches_exact_on_a_trained_mnist_rbm() {
     let cpu = Cpu::new();
     let p = train_mnist_rbm(20);
     let r = mnist_cpu_run();
-    let (w, bv, bh) = (
-        cpu.upload(&p.w).unwrap(),
-        cpu.upload(&p.b_v).unwrap(),
-        cpu.upload(&p.b_h).unwrap(),
-    );
+    let rbm = p.rbm(&cpu);
     let base = BaseRate::from_host(&p.data).unwrap();
     let mut rng = RngStream::new(99, 0);
     // Exact samples: the stochastic upper bound holds.
-    let init = exact::sample(&cpu, &w, &bv, &bh, 100, &mut rng).unwrap();
-    let rev = ais::reverse(&cpu, &w, &bv, &bh, &base, &test_schedule(), &init, &mut rng).unwrap();
+    let init = exact::sample(&cpu, &rbm, 100, &mut rng).unwrap();
+    let rev = ais::reverse(&cpu, &rbm, &base, &test_schedule(), &init, &mut rng).unwrap();
     report(
         "MNIST 784x20, CPU, reverse from exact samples",
         r.exact,
@@ -208,8 +210,8 @@ fn reverse_ais_matches_exact_on_a_trained_mnist_rbm() {
         cpu.sigmoid_affine(
             1.0,
             v.n(),
-            w.n(),
-            &bh,
+            rbm.w.n(),
+            &rbm.b_h,
             &mut ph,
             Some(Sample {
                 out: &mut h,
@@ -220,8 +222,8 @@ fn reverse_ais_matches_exact_on_a_trained_mnist_rbm() {
         cpu.sigmoid_affine(
             1.0,
             h.n(),
-            w.t(),
-            &bv,
+            rbm.w.t(),
+            &rbm.b_v,
             &mut pv,
             Some(Sample {
                 out: &mut v,
@@ -230,7 +232,7 @@ fn reverse_ais_matches_exact_on_a_trained_mnist_rbm() {
         )
         .unwrap();
     }
-    let rev_g = ais::reverse(&cpu, &w, &bv, &bh, &base, &test_schedule(), &v, &mut rng).unwrap();
+    let rev_g = ais::reverse(&cpu, &rbm, &base, &test_schedule(), &v, &mut rng).unwrap();
     report(
         "MNIST 784x20, CPU, reverse from Gibbs chains",
         r.exact,
@@ -261,15 +263,11 @@ fn forward_and_reverse_on_a_random_rbm() {
     let (exact, fwd) = forward_on(&cpu, &p, &schedule, 100, 3, true);
     report("random 40x12, CPU, forward", exact, &fwd);
     assert!((fwd.log_z - exact).abs() < 0.2);
-    let (w, bv, bh) = (
-        cpu.upload(&p.w).unwrap(),
-        cpu.upload(&p.b_v).unwrap(),
-        cpu.upload(&p.b_h).unwrap(),
-    );
+    let rbm = p.rbm(&cpu);
     let mut rng = RngStream::new(8, 0);
-    let init = exact::sample(&cpu, &w, &bv, &bh, 100, &mut rng).unwrap();
+    let init = exact::sample(&cpu, &rbm, 100, &mut rng).unwrap();
     let base = BaseRate::from_host(&p.data).unwrap();
-    let rev = ais::reverse(&cpu, &w, &bv, &bh, &base, &schedule, &init, &mut rng).unwrap();
+    let rev = ais::reverse(&cpu, &rbm, &base, &schedule, &init, &mut rng).unwrap();
     report("random 40x12, CPU, reverse", exact, &rev);
     assert!((rev.log_z - exact).abs() < 0.2);
 }
@@ -277,28 +275,21 @@ fn forward_and_reverse_on_a_random_rbm() {
 #[test]
 fn bad_input_is_refused() {
     let cpu = Cpu::new();
-    let w = cpu.zeros(6, 3).unwrap();
-    let bv = cpu.zeros(1, 6).unwrap();
-    let bh = cpu.zeros(1, 3).unwrap();
+    let host = RbmHost::binary(
+        HostMat::zeros(6, 3),
+        HostMat::zeros(1, 6),
+        HostMat::zeros(1, 3),
+    );
+    let rbm = Rbm::from_host(&cpu, &host).unwrap();
     let s = Schedule::linear(10).unwrap();
     let mut rng = RngStream::new(1, 1);
-    let e = ais::forward(&cpu, &w, &bv, &bh, &BaseRate::uniform(5), &s, 10, &mut rng).unwrap_err();
+    let e = ais::forward(&cpu, &rbm, &BaseRate::uniform(5), &s, 10, &mut rng).unwrap_err();
     assert!(e.to_string().contains("5 base biases"), "{e}");
-    assert!(ais::forward(&cpu, &w, &bv, &bh, &BaseRate::uniform(6), &s, 0, &mut rng).is_err());
+    assert!(ais::forward(&cpu, &rbm, &BaseRate::uniform(6), &s, 0, &mut rng).is_err());
     let init = cpu.zeros(4, 7).unwrap();
-    assert!(ais::reverse(
-        &cpu,
-        &w,
-        &bv,
-        &bh,
-        &BaseRate::uniform(6),
-        &s,
-        &init,
-        &mut rng
-    )
-    .is_err());
+    assert!(ais::reverse(&cpu, &rbm, &BaseRate::uniform(6), &s, &init, &mut rng).is_err());
     // A model with no weights is its own base when b_v = b_A: AIS is exact.
-    let e = ais::forward(&cpu, &w, &bv, &bh, &BaseRate::uniform(6), &s, 10, &mut rng).unwrap();
+    let e = ais::forward(&cpu, &rbm, &BaseRate::uniform(6), &s, 10, &mut rng).unwrap();
     assert!((e.log_z - 9.0 * 2f64.ln()).abs() < 1e-6, "{}", e.log_z);
 }
 
@@ -328,20 +319,10 @@ fn gpu_ais_agrees_with_cpu() {
         on_cpu.log_z
     );
     let small = random_rbm();
-    let (w, bv, bh) = (
-        g.upload(&small.w).unwrap(),
-        g.upload(&small.b_v).unwrap(),
-        g.upload(&small.b_h).unwrap(),
-    );
+    let rbm = small.rbm(g);
     let cpu = Cpu::new();
-    let want = exact::log_z(
-        &cpu,
-        &small.w.clone(),
-        &small.b_v.clone(),
-        &small.b_h.clone(),
-    )
-    .unwrap();
-    let got = exact::log_z(g, &w, &bv, &bh).unwrap();
+    let want = exact::log_z(&cpu, &small.rbm(&cpu)).unwrap();
+    let got = exact::log_z(g, &rbm).unwrap();
     assert!(
         (got - want).abs() < 1e-3,
         "exact log Z: GPU {got} vs CPU {want}"

@@ -3,7 +3,8 @@
 //! force in f64 on the host.
 
 use ebmkit::backend::cpu::Cpu;
-use ebmkit::estimate::{self, exact};
+use ebmkit::estimate::{self, rbm::exact};
+use ebmkit::models::rbm::{Rbm, RbmHost};
 use ebmkit::rng::RngStream;
 use ebmkit::{Backend, Error, HostMat};
 
@@ -11,6 +12,12 @@ struct Tiny {
     w: HostMat,
     b_v: HostMat,
     b_h: HostMat,
+}
+
+impl Tiny {
+    fn host(&self) -> RbmHost {
+        RbmHost::binary(self.w.clone(), self.b_v.clone(), self.b_h.clone())
+    }
 }
 
 fn tiny(nv: usize, nh: usize, scale: f32, seed: u64) -> Tiny {
@@ -78,26 +85,22 @@ fn log_z_matches_double_enumeration_either_layer() {
     ] {
         let m = tiny(nv, nh, scale, seed);
         let (want, nf) = brute(&m);
-        let (w, bv, bh) = (
-            cpu.upload(&m.w).unwrap(),
-            cpu.upload(&m.b_v).unwrap(),
-            cpu.upload(&m.b_h).unwrap(),
-        );
-        let got = exact::log_z(&cpu, &w, &bv, &bh).unwrap();
+        let rbm = Rbm::from_host(&cpu, &m.host()).unwrap();
+        let got = exact::log_z(&cpu, &rbm).unwrap();
         assert!((got - want).abs() < 1e-4, "{nv}x{nh}: {got} vs {want}");
 
         let states = cpu.upload(&all_states(nv)).unwrap();
-        let lp = exact::log_prob(&cpu, &w, &bv, &bh, &states).unwrap();
+        let lp = exact::log_prob(&cpu, &rbm, &states).unwrap();
         let total: f64 = lp.iter().map(|l| l.exp()).sum();
         assert!(
             (total - 1.0).abs() < 1e-4,
             "{nv}x{nh}: probabilities sum to {total}"
         );
-        let fe = estimate::free_energy(&cpu, &w, &bv, &bh, &states).unwrap();
+        let fe = estimate::free_energy(&cpu, &rbm, &states).unwrap();
         for (f, n) in fe.iter().zip(&nf) {
             assert!((f + n).abs() < 1e-4, "free energy {f} vs {}", -n);
         }
-        let mlp = estimate::mean_log_prob(&cpu, &w, &bv, &bh, &states, got).unwrap();
+        let mlp = estimate::mean_log_prob(&cpu, &rbm, &states, got).unwrap();
         let want_mlp = nf.iter().sum::<f64>() / nf.len() as f64 - want;
         assert!((mlp - want_mlp).abs() < 1e-4);
     }
@@ -110,19 +113,15 @@ fn batched_paths_agree_with_one_batch() {
     let m = tiny(5, 3, 1.0, 7);
     let (want, nf) = brute(&m);
     let rows = HostMat::from_fn(2500, 5, |r, j| ((((r * 7 + 3) % 32) >> j) & 1) as f32);
-    let (w, bv, bh) = (
-        cpu.upload(&m.w).unwrap(),
-        cpu.upload(&m.b_v).unwrap(),
-        cpu.upload(&m.b_h).unwrap(),
-    );
+    let rbm = Rbm::from_host(&cpu, &m.host()).unwrap();
     let data = cpu.upload(&rows).unwrap();
-    let fe = estimate::free_energy(&cpu, &w, &bv, &bh, &data).unwrap();
+    let fe = estimate::free_energy(&cpu, &rbm, &data).unwrap();
     assert_eq!(fe.len(), 2500);
     for (r, f) in fe.iter().enumerate() {
         let s = (r * 7 + 3) % 32;
         assert!((f + nf[s]).abs() < 1e-4, "row {r}");
     }
-    let mlp = estimate::mean_log_prob(&cpu, &w, &bv, &bh, &data, want).unwrap();
+    let mlp = estimate::mean_log_prob(&cpu, &rbm, &data, want).unwrap();
     let want_mlp = (0..2500).map(|r| nf[(r * 7 + 3) % 32]).sum::<f64>() / 2500.0 - want;
     assert!((mlp - want_mlp).abs() < 1e-4);
 }
@@ -133,14 +132,10 @@ fn exact_samples_follow_the_model() {
     for &(nv, nh, seed) in &[(4, 3, 11), (3, 5, 12)] {
         let m = tiny(nv, nh, 1.5, seed);
         let (lz, nf) = brute(&m);
-        let (w, bv, bh) = (
-            cpu.upload(&m.w).unwrap(),
-            cpu.upload(&m.b_v).unwrap(),
-            cpu.upload(&m.b_h).unwrap(),
-        );
+        let rbm = Rbm::from_host(&cpu, &m.host()).unwrap();
         let n = 40_000;
         let mut rng = RngStream::new(5, 0);
-        let s = exact::sample(&cpu, &w, &bv, &bh, n, &mut rng).unwrap();
+        let s = exact::sample(&cpu, &rbm, n, &mut rng).unwrap();
         let s = cpu.download(&s).unwrap();
         assert_eq!(s.shape(), (n, nv));
         let mut counts = vec![0usize; 1 << nv];
@@ -166,10 +161,13 @@ fn exact_samples_follow_the_model() {
 #[test]
 fn too_big_to_enumerate_names_the_sizes() {
     let cpu = Cpu::new();
-    let w = cpu.zeros(30, 26).unwrap();
-    let bv = cpu.zeros(1, 30).unwrap();
-    let bh = cpu.zeros(1, 26).unwrap();
-    let e = exact::log_z(&cpu, &w, &bv, &bh).unwrap_err();
+    let host = RbmHost::binary(
+        HostMat::zeros(30, 26),
+        HostMat::zeros(1, 30),
+        HostMat::zeros(1, 26),
+    );
+    let rbm = Rbm::from_host(&cpu, &host).unwrap();
+    let e = exact::log_z(&cpu, &rbm).unwrap_err();
     let msg = e.to_string();
     assert!(matches!(e, Error::Limit { .. }), "{msg}");
     assert!(
@@ -181,27 +179,32 @@ fn too_big_to_enumerate_names_the_sizes() {
 #[test]
 fn bad_shapes_are_errors() {
     let cpu = Cpu::new();
-    let w = cpu.zeros(4, 3).unwrap();
-    let bv = cpu.zeros(1, 4).unwrap();
-    let bh = cpu.zeros(1, 3).unwrap();
-    let bad = cpu.zeros(1, 5).unwrap();
+    let (w, bv, bh) = (
+        HostMat::zeros(4, 3),
+        HostMat::zeros(1, 4),
+        HostMat::zeros(1, 3),
+    );
+    let bad = HostMat::zeros(1, 5);
+    // Every model, and so every estimator, is built through one check of the
+    // tensors against each other.
     assert!(matches!(
-        exact::log_z(&cpu, &w, &bad, &bh),
+        Rbm::from_host(&cpu, &RbmHost::binary(w.clone(), bad.clone(), bh.clone())),
         Err(Error::Shape { .. })
     ));
     assert!(matches!(
-        exact::log_z(&cpu, &w, &bv, &bad),
+        Rbm::from_host(&cpu, &RbmHost::binary(w.clone(), bv.clone(), bad)),
         Err(Error::Shape { .. })
     ));
+    let rbm = Rbm::from_host(&cpu, &RbmHost::binary(w, bv, bh)).unwrap();
     let data = cpu.zeros(10, 5).unwrap();
-    let e = estimate::mean_log_prob(&cpu, &w, &bv, &bh, &data, 0.0).unwrap_err();
+    let e = estimate::mean_log_prob(&cpu, &rbm, &data, 0.0).unwrap_err();
     assert!(
         e.to_string().contains("5 values") && e.to_string().contains("4 visible"),
         "{e}"
     );
     let mut rng = RngStream::new(1, 1);
-    assert!(estimate::pseudo_log_likelihood(&cpu, &w, &bv, &bh, &data, &mut rng).is_err());
-    assert!(estimate::reconstruction_error(&cpu, &w, &bv, &bh, &data).is_err());
+    assert!(estimate::pseudo_log_likelihood(&cpu, &rbm, &data, &mut rng).is_err());
+    assert!(estimate::reconstruction_error(&cpu, &rbm, &data).is_err());
 }
 
 #[test]
@@ -225,14 +228,10 @@ fn pseudo_likelihood_is_unbiased_for_the_full_one() {
     let rows = HostMat::from_fn(picks.len() * reps, nv, |r, j| {
         ((picks[r % picks.len()] >> j) & 1) as f32
     });
-    let (w, bv, bh) = (
-        cpu.upload(&m.w).unwrap(),
-        cpu.upload(&m.b_v).unwrap(),
-        cpu.upload(&m.b_h).unwrap(),
-    );
+    let rbm = Rbm::from_host(&cpu, &m.host()).unwrap();
     let data = cpu.upload(&rows).unwrap();
     let mut rng = RngStream::new(3, 3);
-    let got = estimate::pseudo_log_likelihood(&cpu, &w, &bv, &bh, &data, &mut rng).unwrap();
+    let got = estimate::pseudo_log_likelihood(&cpu, &rbm, &data, &mut rng).unwrap();
     assert!(
         (got - want).abs() < 0.05 * want.abs().max(1.0),
         "PL {got} vs exact {want}"
@@ -267,13 +266,9 @@ fn reconstruction_error_matches_the_host() {
         }
     }
     let n = rows.rows as f64;
-    let (w, bv, bh) = (
-        cpu.upload(&m.w).unwrap(),
-        cpu.upload(&m.b_v).unwrap(),
-        cpu.upload(&m.b_h).unwrap(),
-    );
+    let rbm = Rbm::from_host(&cpu, &m.host()).unwrap();
     let data = cpu.upload(&rows).unwrap();
-    let got = estimate::reconstruction_error(&cpu, &w, &bv, &bh, &data).unwrap();
+    let got = estimate::reconstruction_error(&cpu, &rbm, &data).unwrap();
     assert!(
         (got.squared_error - se / n).abs() < 1e-4,
         "{got:?} vs {}",

@@ -4,13 +4,13 @@
 //! fit of data whose pixels have different spreads.
 
 use ebmkit::backend::cpu::Cpu;
-use ebmkit::energy::{Bipartite, Scratch};
-use ebmkit::estimate::exact;
+use ebmkit::energy::{FreeEnergy, Scratch};
+use ebmkit::estimate::rbm::exact;
 use ebmkit::io::checkpoint::Checkpoint;
 use ebmkit::io::recipe::Recipe;
 use ebmkit::models::rbm::{Rbm, RbmHost};
 use ebmkit::sample::Chains;
-use ebmkit::train::Trainer;
+use ebmkit::train::RbmTrainer as Trainer;
 use ebmkit::units::UnitKind;
 use ebmkit::{Backend, HostMat, RngStream};
 use std::path::Path;
@@ -28,7 +28,8 @@ fn grbm(nv: usize, nh: usize, seed: u64, w_std: f32, log_var: &[f32]) -> RbmHost
 }
 
 fn log_z(be: &Cpu, h: &RbmHost) -> f64 {
-    exact::log_z_gaussian_visible(be, &h.w, &h.b_v, &h.b_h, h.log_var_v.as_ref().unwrap()).unwrap()
+    assert!(h.log_var_v.is_some(), "a model with its variances");
+    exact::log_z(be, &Rbm::from_host(be, h).unwrap()).unwrap()
 }
 
 /// `(p(h), μ(h))` for every hidden state of a Gaussian-visible RBM, from
@@ -211,10 +212,10 @@ fn learned_variances_reach_the_maximum_likelihood_fit() {
     let mut lls = Vec::new();
     for learn in [false, true] {
         let mut t = Trainer::new(&be, recipe(learn), &train, Some(&test)).unwrap();
-        t.fit(&be, 20, None, &mut |_, _| {}, &mut |_| {}).unwrap();
-        let ll = mean_log_prob(&be, &t.rbm, &test);
+        t.fit(&be, None, &mut |_, _| {}, &mut |_, _| {}).unwrap();
+        let ll = mean_log_prob(&be, &t.objective.rbm, &test);
         let var: Vec<f64> = be
-            .download(&t.rbm.var_v.as_ref().unwrap().log_var)
+            .download(&t.objective.rbm.var_v.as_ref().unwrap().log_var)
             .unwrap()
             .data
             .iter()
@@ -253,13 +254,14 @@ fn the_variance_floor_holds_exactly() {
     let train = spread_data(3000, 1);
     let r = recipe_with(true, "min_variance = 0.25");
     assert_eq!(
-        r.model.min_variance, 0.25,
+        r.rbm().min_variance,
+        0.25,
         "the floor did not reach the recipe"
     );
     let mut t = Trainer::new(&be, r, &train, None).unwrap();
-    t.fit(&be, 20, None, &mut |_, _| {}, &mut |_| {}).unwrap();
+    t.fit(&be, None, &mut |_, _| {}, &mut |_, _| {}).unwrap();
     let z = be
-        .download(&t.rbm.var_v.as_ref().unwrap().log_var)
+        .download(&t.objective.rbm.var_v.as_ref().unwrap().log_var)
         .unwrap()
         .data;
     eprintln!(
@@ -290,22 +292,28 @@ fn variances_survive_a_checkpoint_and_resume_identically() {
     let mut r = recipe(true);
     r.train.epochs = 4;
     let mut a = Trainer::new(&be, r.clone(), &train, None).unwrap();
-    a.fit(&be, 2, None, &mut |_, _| {}, &mut |_| {}).unwrap();
+    for _ in 0..2 {
+        a.run_epoch(&be, &mut |_| {}).unwrap();
+    }
     a.checkpoint(&be).unwrap().save(&path).unwrap();
-    a.fit(&be, 4, None, &mut |_, _| {}, &mut |_| {}).unwrap();
+    a.fit(&be, None, &mut |_, _| {}, &mut |_, _| {}).unwrap();
     let ck = Checkpoint::load(&path).unwrap();
-    assert!(ck.rbm.log_var_v.is_some());
+    let saved: RbmHost = ck.model(&path).unwrap();
+    assert!(saved.log_var_v.is_some());
     assert!(ck.state.contains_key("dlog_var_v"));
-    let mut b = Trainer::resume(&be, r, &ck, &path, &train, None).unwrap();
-    b.fit(&be, 4, None, &mut |_, _| {}, &mut |_| {}).unwrap();
-    let (ha, hb) = (a.rbm.to_host(&be).unwrap(), b.rbm.to_host(&be).unwrap());
+    let mut b = Trainer::resume(&be, r, &ck, &path, (&train, None)).unwrap();
+    b.fit(&be, None, &mut |_, _| {}, &mut |_, _| {}).unwrap();
+    let (ha, hb) = (
+        a.objective.rbm.to_host(&be).unwrap(),
+        b.objective.rbm.to_host(&be).unwrap(),
+    );
     assert_eq!(ha, hb, "resumed run differs");
     let z = ha.log_var_v.unwrap();
     assert!(z.data.iter().any(|&x| x != 0.0), "variances did not move");
     // Variances on a binary model are refused, naming the tensor.
-    let mut bad = ck.clone();
-    bad.rbm.visible = UnitKind::Bernoulli;
-    let err = bad.to_bytes().unwrap_err().to_string();
+    let mut bad = saved.clone();
+    bad.visible = UnitKind::Bernoulli;
+    let err = Checkpoint::of_model(&bad).unwrap_err().to_string();
     assert!(err.contains("log_var_v"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -315,15 +323,15 @@ fn variances_survive_a_checkpoint_and_resume_identically() {
 /// its training patches.
 fn patch_grbm(be: &Cpu) -> (RbmHost, HostMat) {
     let mut r = Recipe::load(Path::new("models/grbm20-patches.toml")).unwrap();
-    r.model.n_hidden = 16;
+    r.rbm_mut().n_hidden = 16;
     r.data.patches = 5000;
     r.data.test_patches = 100;
     r.train.epochs = 30;
     r.monitor.rows = 100;
-    let d = ebmkit::train::cli::load_data(&r, None).unwrap();
+    let d = r.data.load(None, r.train.seed).unwrap();
     let mut t = Trainer::new(be, r, &d.train, None).unwrap();
-    t.fit(be, 30, None, &mut |_, _| {}, &mut |_| {}).unwrap();
-    (t.rbm.to_host(be).unwrap(), d.train)
+    t.fit(be, None, &mut |_, _| {}, &mut |_, _| {}).unwrap();
+    (t.objective.rbm.to_host(be).unwrap(), d.train)
 }
 
 /// `n` exact samples of a Gaussian-visible RBM: h from its exact marginal,
@@ -354,7 +362,8 @@ fn exact_samples(h: &RbmHost, n: usize, seed: u64) -> HostMat {
 
 #[test]
 fn ais_matches_the_exact_log_z_of_a_patch_model() {
-    use ebmkit::estimate::ais::{self, GaussianBase, Schedule};
+    use ebmkit::estimate::ais::Schedule;
+    use ebmkit::estimate::rbm::ais::{self, GaussianBase};
     let be = Cpu::new();
     let (h, train) = patch_grbm(&be);
     let lz = log_z(&be, &h);
@@ -362,9 +371,10 @@ fn ais_matches_the_exact_log_z_of_a_patch_model() {
     let base = GaussianBase::from_host(&train, &z).unwrap();
     let schedule = Schedule::three_stage(100, 800, 2000).unwrap();
     let mut rng = RngStream::new(17, 2);
-    let fwd = ais::forward(&be, &h.w, &h.b_v, &h.b_h, &base, &schedule, 100, &mut rng).unwrap();
+    let rbm = Rbm::from_host(&be, &h).unwrap();
+    let fwd = ais::forward(&be, &rbm, &base, &schedule, 100, &mut rng).unwrap();
     let init = exact_samples(&h, 100, 5);
-    let rev = ais::reverse(&be, &h.w, &h.b_v, &h.b_h, &base, &schedule, &init, &mut rng).unwrap();
+    let rev = ais::reverse(&be, &rbm, &base, &schedule, &init, &mut rng).unwrap();
     eprintln!(
         "Gaussian-visible 64x16: exact log Z {lz:.4}, AIS {:.4} (ESS {:.1}), reverse AIS {:.4}; base log Z {:.2}",
         fwd.log_z, fwd.ess, rev.log_z, fwd.log_z_base

@@ -4,6 +4,7 @@
 use ebmkit::io::checkpoint::Checkpoint;
 use ebmkit::io::recipe::Recipe;
 use ebmkit::models::rbm::RbmHost;
+use ebmkit::models::AnyModel;
 use ebmkit::units::UnitKind;
 use ebmkit::{HostMat, RngStream};
 use std::collections::HashMap;
@@ -41,7 +42,7 @@ fn shipped_recipes_parse_and_validate() {
         "rbm500-pcd",
     ] {
         let r = Recipe::load(dir.join(format!("{name}.toml"))).unwrap();
-        assert_eq!(r.model.n_hidden, 500, "{name}");
+        assert_eq!(r.rbm().n_hidden, 500, "{name}");
         assert_eq!(r.train.batch_size, 100, "{name}");
         n += 1;
     }
@@ -107,7 +108,7 @@ fn small_ckpt() -> Checkpoint {
         hidden: UnitKind::Relu,
         log_var_v: None,
     };
-    let mut c = Checkpoint::of_model(rbm);
+    let mut c = Checkpoint::of_model(&rbm).unwrap();
     c.recipe = GOOD.to_string();
     c.epoch = 7;
     c.rng = RngStream {
@@ -225,7 +226,7 @@ fn damaged_checkpoints_name_file_and_tensor() {
     ];
     for (tensors, drop, want) in cases {
         write_raw(&p, tensors, drop);
-        let e = Checkpoint::load(&p).unwrap_err().to_string();
+        let e = AnyModel::load(&p).unwrap_err().to_string();
         assert!(
             e.contains(want) && e.contains("bad.safetensors"),
             "want '{want}': {e}"

@@ -3,10 +3,12 @@
 //! bit-identical parameters; divergence and bad data must be typed errors.
 
 use ebmkit::backend::cpu::Cpu;
-use ebmkit::estimate::{exact, mean_log_prob};
+use ebmkit::estimate::mean_log_prob;
+use ebmkit::estimate::rbm::exact;
 use ebmkit::io::checkpoint::Checkpoint;
 use ebmkit::io::recipe::Recipe;
-use ebmkit::train::{TrainError, Trainer};
+use ebmkit::train::RbmTrainer as Trainer;
+use ebmkit::Error;
 use ebmkit::{HostMat, RngStream};
 use std::path::Path;
 
@@ -60,8 +62,8 @@ rows = 100
 }
 
 fn log_lik(be: &Cpu, t: &Trainer<Cpu>, x: &HostMat) -> f64 {
-    let lz = exact::log_z(be, &t.rbm.w, &t.rbm.b_v, &t.rbm.b_h).unwrap();
-    mean_log_prob(be, &t.rbm.w, &t.rbm.b_v, &t.rbm.b_h, x, lz).unwrap()
+    let lz = exact::log_z(be, &t.objective.rbm).unwrap();
+    mean_log_prob(be, &t.objective.rbm, x, lz).unwrap()
 }
 
 #[test]
@@ -89,7 +91,7 @@ fn every_strategy_raises_the_exact_log_likelihood() {
         r.train.lr = lr;
         let mut t = Trainer::new(&be, r, &train, Some(&test)).unwrap();
         let before = log_lik(&be, &t, &test);
-        t.fit(&be, 30, None, &mut |_, _| {}, &mut |_| {}).unwrap();
+        t.fit(&be, None, &mut |_, _| {}, &mut |_, _| {}).unwrap();
         let after = log_lik(&be, &t, &test);
         let last = t.history.epochs.last().unwrap().clone();
         eprintln!(
@@ -102,7 +104,10 @@ fn every_strategy_raises_the_exact_log_likelihood() {
         );
         // Three noisy prototypes: the entropy is about 3 nats + 12 bits of 5% noise.
         assert!(after > -5.5, "{method} {extra}: final test log p {after}");
-        assert!(last.recon_error.is_finite() && last.pseudo_ll.unwrap() < 0.0);
+        assert!(
+            last.metric("recon_error").unwrap().is_finite()
+                && last.metric("pseudo_ll").unwrap() < 0.0
+        );
         assert_eq!(t.history.epochs.len(), 30);
     }
 }
@@ -124,32 +129,33 @@ fn resume_from_checkpoint_is_exact() {
         ("cd", ""),
     ] {
         let mut r = recipe(method, extra);
-        r.data.binarize = ebmkit::io::recipe::Binarize::Stochastic;
+        r.data.binarize = ebmkit::data::Binarize::Stochastic;
+        r.train.epochs = 4;
         let mut whole = Trainer::new(&be, r.clone(), &train, Some(&test)).unwrap();
         whole
-            .fit(&be, 4, None, &mut |_, _| {}, &mut |_| {})
+            .fit(&be, None, &mut |_, _| {}, &mut |_, _| {})
             .unwrap();
 
+        // Two of the four epochs, then a checkpoint, as a run stopped there.
         let path = dir.join(format!("{method}.safetensors"));
         let mut first = Trainer::new(&be, r.clone(), &train, Some(&test)).unwrap();
-        first
-            .fit(&be, 2, Some(&path), &mut |_, _| {}, &mut |_| {})
-            .unwrap();
+        for _ in 0..2 {
+            first.run_epoch(&be, &mut |_| {}).unwrap();
+        }
+        first.checkpoint(&be).unwrap().save(&path).unwrap();
         drop(first);
         let ck = Checkpoint::load(&path).unwrap();
         assert_eq!(ck.epoch, 2);
         let saved = Recipe::parse(&ck.recipe, &path).unwrap();
         assert_eq!(saved, r);
-        let mut second = Trainer::resume(&be, saved, &ck, &path, &train, Some(&test)).unwrap();
+        let mut second = Trainer::resume(&be, saved, &ck, &path, (&train, Some(&test))).unwrap();
         second
-            .fit(&be, 4, None, &mut |_, _| {}, &mut |_| {})
+            .fit(&be, None, &mut |_, _| {}, &mut |_, _| {})
             .unwrap();
-        assert_eq!(
-            second.rbm.w, whole.rbm.w,
-            "{method}: W differs after resuming"
-        );
-        assert_eq!(second.rbm.b_v, whole.rbm.b_v, "{method}");
-        assert_eq!(second.rbm.b_h, whole.rbm.b_h, "{method}");
+        let (a, b) = (&second.objective.rbm, &whole.objective.rbm);
+        assert_eq!(a.w, b.w, "{method}: W differs after resuming");
+        assert_eq!(a.b_v, b.b_v, "{method}");
+        assert_eq!(a.b_h, b.b_h, "{method}");
         assert_eq!(second.history.epochs.len(), 4);
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -163,15 +169,17 @@ fn divergence_names_epoch_and_parameter_and_keeps_last_good_checkpoint() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("m.safetensors");
     let mut t = Trainer::new(&be, recipe("pcd", "chains = 20"), &train, None).unwrap();
-    t.fit(&be, 1, Some(&path), &mut |_, _| {}, &mut |_| {})
+    t.recipe.train.epochs = 1;
+    t.fit(&be, Some(&path), &mut |_, _| {}, &mut |_, _| {})
         .unwrap();
     t.recipe.train.lr = 3e38;
     t.recipe.train.momentum = 0.0;
+    t.recipe.train.epochs = 3;
     let e = t
-        .fit(&be, 3, Some(&path), &mut |_, _| {}, &mut |_| {})
+        .fit(&be, Some(&path), &mut |_, _| {}, &mut |_, _| {})
         .unwrap_err();
     match &e {
-        TrainError::Diverged {
+        Error::Diverged {
             epoch,
             param,
             last_good,
@@ -189,7 +197,8 @@ fn divergence_names_epoch_and_parameter_and_keeps_last_good_checkpoint() {
     );
     let ck = Checkpoint::load(&path).unwrap();
     assert_eq!(ck.epoch, 1);
-    assert!(ck.rbm.w.data.iter().all(|x| x.is_finite()));
+    let host: ebmkit::models::RbmHost = ck.model(&path).unwrap();
+    assert!(host.w.data.iter().all(|x| x.is_finite()));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -257,16 +266,20 @@ rows = 100
 "#;
     let r = Recipe::parse(text, Path::new("gb.toml")).unwrap();
     let mut t = Trainer::new(&be, r, &train, Some(&test)).unwrap();
-    t.fit(&be, 30, None, &mut |_, _| {}, &mut |_| {}).unwrap();
+    t.fit(&be, None, &mut |_, _| {}, &mut |_, _| {}).unwrap();
     let h = &t.history.epochs;
     let (first, last) = (&h[0], h.last().unwrap());
+    let m = |r: &ebmkit::train::EpochRecord, k: &str| r.metric(k);
     eprintln!(
-        "GB-RBM: recon {} -> {}, F(test) {:?} -> {:?}",
-        first.recon_error, last.recon_error, first.fe_heldout, last.fe_heldout
+        "GB-RBM: recon {:?} -> {:?}, F(test) {:?} -> {:?}",
+        m(first, "recon_error"),
+        m(last, "recon_error"),
+        m(first, "fe_heldout"),
+        m(last, "fe_heldout")
     );
-    assert!(last.recon_error < 0.7 * first.recon_error);
-    assert!(last.pseudo_ll.is_none());
-    assert!(last.fe_heldout.unwrap() < first.fe_heldout.unwrap());
+    assert!(m(last, "recon_error").unwrap() < 0.7 * m(first, "recon_error").unwrap());
+    assert!(m(last, "pseudo_ll").is_none());
+    assert!(m(last, "fe_heldout").unwrap() < m(first, "fe_heldout").unwrap());
 }
 
 #[allow(clippy::needless_range_loop)] // the reference reads like the textbook sums
@@ -276,7 +289,7 @@ fn sgd_steps_match_the_momentum_formula() {
     // biases likewise (no decay), with and without the explicit-gradient path,
     // and without momentum through the in-place update (W_prev unused).
     use ebmkit::models::rbm::Rbm;
-    use ebmkit::train::optim::{Sgd, SgdConfig, Stats};
+    use ebmkit::train::rbm::sgd::{Sgd, SgdConfig, Stats};
     use ebmkit::units::UnitKind;
     let be = Cpu::new();
     let d = RngStream::new(61, 2).next_draw();
@@ -369,7 +382,7 @@ fn centered_steps_match_the_centered_gradient() {
     // then the offsets slide towards the positive means; two steps with
     // momentum and weight decay against an f64 host reference.
     use ebmkit::models::rbm::Rbm;
-    use ebmkit::train::optim::{Sgd, SgdConfig, Stats};
+    use ebmkit::train::rbm::sgd::{Sgd, SgdConfig, Stats};
     use ebmkit::units::UnitKind;
     let be = Cpu::new();
     let d = RngStream::new(62, 2).next_draw();

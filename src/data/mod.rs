@@ -10,6 +10,9 @@
 //! - [`image`], [`patches`], [`whiten`]: grey images, random patches, PCA and
 //!   ZCA whitening for the image-patch models; [`natural`] puts them together
 //!   into the whitened natural-image patches the patch recipes train on.
+//! - [`spec`]: the `[data]` section of a recipe and the loading of what it
+//!   names; [`prepare`]: the one preparation path (fixed binarisations,
+//!   row cuts, resident set and monitoring subsets) train and eval share.
 //! - [`Dataset`]: what a recipe trains and is tested on.
 //!
 //! Readers never panic on bad input: a malformed file gives
@@ -25,6 +28,8 @@ pub mod mnist;
 pub mod natural;
 pub mod npy;
 pub mod patches;
+pub mod prepare;
+pub mod spec;
 pub mod whiten;
 
 pub use batch::{EpochBatches, Minibatches};
@@ -34,6 +39,8 @@ pub use image::load_grey;
 pub use mnist::Mnist;
 pub use npy::{read_npy, write_npy, NpyArray};
 pub use patches::{extract_patches, remove_row_means, PatchSpec};
+pub use prepare::{EvalData, TrainingData};
+pub use spec::{Binarize, DataSource, DataSpec, Whiten};
 pub use whiten::{WhitenConfig, WhitenKind, Whitener};
 
 /// A training and a test set, one example per row, and the shape each row
@@ -59,6 +66,20 @@ impl From<Mnist> for Dataset {
             image_shape: m.image_shape,
         }
     }
+}
+
+/// A tile shape for rows of `n` values: the most square factorisation
+/// (28x28 for MNIST digits).
+pub fn tile_shape(n: usize) -> (usize, usize) {
+    let mut best = (1, n);
+    let mut r = 1;
+    while r * r <= n {
+        if n % r == 0 {
+            best = (r, n / r);
+        }
+        r += 1;
+    }
+    best
 }
 
 /// The environment variable that points at the real data folder.

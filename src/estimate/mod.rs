@@ -1,63 +1,38 @@
-//! How good is a trained RBM: its log partition function and the
-//! log-likelihood that follows from it, plus cheaper proxies. Binary RBMs
-//! throughout; Gaussian-visible ones (with per-unit variances) through
-//! [`exact::log_z_gaussian_visible`] and AIS from an [`ais::GaussianBase`].
+//! How good is a trained model: its log partition function, the
+//! log-likelihood that follows from it, and cheaper proxies.
 //!
-//! - [`exact`]: log Z by enumerating the smaller layer (up to
-//!   [`exact::MAX_ENUMERATED`] units), exact log-probabilities and exact
-//!   samples for small models.
-//! - [`ais`]: annealed importance sampling (Salakhutdinov & Murray 2008) from
-//!   a base-rate model, forward (a stochastic lower bound on log Z) and
-//!   reverse (a stochastic upper bound, Burda, Grosse & Salakhutdinov 2015).
-//! - [`pseudo_likelihood`]: the stochastic pseudo-log-likelihood and the
-//!   reconstruction error.
-//! - here: free energies and [`mean_log_prob`], batched on the backend.
+//! Generic over the model (through its energy, [`crate::energy`]):
+//! - here: free energies and [`mean_log_prob`] of any [`FreeEnergy`] model,
+//!   batched on the backend;
+//! - [`proxies`]: the stochastic pseudo-log-likelihood (binary visible
+//!   units) and the reconstruction error of one mean-field up-down pass;
+//! - [`ais`]: annealed importance sampling (Neal 2001), the schedule, the
+//!   estimate and its bounds, and the annealing loop that drives a model's
+//!   path forward (a stochastic lower bound on log Z) or in reverse (a
+//!   stochastic upper bound, Burda, Grosse & Salakhutdinov 2015).
 //!
-//! Every function takes the parameters directly as backend matrices, so it
-//! works for any model that is (or contains) a binary RBM:
-//! `w` is `n_visible x n_hidden`, `b_v` is `1 x n_visible`, `b_h` is
-//! `1 x n_hidden`, with energy `E(v,h) = -v·b_v - h·b_h - v W h` and free
-//! energy `F(v) = -v·b_v - Σ_j softplus(b_h,j + (vW)_j)`. Results are in nats.
-//! Arithmetic on the device is f32; every sum over rows, states or runs is
-//! finished in f64 on the host.
+//! For RBMs ([`rbm`]): exact log Z by enumerating the smaller layer, exact
+//! samples, the fused annealing path from a base-rate model, and the
+//! evaluation `ebmkit eval` reports (exact when small, else AIS and reverse
+//! AIS).
+//!
+//! Results are in nats. Arithmetic on the device is f32; every sum over
+//! rows, states or runs is finished in f64 on the host.
 
 pub mod ais;
-pub mod exact;
-pub mod pseudo_likelihood;
+pub mod proxies;
+pub mod rbm;
 
-pub use ais::{AisEstimate, BaseRate, Schedule};
-pub use pseudo_likelihood::{pseudo_log_likelihood, reconstruction_error, Reconstruction};
+pub use ais::{AisEstimate, Schedule};
+pub use proxies::{pseudo_log_likelihood, reconstruction_error, Reconstruction};
 
-use crate::backend::{Fused, Matrix, Unary};
+use crate::backend::{Backend, Matrix};
+use crate::energy::FreeEnergy;
 use crate::error::{Error, Result};
 
 /// Rows per batch when a data set is walked on the backend: big enough to
 /// keep a GEMM busy, small enough that the scratch matrices stay a few MB.
 pub const BATCH_ROWS: usize = 1000;
-
-/// Checks `w` (nv x nh), `b_v` (1 x nv) and `b_h` (1 x nh); returns (nv, nh).
-pub fn rbm_dims<B: Fused>(w: &B::Mat, b_v: &B::Mat, b_h: &B::Mat) -> Result<(usize, usize)> {
-    let (nv, nh) = w.shape();
-    if b_v.shape() != (1, nv) || b_h.shape() != (1, nh) {
-        return Err(Error::shape(
-            "RBM parameters",
-            format!(
-                "W is {nv}x{nh}, so b_v must be 1x{nv} and b_h 1x{nh}; got b_v {}x{} and b_h {}x{}",
-                b_v.rows(),
-                b_v.cols(),
-                b_h.rows(),
-                b_h.cols()
-            ),
-        ));
-    }
-    if nv == 0 || nh == 0 {
-        return Err(Error::shape(
-            "RBM parameters",
-            format!("W is {nv}x{nh}; both layers need at least one unit"),
-        ));
-    }
-    Ok((nv, nh))
-}
 
 /// Checks that `data` has one column per visible unit.
 pub(crate) fn data_dims(op: &'static str, data: (usize, usize), nv: usize) -> Result<()> {
@@ -65,7 +40,7 @@ pub(crate) fn data_dims(op: &'static str, data: (usize, usize), nv: usize) -> Re
         return Err(Error::shape(
             op,
             format!(
-                "data rows have {} values but the RBM has {nv} visible units",
+                "data rows have {} values but the model has {nv} visible units",
                 data.1
             ),
         ));
@@ -126,7 +101,7 @@ impl LogSumExp {
 /// backend matrix together with its first row index. A data set that fits
 /// one batch is passed through as is; otherwise rows are gathered into two
 /// preallocated scratch matrices (full batches and the remainder).
-pub(crate) fn for_each_batch<B: Fused>(
+pub(crate) fn for_each_batch<B: Backend>(
     be: &B,
     data: &B::Mat,
     batch: usize,
@@ -163,102 +138,58 @@ pub(crate) fn for_each_batch<B: Fused>(
     Ok(())
 }
 
-/// Scratch matrices for the free energies of one batch shape.
-pub(crate) struct FreeEnergyScratch<B: Fused> {
-    /// rows x nh pre-activations of the hidden units.
-    act: B::Mat,
-    /// rows x 1 result: `-F(v)`.
-    neg_f: B::Mat,
-}
-
-impl<B: Fused> FreeEnergyScratch<B> {
-    pub(crate) fn new(be: &B, rows: usize, nh: usize) -> Result<Self> {
-        Ok(FreeEnergyScratch {
-            act: be.zeros(rows, nh)?,
-            neg_f: be.zeros(rows, 1)?,
-        })
-    }
-    pub(crate) fn rows(&self) -> usize {
-        self.neg_f.rows()
-    }
-    /// Queues `-F(v)` for every row of `v` and downloads it as f64.
-    pub(crate) fn neg_free_energy(
-        &mut self,
-        be: &B,
-        w: &B::Mat,
-        b_v: &B::Mat,
-        b_h: &B::Mat,
-        v: &B::Mat,
-    ) -> Result<Vec<f64>> {
-        be.gemm(1.0, v.n(), w.n(), 0.0, &mut self.act)?;
-        be.add_row_vec(&mut self.act, b_h, 1.0)?;
-        be.unary_inplace(Unary::Softplus, &mut self.act)?;
-        be.row_sums(&self.act, 1.0, 0.0, &mut self.neg_f)?;
-        // v·b_v as a GEMV straight into the same column.
-        be.gemm(1.0, v.n(), b_v.t(), 1.0, &mut self.neg_f)?;
-        Ok(be
-            .download(&self.neg_f)?
-            .data
-            .into_iter()
-            .map(f64::from)
-            .collect())
-    }
-}
-
-/// `-F(v)` for every row, batched: the per-batch scratch is reused, and
-/// one small column per batch comes back from the device.
-pub(crate) fn neg_free_energies<B: Fused>(
+/// `-F(v)` of every row of `data`, batched: the model's free-energy scratch
+/// is made once per batch shape, and one small column per batch comes back
+/// from the device.
+pub(crate) fn neg_free_energies<B: Backend, M: FreeEnergy<B>>(
     be: &B,
-    w: &B::Mat,
-    b_v: &B::Mat,
-    b_h: &B::Mat,
+    model: &M,
     data: &B::Mat,
     batch: usize,
 ) -> Result<Vec<f64>> {
-    let (nv, nh) = rbm_dims::<B>(w, b_v, b_h)?;
-    data_dims("free energy", data.shape(), nv)?;
+    data_dims("free energy", data.shape(), model.n_visible())?;
     let mut out = Vec::with_capacity(data.rows());
-    let mut scratch: Option<FreeEnergyScratch<B>> = None;
+    let mut scratch: Option<(M::Scratch, B::Mat)> = None;
     for_each_batch(be, data, batch, |v, _| {
-        if scratch.as_ref().map(|s| s.rows()) != Some(v.rows()) {
-            scratch = Some(FreeEnergyScratch::new(be, v.rows(), nh)?);
+        if scratch.as_ref().map(|s| s.1.rows()) != Some(v.rows()) {
+            scratch = Some((
+                model.free_energy_scratch(be, v.rows())?,
+                be.zeros(v.rows(), 1)?,
+            ));
         }
-        let s = scratch.as_mut().expect("just set");
-        out.extend(s.neg_free_energy(be, w, b_v, b_h, v)?);
+        let (s, f) = scratch.as_mut().expect("just set");
+        model.free_energy(be, v, s, f)?;
+        out.extend(be.download(f)?.data.into_iter().map(|x| -f64::from(x)));
         Ok(())
     })?;
     Ok(out)
 }
 
 /// The free energy `F(v)` of every row of `data` (n x nv), in nats.
-pub fn free_energy<B: Fused>(
+pub fn free_energy<B: Backend>(
     be: &B,
-    w: &B::Mat,
-    b_v: &B::Mat,
-    b_h: &B::Mat,
+    model: &impl FreeEnergy<B>,
     data: &B::Mat,
 ) -> Result<Vec<f64>> {
-    Ok(neg_free_energies(be, w, b_v, b_h, data, BATCH_ROWS)?
+    Ok(neg_free_energies(be, model, data, BATCH_ROWS)?
         .into_iter()
         .map(|x| -x)
         .collect())
 }
 
 /// The average log-probability of the rows of `data`, `mean(-F(v)) - log_z`,
-/// in nats per example: the test log-likelihood once `log_z` comes from
-/// [`exact::log_z`] or [`ais`].
-pub fn mean_log_prob<B: Fused>(
+/// in nats per example: the test log-likelihood once `log_z` comes from an
+/// exact sum or AIS.
+pub fn mean_log_prob<B: Backend>(
     be: &B,
-    w: &B::Mat,
-    b_v: &B::Mat,
-    b_h: &B::Mat,
+    model: &impl FreeEnergy<B>,
     data: &B::Mat,
     log_z: f64,
 ) -> Result<f64> {
     if data.rows() == 0 {
         return Err(Error::value("data", "no rows to average over"));
     }
-    let nf = neg_free_energies(be, w, b_v, b_h, data, BATCH_ROWS)?;
+    let nf = neg_free_energies(be, model, data, BATCH_ROWS)?;
     Ok(nf.iter().sum::<f64>() / nf.len() as f64 - log_z)
 }
 

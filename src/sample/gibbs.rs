@@ -1,7 +1,7 @@
 //! Block Gibbs sampling: all hidden units given the visible ones, then all
 //! visible units given the hidden ones.
 
-use crate::backend::{Backend, Fused};
+use crate::backend::{Backend, Sample};
 use crate::energy::{Bipartite, LayerScratch};
 use crate::error::Result;
 use crate::rng::RngStream;
@@ -18,7 +18,7 @@ pub struct Chains<B: Backend> {
     sh: LayerScratch<B>,
 }
 
-impl<B: Fused> Chains<B> {
+impl<B: Backend> Chains<B> {
     pub fn new(be: &B, rows: usize, n_visible: usize, n_hidden: usize) -> Result<Self> {
         Ok(Chains {
             v: be.zeros(rows, n_visible)?,
@@ -53,15 +53,11 @@ impl<B: Fused> Chains<B> {
         model: &E,
         rng: &mut RngStream,
     ) -> Result<()> {
-        model.hidden_given_visible(
-            be,
-            &self.v,
-            None,
-            &mut self.ph,
-            Some(&mut self.h),
-            &mut self.sh,
+        let sample = Sample {
+            out: &mut self.h,
             rng,
-        )
+        };
+        model.hidden_given_visible(be, &self.v, None, &mut self.ph, Some(sample), &mut self.sh)
     }
 
     /// `pv = E[v | h]`, `v ~ p(v | h)`.
@@ -71,15 +67,11 @@ impl<B: Fused> Chains<B> {
         model: &E,
         rng: &mut RngStream,
     ) -> Result<()> {
-        model.visible_given_hidden(
-            be,
-            &self.h,
-            None,
-            &mut self.pv,
-            Some(&mut self.v),
-            &mut self.sv,
+        let sample = Sample {
+            out: &mut self.v,
             rng,
-        )
+        };
+        model.visible_given_hidden(be, &self.h, None, &mut self.pv, Some(sample), &mut self.sv)
     }
 
     /// `k` full sweeps from the current hidden state: `v ~ p(v | h)`, then

@@ -15,7 +15,7 @@
 //! row gather of the partner states, an energy difference, one Bernoulli
 //! draw per pair and a masked blend. Nothing is read back.
 
-use crate::backend::{Backend, Binary, Fused, Unary};
+use crate::backend::{Backend, Binary, Sample, Unary};
 use crate::energy::{Bipartite, LayerScratch, Scratch};
 use crate::error::{Error, Result};
 use crate::host::HostMat;
@@ -64,7 +64,7 @@ pub fn linear_betas(t: usize, beta_min: f32) -> Vec<f32> {
         .collect()
 }
 
-impl<B: Fused> Tempering<B> {
+impl<B: Backend> Tempering<B> {
     /// `n` chains per temperature (all zero until [`start_from`](Self::start_from)).
     pub fn new(
         be: &B,
@@ -185,27 +185,33 @@ impl<B: Fused> Tempering<B> {
         model: &E,
         rng: &mut RngStream,
     ) -> Result<()> {
+        let sample = Sample {
+            out: &mut self.h,
+            rng,
+        };
         model.hidden_given_visible(
             be,
             &self.v,
             Some(&self.beta),
             &mut self.ph,
-            Some(&mut self.h),
+            Some(sample),
             &mut self.sh,
-            rng,
         )
     }
 
     /// One Gibbs sweep at every temperature: `v ~ p_β(v | h)`, `h ~ p_β(h | v)`.
     pub fn sweep<E: Bipartite<B>>(&mut self, be: &B, model: &E, rng: &mut RngStream) -> Result<()> {
+        let sample = Sample {
+            out: &mut self.v,
+            rng,
+        };
         model.visible_given_hidden(
             be,
             &self.h,
             Some(&self.beta),
             &mut self.pv,
-            Some(&mut self.v),
+            Some(sample),
             &mut self.sv,
-            rng,
         )?;
         self.sample_hidden(be, model, rng)
     }

@@ -1,42 +1,19 @@
-//! Training RBMs: loss strategies, the optimiser and the trainer.
+//! Training: the one loop every model family runs ([`fit`]), the records
+//! and curves it keeps ([`history`]), and each family's [`fit::Objective`]
+//! (one update on a batch, its monitors and its checkpointed state).
 //!
-//! - [`loss::Negative`]: where the negative statistics come from — CD-k
-//!   (chains restarted at the data), PCD-k (persistent chains), FPCD-k
-//!   (persistent chains on fast weights), PT (parallel tempering, cold
-//!   chains).
-//! - [`optim::Sgd`]: SGD with momentum, L2 weight decay, a learning-rate
-//!   schedule, an optional sparsity target on the hidden units and optional
-//!   centering (Melchior et al. 2016).
-//! - [`monitor`]: reconstruction error, stochastic pseudo-likelihood and the
-//!   free-energy gap at epoch ends.
-//! - [`trainer::Trainer`]: owns the resident data set, the model and every
-//!   buffer; one epoch is a loop of GEMMs and elementwise kernels with no
-//!   allocation and no read-back.
+//! - [`fit::Trainer`]: owns the recipe (the one source of truth for the
+//!   schedules and the epoch count), the resident data set, the objective
+//!   and the random stream; one epoch is a loop of device ops with no
+//!   allocation and no read-back, then the monitors, a finiteness check and
+//!   the periodic atomic checkpoint.
+//! - [`rbm`]: the RBM's objective: loss strategies (CD, PCD, FPCD, PT), SGD
+//!   with momentum, weight decay, sparsity and centering, and monitors.
 
-pub mod cli;
-pub mod loss;
-pub mod monitor;
-pub mod optim;
-pub mod trainer;
+pub mod fit;
+pub mod history;
+pub mod rbm;
 
-pub use monitor::{EpochRecord, History};
-pub use trainer::Trainer;
-
-use std::path::PathBuf;
-
-/// Why training stopped early.
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    /// A parameter became NaN or infinite.
-    #[error(
-        "training diverged at epoch {epoch}: parameter {param} is NaN or infinite{}",
-        match last_good { Some(p) => format!(" (last good checkpoint kept: {})", p.display()), None => String::new() }
-    )]
-    Diverged {
-        epoch: u64,
-        param: &'static str,
-        last_good: Option<PathBuf>,
-    },
-    #[error(transparent)]
-    Other(#[from] crate::Error),
-}
+pub use fit::{Objective, Step, Trainer};
+pub use history::{EpochRecord, History};
+pub use rbm::RbmTrainer;

@@ -1,16 +1,16 @@
-//! Training curves: one PNG per monitored quantity, plus `curves.csv`.
+//! Line plots of plain series (training curves: one PNG per monitored
+//! quantity; the caller writes the numbers beside them).
 //!
 //! Each plot has a title and labelled axes, drawn with the DejaVu Sans Mono
-//! font shipped in `assets/fonts` (so no system font is needed). In
-//! `curve-free_energy.png` the training subset is blue and the held-out set
-//! red.
+//! font shipped in `assets/fonts` (so no system font is needed).
 
 use std::path::{Path, PathBuf};
 
 use plotters::prelude::*;
+// The trait behind `filled` / `stroke_width`; `Color` here names a line colour.
+use plotters::style::Color as _;
 
 use crate::error::{Error, Result};
-use crate::train::History;
 
 /// Points of one line and its colour.
 type Series = (Vec<(f64, f64)>, RGBColor);
@@ -82,72 +82,51 @@ fn plot(path: &Path, title: &str, y_desc: &str, series: &[Series]) -> Result<()>
     Ok(())
 }
 
-/// Writes the curves of `h` into `dir`; returns the files written.
-pub fn save_curves(dir: &Path, h: &History) -> Result<Vec<PathBuf>> {
+/// A line's colour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Color {
+    Blue,
+    Red,
+}
+
+impl Color {
+    fn rgb(self) -> RGBColor {
+        match self {
+            Color::Blue => RGBColor(30, 90, 200),
+            Color::Red => RGBColor(200, 40, 40),
+        }
+    }
+}
+
+/// One line of a plot: (x, y) points, non-finite values skipped.
+pub struct Line {
+    pub points: Vec<(f64, f64)>,
+    pub color: Color,
+}
+
+/// One plot, written as `curve-<name>.png` (x axis: epoch).
+pub struct Plot {
+    pub name: String,
+    pub title: String,
+    pub y_desc: String,
+    pub lines: Vec<Line>,
+}
+
+/// Writes every plot that has a point into `dir`; returns the files written.
+pub fn save_plots(dir: &Path, plots: &[Plot]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
-    let e = |f: &dyn Fn(&crate::train::EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
-        h.epochs
-            .iter()
-            .filter_map(|r| f(r).map(|y| (r.epoch as f64, y)))
-            .collect()
-    };
-    let blue = RGBColor(30, 90, 200);
-    let red = RGBColor(200, 40, 40);
-    let plots: Vec<(&str, &str, &str, Vec<Series>)> = vec![
-        (
-            "recon_error",
-            "reconstruction error",
-            "squared error per example",
-            vec![(e(&|r| Some(r.recon_error)), blue)],
-        ),
-        (
-            "pseudo_ll",
-            "pseudo-log-likelihood (training subset)",
-            "nats per example",
-            vec![(e(&|r| r.pseudo_ll), blue)],
-        ),
-        (
-            "fe_gap",
-            "free-energy gap: held-out - train",
-            "nats",
-            vec![(e(&|r| r.fe_gap), blue)],
-        ),
-        (
-            "free_energy",
-            "mean free energy: train (blue), held-out (red)",
-            "F(v)",
-            vec![
-                (e(&|r| Some(r.fe_train)), blue),
-                (e(&|r| r.fe_heldout), red),
-            ],
-        ),
-    ];
-    for (name, title, y_desc, series) in plots {
-        if series.iter().all(|(s, _)| s.is_empty()) {
+    for p in plots {
+        if p.lines.iter().all(|l| l.points.is_empty()) {
             continue;
         }
-        let p = dir.join(format!("curve-{name}.png"));
-        plot(&p, title, y_desc, &series)?;
-        out.push(p);
+        let series: Vec<Series> = p
+            .lines
+            .iter()
+            .map(|l| (l.points.clone(), l.color.rgb()))
+            .collect();
+        let path = dir.join(format!("curve-{}.png", p.name));
+        plot(&path, &p.title, &p.y_desc, &series)?;
+        out.push(path);
     }
-    let mut csv =
-        String::from("epoch,lr,seconds,recon_error,pseudo_ll,fe_train,fe_heldout,fe_gap\n");
-    let o = |x: Option<f64>| x.map(|v| v.to_string()).unwrap_or_default();
-    for r in &h.epochs {
-        csv.push_str(&format!(
-            "{},{},{},{},{},{},{},{}\n",
-            r.epoch,
-            r.lr,
-            r.seconds,
-            r.recon_error,
-            o(r.pseudo_ll),
-            r.fe_train,
-            o(r.fe_heldout),
-            o(r.fe_gap)
-        ));
-    }
-    let p = dir.join("curves.csv");
-    std::fs::write(&p, csv).map_err(|e| Error::io(&p, e))?;
-    out.push(p);
     Ok(out)
 }

@@ -16,6 +16,24 @@ pub enum Norm {
     PerTileSymmetric,
 }
 
+impl Norm {
+    /// [`Unit`](Norm::Unit) for values that are probabilities or bits,
+    /// else [`PerTile`](Norm::PerTile).
+    pub fn for_values(in_unit_interval: bool) -> Norm {
+        if in_unit_interval {
+            Norm::Unit
+        } else {
+            Norm::PerTile
+        }
+    }
+}
+
+/// Pixel zoom of grid pictures of `(h, w)` tiles: 2 for MNIST digits, more
+/// for small patches so that a tile is at least ~48 pixels across.
+pub fn zoom_for((h, w): (usize, usize)) -> u32 {
+    (48 / h.max(w).max(1)).max(2) as u32
+}
+
 /// Writes the rows of `images` (each `h * w` values, row-major) as a grid of
 /// `cols` tiles per row with a 1-pixel border, scaled up by `zoom`.
 pub fn save_grid(

@@ -2,11 +2,11 @@
 //!
 //! - [`grid`]: PNG grids of images (data, samples, receptive fields
 //!   normalised per filter).
-//! - [`curves`]: training curves as PNG line plots (plotters, no text: the
-//!   file name says what is plotted, and a CSV beside it has the numbers).
+//! - [`curves`]: line plots of plain series as PNG (training curves; the
+//!   caller writes a CSV of the numbers beside them).
 
 pub mod curves;
 pub mod grid;
 
-pub use curves::save_curves;
-pub use grid::{save_grid, Norm};
+pub use curves::{save_plots, Color, Line, Plot};
+pub use grid::{save_grid, zoom_for, Norm};

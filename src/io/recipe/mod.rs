@@ -1,11 +1,17 @@
 //! Training recipes: a TOML file with the model, the data and the training
-//! hyper-parameters of one experiment (see `models/*.toml`).
+//! hyper-parameters of one experiment (see `models/*.toml`), or the same
+//! typed configuration built in code ([`Recipe::new`] and its setters).
 //!
-//! Unknown keys are rejected (a typo never silently falls back to a
-//! default), and impossible values are errors naming the key.
+//! The `[model]` section names its kind (`kind = "rbm"`; a recipe without
+//! one is an RBM recipe, as every recipe was before kinds existed) and holds
+//! that kind's keys ([`rbm::RbmSpec`]). `[data]` ([`DataSpec`]) may be left
+//! out when the data are passed in memory. Unknown keys are rejected (a typo
+//! never silently falls back to a default), and impossible values are errors
+//! naming the key; each kind adds its own checks ([`Recipe::validate`]).
 //!
 //! ```toml
 //! [model]
+//! kind = "rbm"
 //! visible = "bernoulli"      # bernoulli | gaussian | relu | softmax:K
 //! hidden = "bernoulli"
 //! n_hidden = 500
@@ -23,12 +29,16 @@
 //! lr = 0.05
 //! ```
 
+pub mod rbm;
+
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::data::{Binarize, DataSource, DataSpec};
 use crate::error::{Error, Result};
 use crate::units::UnitKind;
+pub use rbm::RbmSpec;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,102 +47,58 @@ pub struct Recipe {
     #[serde(default)]
     pub description: String,
     pub model: ModelSpec,
+    #[serde(default)]
     pub data: DataSpec,
     pub train: TrainSpec,
     #[serde(default)]
     pub monitor: MonitorSpec,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ModelSpec {
-    #[serde(default = "bernoulli")]
-    pub visible: String,
-    #[serde(default = "bernoulli")]
-    pub hidden: String,
-    pub n_hidden: usize,
-    /// Standard deviation of the initial weights.
-    #[serde(default = "default_init_std")]
-    pub init_std: f32,
-    /// Visible biases start at log(p / (1 - p)) of the training means
-    /// (Hinton's practical guide) for Bernoulli units, at the mean for the
-    /// others; else at zero.
-    #[serde(default = "yes")]
-    pub visible_bias_from_data: bool,
-    /// Gaussian visible units learn one variance per unit (Cho, Ilin &
-    /// Raiko 2011); else the variances stay at `init_variance`.
-    #[serde(default)]
-    pub learn_variance: bool,
-    /// σ² of Gaussian visible units at the start (1 for standardised data).
-    #[serde(default = "one_f32")]
-    pub init_variance: f32,
-    /// Learned variances never go below this.
-    #[serde(default = "default_min_variance")]
-    pub min_variance: f32,
+/// The `[model]` section: the model kind and its keys.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ModelSpec {
+    /// A restricted Boltzmann machine.
+    Rbm(RbmSpec),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DataSource {
-    /// The full MNIST from the data folder (`--data`, `$EBMKIT_DATA`, `../shared/data`).
-    Mnist,
-    /// The 5000/1000-digit subset shipped in `data/mnist-small`.
-    MnistSmall,
-    /// Whitened patches of the photographs in `<data>/images`
-    /// (see [`crate::data::natural`]).
-    Patches,
+impl ModelSpec {
+    /// The kind's name in recipes and checkpoints.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ModelSpec::Rbm(_) => "rbm",
+        }
+    }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Whiten {
-    /// Zero-phase whitening: patches stay in pixel space.
-    Zca,
-    /// PCA whitening, all components.
-    Pca,
-    /// DC removal only.
-    None,
+impl<'de> Deserialize<'de> for ModelSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let mut table = toml::Table::deserialize(d)?;
+        // No kind: an RBM, as every recipe was before kinds existed.
+        let kind = match table.remove("kind") {
+            None => "rbm".to_string(),
+            Some(toml::Value::String(k)) => k,
+            Some(other) => {
+                return Err(D::Error::custom(format!(
+                    "model.kind must be a string, got {other}"
+                )))
+            }
+        };
+        match kind.as_str() {
+            "rbm" => table
+                .try_into()
+                .map(ModelSpec::Rbm)
+                .map_err(D::Error::custom),
+            other => Err(D::Error::custom(format!(
+                "model.kind = \"{other}\" is not a known model kind (known: rbm)"
+            ))),
+        }
+    }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Binarize {
-    /// Each pixel is 1 with probability its intensity, drawn afresh each
-    /// time a digit is presented (monitoring subsets: one fixed draw).
-    Stochastic,
-    /// One stochastic draw when the data is loaded, kept for the whole run
-    /// (the fixed binarised MNIST of Salakhutdinov & Murray 2008); no random
-    /// numbers are spent on the data during training.
-    Fixed,
-    /// Pixel > 0.5.
-    Threshold,
-    /// Values as they are.
-    None,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DataSpec {
-    pub source: DataSource,
-    #[serde(default = "default_binarize")]
-    pub binarize: Binarize,
-    /// Use only the first `n_train` training examples.
-    #[serde(default)]
-    pub n_train: Option<usize>,
-    /// Patches: side in pixels, training and test counts, whitening and its
-    /// ε (added to the covariance eigenvalues of the intensities in [0, 1]).
-    #[serde(default = "default_patch_size")]
-    pub patch_size: usize,
-    #[serde(default = "default_patches")]
-    pub patches: usize,
-    #[serde(default = "default_test_patches")]
-    pub test_patches: usize,
-    #[serde(default = "default_whiten")]
-    pub whiten: Whiten,
-    #[serde(default = "default_whiten_epsilon")]
-    pub whiten_epsilon: f64,
-}
-
+/// How a sampling-trained model (RBM, and the deep models built of them)
+/// estimates the negative phase.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
@@ -154,10 +120,16 @@ pub enum LrSchedule {
     Linear,
 }
 
+/// The `[train]` section: the schedule every kind shares (epochs, batch
+/// size, learning rate and momentum schedules, weight decay, seed) and the
+/// options of sampling-based training, which kinds that do not sample
+/// refuse in their validation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainSpec {
-    pub method: Method,
+    /// The negative phase of sampling-based training.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<Method>,
     /// Gibbs sweeps (PT: tempering steps) per update.
     #[serde(default = "one")]
     pub k: usize,
@@ -175,7 +147,7 @@ pub struct TrainSpec {
     pub final_momentum: Option<f32>,
     #[serde(default)]
     pub momentum_switch_epoch: usize,
-    /// L2 weight decay on W.
+    /// L2 weight decay on the weights.
     #[serde(default)]
     pub weight_decay: f32,
     /// Target mean activation of the hidden units (absent: no sparsity term).
@@ -212,6 +184,38 @@ pub struct TrainSpec {
     pub seed: u64,
 }
 
+impl Default for TrainSpec {
+    /// PCD-1, 10 epochs of batches of 100 at learning rate 0.01, no
+    /// momentum, seed 1 (every other key at its recipe default).
+    fn default() -> Self {
+        TrainSpec {
+            method: Some(Method::Pcd),
+            k: 1,
+            epochs: 10,
+            batch_size: 100,
+            lr: 0.01,
+            lr_schedule: LrSchedule::Constant,
+            lr_final: 0.0,
+            momentum: 0.0,
+            final_momentum: None,
+            momentum_switch_epoch: 0,
+            weight_decay: 0.0,
+            sparsity_target: None,
+            sparsity_cost: default_sparsity_cost(),
+            sparsity_decay: default_sparsity_decay(),
+            centering: false,
+            centering_rate: default_centering_rate(),
+            chains: None,
+            fast_lr: default_fast_lr(),
+            fast_decay: default_fast_decay(),
+            temperatures: default_temperatures(),
+            beta_min: 0.0,
+            variance_lr_factor: 1.0,
+            seed: 1,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MonitorSpec {
@@ -232,38 +236,8 @@ impl Default for MonitorSpec {
     }
 }
 
-fn default_patch_size() -> usize {
-    8
-}
-fn default_patches() -> usize {
-    50_000
-}
-fn default_test_patches() -> usize {
-    10_000
-}
-fn default_whiten() -> Whiten {
-    Whiten::Zca
-}
-fn default_whiten_epsilon() -> f64 {
-    1e-3
-}
 fn one_f32() -> f32 {
     1.0
-}
-fn default_min_variance() -> f32 {
-    1e-2
-}
-fn bernoulli() -> String {
-    "bernoulli".into()
-}
-fn default_init_std() -> f32 {
-    0.01
-}
-fn yes() -> bool {
-    true
-}
-fn default_binarize() -> Binarize {
-    Binarize::Stochastic
 }
 fn one() -> usize {
     1
@@ -296,6 +270,99 @@ fn default_monitor_rows() -> usize {
     1000
 }
 
+impl From<RbmSpec> for ModelSpec {
+    fn from(m: RbmSpec) -> ModelSpec {
+        ModelSpec::Rbm(m)
+    }
+}
+
+impl Recipe {
+    /// A recipe in code: the model section, data passed in memory, and
+    /// the defaults of [`TrainSpec::default`] and [`MonitorSpec::default`].
+    /// Adjust with the setters or the public fields.
+    ///
+    /// ```
+    /// use ebmkit::io::recipe::{Method, RbmSpec, Recipe};
+    /// let r = Recipe::new(RbmSpec::new(64)).method(Method::Cd).epochs(5).lr(0.05);
+    /// assert!(r.validate().is_ok());
+    /// assert_eq!(r.rbm().n_hidden, 64);
+    /// ```
+    pub fn new(model: impl Into<ModelSpec>) -> Recipe {
+        Recipe {
+            description: String::new(),
+            model: model.into(),
+            data: DataSpec::default(),
+            train: TrainSpec::default(),
+            monitor: MonitorSpec::default(),
+        }
+    }
+
+    /// The RBM section (the only kind today).
+    pub fn rbm(&self) -> &RbmSpec {
+        let ModelSpec::Rbm(m) = &self.model;
+        m
+    }
+    pub fn rbm_mut(&mut self) -> &mut RbmSpec {
+        let ModelSpec::Rbm(m) = &mut self.model;
+        m
+    }
+}
+
+/// Setters for recipes built in code (each returns the recipe).
+impl Recipe {
+    pub fn method(mut self, m: Method) -> Self {
+        self.train.method = Some(m);
+        self
+    }
+    /// Gibbs sweeps (tempering steps) per update.
+    pub fn k(mut self, k: usize) -> Self {
+        self.train.k = k;
+        self
+    }
+    pub fn epochs(mut self, n: usize) -> Self {
+        self.train.epochs = n;
+        self
+    }
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.train.batch_size = n;
+        self
+    }
+    pub fn lr(mut self, lr: f32) -> Self {
+        self.train.lr = lr;
+        self
+    }
+    pub fn momentum(mut self, m: f32) -> Self {
+        self.train.momentum = m;
+        self
+    }
+    pub fn weight_decay(mut self, l2: f32) -> Self {
+        self.train.weight_decay = l2;
+        self
+    }
+    /// Persistent chains (per temperature for PT).
+    pub fn persistent_chains(mut self, n: usize) -> Self {
+        self.train.chains = Some(n);
+        self
+    }
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.train.seed = seed;
+        self
+    }
+    pub fn binarize(mut self, b: Binarize) -> Self {
+        self.data.binarize = b;
+        self
+    }
+    pub fn source(mut self, s: DataSource) -> Self {
+        self.data.source = Some(s);
+        self
+    }
+    /// Rows of the epoch-end monitors' subsets.
+    pub fn monitor_rows(mut self, n: usize) -> Self {
+        self.monitor.rows = n;
+        self
+    }
+}
+
 impl Recipe {
     /// Parses and validates recipe text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &Path) -> Result<Recipe> {
@@ -313,25 +380,33 @@ impl Recipe {
         Recipe::parse(&text, path)
     }
 
-    pub fn to_toml(&self) -> String {
-        toml::to_string(self).unwrap_or_default()
+    /// The recipe as TOML text (what checkpoints store).
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string(self).map_err(|e| Error::value("recipe", e.to_string()))
     }
 
+    /// The RBM's visible and hidden unit types.
     pub fn visible_units(&self) -> Result<UnitKind> {
-        UnitKind::parse(&self.model.visible, "model.visible")
+        self.rbm().visible_units()
     }
     pub fn hidden_units(&self) -> Result<UnitKind> {
-        UnitKind::parse(&self.model.hidden, "model.hidden")
+        self.rbm().hidden_units()
     }
 
-    /// Rejects impossible values, naming the key.
+    /// Rejects impossible values, naming the key: the checks every kind
+    /// shares, then the kind's own.
     pub fn validate(&self) -> Result<()> {
-        let vis = self.visible_units()?;
-        self.hidden_units()?;
-        let m = &self.model;
+        self.validate_train()?;
+        positive_usize("monitor.rows", self.monitor.rows)?;
+        positive_usize("monitor.checkpoint_every", self.monitor.checkpoint_every)?;
+        self.data.validate(self.train.batch_size)?;
+        match &self.model {
+            ModelSpec::Rbm(m) => rbm::validate(self, m),
+        }
+    }
+
+    fn validate_train(&self) -> Result<()> {
         let t = &self.train;
-        positive_usize("model.n_hidden", m.n_hidden)?;
-        finite_nonneg("model.init_std", m.init_std)?;
         positive_usize("train.k", t.k)?;
         positive_usize("train.epochs", t.epochs)?;
         positive_usize("train.batch_size", t.batch_size)?;
@@ -362,67 +437,14 @@ impl Recipe {
         finite_nonneg("train.fast_lr", t.fast_lr)?;
         unit_interval("train.fast_decay", t.fast_decay, true)?;
         positive_usize("train.temperatures", t.temperatures)?;
-        if t.method == Method::Pt && t.temperatures < 2 {
+        if t.method == Some(Method::Pt) && t.temperatures < 2 {
             return Err(Error::value(
                 "train.temperatures",
                 "parallel tempering needs at least 2",
             ));
         }
         unit_interval("train.beta_min", t.beta_min, false)?;
-        positive_usize("monitor.rows", self.monitor.rows)?;
-        positive_usize("monitor.checkpoint_every", self.monitor.checkpoint_every)?;
-        if let Some(n) = self.data.n_train {
-            if n < t.batch_size {
-                return Err(Error::value(
-                    "data.n_train",
-                    format!("{n} examples is less than one batch of {}", t.batch_size),
-                ));
-            }
-        }
-        if self.data.source == DataSource::Patches {
-            let d = &self.data;
-            positive_usize("data.patch_size", d.patch_size)?;
-            positive_usize("data.patches", d.patches)?;
-            positive_usize("data.test_patches", d.test_patches)?;
-            if !(d.whiten_epsilon.is_finite() && d.whiten_epsilon > 0.0) {
-                return Err(Error::value(
-                    "data.whiten_epsilon",
-                    format!("{} must be finite and > 0", d.whiten_epsilon),
-                ));
-            }
-            if vis != UnitKind::Gaussian {
-                return Err(Error::value(
-                    "model.visible",
-                    format!("whitened patches take real values: use \"gaussian\", not {vis}"),
-                ));
-            }
-        }
-        let m = &self.model;
-        positive_finite("model.init_variance", m.init_variance)?;
-        positive_finite("model.min_variance", m.min_variance)?;
-        finite_nonneg("train.variance_lr_factor", t.variance_lr_factor)?;
-        if m.learn_variance && vis != UnitKind::Gaussian {
-            return Err(Error::value(
-                "model.learn_variance",
-                format!("only Gaussian visible units have variances, these are {vis}"),
-            ));
-        }
-        if m.learn_variance && m.init_variance < m.min_variance {
-            return Err(Error::value(
-                "model.init_variance",
-                format!(
-                    "{} is below model.min_variance = {}",
-                    m.init_variance, m.min_variance
-                ),
-            ));
-        }
-        if vis != UnitKind::Bernoulli && self.data.binarize != Binarize::None {
-            return Err(Error::value(
-                "data.binarize",
-                format!("{vis} visible units take real values: use binarize = \"none\""),
-            ));
-        }
-        Ok(())
+        finite_nonneg("train.variance_lr_factor", t.variance_lr_factor)
     }
 
     /// The learning rate of epoch `e` (0-based).
@@ -450,30 +472,37 @@ impl Recipe {
         }
     }
 
+    /// Whether the momentum is zero at every epoch there can be, however
+    /// many epochs a run ends up training (the optimiser may then update
+    /// the weights in place).
+    pub fn momentum_free(&self) -> bool {
+        self.train.momentum == 0.0 && self.train.final_momentum.unwrap_or(0.0) == 0.0
+    }
+
     /// Persistent chains (per temperature for PT); CD uses one per batch row.
     pub fn chains(&self) -> usize {
         match self.train.method {
-            Method::Cd => self.train.batch_size,
+            Some(Method::Cd) | None => self.train.batch_size,
             _ => self.train.chains.unwrap_or(self.train.batch_size),
         }
     }
 }
 
-fn positive_usize(name: &str, v: usize) -> Result<()> {
+pub(crate) fn positive_usize(name: &str, v: usize) -> Result<()> {
     if v == 0 {
         return Err(Error::value(name, "must be at least 1"));
     }
     Ok(())
 }
 
-fn positive_finite(name: &str, v: f32) -> Result<()> {
+pub(crate) fn positive_finite(name: &str, v: f32) -> Result<()> {
     if !v.is_finite() || v <= 0.0 {
         return Err(Error::value(name, format!("{v} must be finite and > 0")));
     }
     Ok(())
 }
 
-fn finite_nonneg(name: &str, v: f32) -> Result<()> {
+pub(crate) fn finite_nonneg(name: &str, v: f32) -> Result<()> {
     if !v.is_finite() || v < 0.0 {
         return Err(Error::value(name, format!("{v} must be finite and >= 0")));
     }

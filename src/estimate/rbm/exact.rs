@@ -1,17 +1,22 @@
 //! Exact log partition function, log-probabilities and samples of a small
-//! binary RBM, by enumerating its smaller layer.
+//! RBM, by enumerating one layer and summing the other out in closed form.
 //!
-//! Summing out the other layer analytically leaves `2^n` terms for the
-//! smaller layer of `n` units: with the hidden layer enumerated,
+//! Binary RBMs: the smaller layer of `n` units leaves `2^n` terms; with the
+//! hidden layer enumerated,
 //! `log Z = logsumexp_h [h·b_h + Σ_i softplus(b_v,i + (W h)_i)]`, and the
-//! same with the roles swapped. Chunks of states go through the backend as
-//! one GEMM each; their log-marginals come back and are summed in f64.
+//! same with the roles swapped. Gaussian visible units integrate out, so
+//! the hidden layer is enumerated ([`log_z`] dispatches on the unit types).
+//! Chunks of states go through the backend as one GEMM each; their
+//! log-marginals come back and are summed in f64.
 
-use super::{data_dims, neg_free_energies, rbm_dims, LogSumExp, BATCH_ROWS};
-use crate::backend::{Fused, Matrix, Op, Sample, Trans, Unary};
+use crate::backend::{Backend, Fused, Matrix, Op, Sample, Trans, Unary};
+use crate::energy::FreeEnergy;
 use crate::error::{Error, Result};
+use crate::estimate::{data_dims, neg_free_energies, LogSumExp, BATCH_ROWS};
 use crate::host::HostMat;
+use crate::models::rbm::Rbm;
 use crate::rng::RngStream;
+use crate::units::UnitKind;
 
 /// The largest layer that is enumerated: 2^25 states is about a minute of
 /// work for a 784-unit opposite layer on a 2-core CPU.
@@ -41,14 +46,13 @@ fn fill_states(states: &mut HostMat, first: u64) {
 
 /// Calls `f(first_state, log_marginals)` for every chunk of states of the
 /// smaller layer, in state order; returns the layer enumerated.
-fn enumerate<B: Fused>(
+fn enumerate<B: Backend>(
     be: &B,
-    w: &B::Mat,
-    b_v: &B::Mat,
-    b_h: &B::Mat,
+    rbm: &Rbm<B>,
     mut f: impl FnMut(u64, &[f64]) -> Result<()>,
 ) -> Result<Layer> {
-    let (nv, nh) = rbm_dims::<B>(w, b_v, b_h)?;
+    let (w, b_v, b_h) = (&rbm.w, &rbm.b_v, &rbm.b_h);
+    let (nv, nh) = w.shape();
     let (layer, n, other) = if nh <= nv {
         (Layer::Hidden, nh, nv)
     } else {
@@ -92,15 +96,29 @@ fn enumerate<B: Fused>(
     Ok(layer)
 }
 
-/// The exact log partition function, in nats. Fails with
-/// [`Error::Limit`] when both layers have more than [`MAX_ENUMERATED`] units.
-pub fn log_z<B: Fused>(be: &B, w: &B::Mat, b_v: &B::Mat, b_h: &B::Mat) -> Result<f64> {
-    let mut acc = LogSumExp::new();
-    enumerate(be, w, b_v, b_h, |_, lm| {
-        acc.add_all(lm.iter().copied());
-        Ok(())
-    })?;
-    Ok(acc.value())
+/// The exact log partition function, in nats, of an RBM with binary hidden
+/// units and binary or Gaussian visible units. Fails with [`Error::Limit`]
+/// when the layer to enumerate has more than [`MAX_ENUMERATED`] units.
+pub fn log_z<B: Fused>(be: &B, rbm: &Rbm<B>) -> Result<f64> {
+    match (rbm.visible, rbm.hidden, &rbm.var_v) {
+        (UnitKind::Bernoulli, UnitKind::Bernoulli, _) => {
+            let mut acc = LogSumExp::new();
+            enumerate(be, rbm, |_, lm| {
+                acc.add_all(lm.iter().copied());
+                Ok(())
+            })?;
+            Ok(acc.value())
+        }
+        (UnitKind::Gaussian, UnitKind::Bernoulli, Some(var)) => {
+            log_z_gaussian_visible(be, rbm, &var.log_var)
+        }
+        (v, h, _) => Err(Error::value(
+            "exact log Z",
+            format!(
+                "is summed for binary or Gaussian visible and binary hidden units, not {v}-{h}"
+            ),
+        )),
+    }
 }
 
 /// The exact log partition function of an RBM with Gaussian visible units of
@@ -111,14 +129,9 @@ pub fn log_z<B: Fused>(be: &B, w: &B::Mat, b_v: &B::Mat, b_h: &B::Mat) -> Result
 ///
 /// `log Z = logsumexp_h [h·b_h + Σ_i μ_i²/(2σ_i²)] + Σ_i ½ log 2πσ_i²`,
 /// `μ = h Wᵀ + b_v`.
-pub fn log_z_gaussian_visible<B: Fused>(
-    be: &B,
-    w: &B::Mat,
-    b_v: &B::Mat,
-    b_h: &B::Mat,
-    log_var: &B::Mat,
-) -> Result<f64> {
-    let (nv, nh) = rbm_dims::<B>(w, b_v, b_h)?;
+fn log_z_gaussian_visible<B: Backend>(be: &B, rbm: &Rbm<B>, log_var: &B::Mat) -> Result<f64> {
+    let (w, b_v, b_h) = (&rbm.w, &rbm.b_v, &rbm.b_h);
+    let (nv, nh) = w.shape();
     if log_var.shape() != (1, nv) {
         return Err(Error::shape(
             "exact::log_z_gaussian_visible",
@@ -169,17 +182,10 @@ pub fn log_z_gaussian_visible<B: Fused>(
 }
 
 /// The exact `log p(v)` of every row of `data` (n x nv).
-pub fn log_prob<B: Fused>(
-    be: &B,
-    w: &B::Mat,
-    b_v: &B::Mat,
-    b_h: &B::Mat,
-    data: &B::Mat,
-) -> Result<Vec<f64>> {
-    let (nv, _) = rbm_dims::<B>(w, b_v, b_h)?;
-    data_dims("exact::log_prob", data.shape(), nv)?;
-    let lz = log_z(be, w, b_v, b_h)?;
-    Ok(neg_free_energies(be, w, b_v, b_h, data, BATCH_ROWS)?
+pub fn log_prob<B: Fused>(be: &B, rbm: &Rbm<B>, data: &B::Mat) -> Result<Vec<f64>> {
+    data_dims("exact::log_prob", data.shape(), rbm.n_visible())?;
+    let lz = log_z(be, rbm)?;
+    Ok(neg_free_energies(be, rbm, data, BATCH_ROWS)?
         .into_iter()
         .map(|x| x - lz)
         .collect())
@@ -199,21 +205,24 @@ fn uniform48(d: &crate::rng::Draw, i: usize) -> f64 {
 /// `v ~ p(v | h)` on the backend. These are the starting points that make
 /// reverse AIS a true stochastic upper bound. Holds the 2^n log-marginals
 /// as f32 (what the device computes anyway): 128 MB at 25 units.
-pub fn sample<B: Fused>(
-    be: &B,
-    w: &B::Mat,
-    b_v: &B::Mat,
-    b_h: &B::Mat,
-    n: usize,
-    rng: &mut RngStream,
-) -> Result<B::Mat> {
-    let (nv, nh) = rbm_dims::<B>(w, b_v, b_h)?;
+pub fn sample<B: Fused>(be: &B, rbm: &Rbm<B>, n: usize, rng: &mut RngStream) -> Result<B::Mat> {
+    if (rbm.visible, rbm.hidden) != (UnitKind::Bernoulli, UnitKind::Bernoulli) {
+        return Err(Error::value(
+            "exact samples",
+            format!(
+                "are drawn for binary RBMs, not {}-{}",
+                rbm.visible, rbm.hidden
+            ),
+        ));
+    }
+    let (w, b_v) = (&rbm.w, &rbm.b_v);
+    let (nv, nh) = w.shape();
     if n == 0 {
         return Err(Error::value("samples", "asked for 0 samples"));
     }
     let mut marg: Vec<f32> = Vec::new();
     let mut acc = LogSumExp::new();
-    let layer = enumerate(be, w, b_v, b_h, |_, lm| {
+    let layer = enumerate(be, rbm, |_, lm| {
         acc.add_all(lm.iter().copied());
         marg.extend(lm.iter().map(|&x| x as f32));
         Ok(())

@@ -30,10 +30,18 @@
 //! [`Rbm::refresh`]). With z = 0 this is the unit-variance model. Hidden
 //! Gaussian units keep unit variance.
 
-use crate::backend::{Backend, Binary, Fused, Matrix, Op, Sample, Trans, Unary};
-use crate::energy::{Bipartite, LayerScratch, Scratch};
+mod host;
+mod persist;
+mod sampling;
+mod variance;
+
+pub use host::RbmHost;
+pub use sampling::{GibbsOutput, GibbsRun};
+pub use variance::Variance;
+
+use crate::backend::{Backend, Binary, Fused, Matrix, Op, Sample};
+use crate::energy::{Bipartite, FreeEnergy, LayerScratch, Scratch};
 use crate::error::{Error, Result};
-use crate::host::HostMat;
 use crate::rng::RngStream;
 use crate::units::{gaussian_per_unit, GroupOps, UnitKind};
 
@@ -54,57 +62,8 @@ pub struct Rbm<B: Backend> {
     pub var_v: Option<Variance<B>>,
 }
 
-/// The variances of a Gaussian visible layer and what they derive.
-pub struct Variance<B: Backend> {
-    /// z = log σ², 1 x n_visible: the parameter.
-    pub log_var: B::Mat,
-    /// Derived from `log_var`, `W` and `b_v` by [`Rbm::refresh`]:
-    /// 1/σ² (1 x n_visible and n_visible x 1), σ, diag(σ⁻²) W and b_v/σ².
-    pub prec: B::Mat,
-    prec_col: B::Mat,
-    pub sd: B::Mat,
-    pub w_in: B::Mat,
-    pub b_in: B::Mat,
-    one: B::Mat,
-}
-
-impl<B: Fused> Variance<B> {
-    fn new(be: &B, log_var: B::Mat, nh: usize) -> Result<Self> {
-        let nv = log_var.cols();
-        Ok(Variance {
-            log_var,
-            prec: be.zeros(1, nv)?,
-            prec_col: be.zeros(nv, 1)?,
-            sd: be.zeros(1, nv)?,
-            w_in: be.zeros(nv, nh)?,
-            b_in: be.zeros(1, nv)?,
-            one: be.upload(&HostMat::from_fn(1, 1, |_, _| 1.0))?,
-        })
-    }
-}
-
-/// The variance block of a layer of `kind` units (Gaussian visible only),
-/// from log-variances `log_var` (zero, i.e. unit variance, if None).
-fn variance<B: Fused>(
-    be: &B,
-    kind: UnitKind,
-    nv: usize,
-    nh: usize,
-    log_var: Option<&HostMat>,
-) -> Result<Option<Variance<B>>> {
-    match (kind, log_var) {
-        (UnitKind::Gaussian, Some(z)) => Ok(Some(Variance::new(be, be.upload(z)?, nh)?)),
-        (UnitKind::Gaussian, None) => Ok(Some(Variance::new(be, be.zeros(1, nv)?, nh)?)),
-        (_, None) => Ok(None),
-        (k, Some(_)) => Err(Error::value(
-            "log_var_v",
-            format!("variances belong to Gaussian visible units, these are {k}"),
-        )),
-    }
-}
-
 /// The group matrices a layer of `n` units of `kind` needs, if any.
-fn groups<B: Fused>(be: &B, kind: UnitKind, n: usize) -> Result<Option<GroupOps<B>>> {
+fn groups<B: Backend>(be: &B, kind: UnitKind, n: usize) -> Result<Option<GroupOps<B>>> {
     match kind.group() {
         Some(k) => Ok(Some(GroupOps::new(be, n, k)?)),
         None => Ok(None),
@@ -118,105 +77,6 @@ pub struct FreeEnergyGrad<B: Backend> {
     pub b_h: B::Mat,
     /// ∂F/∂z for Gaussian visible units (z = log σ²).
     pub log_var: Option<B::Mat>,
-}
-
-/// The parameters of an RBM in host memory (checkpoints, tests, estimators).
-#[derive(Clone, Debug, PartialEq)]
-pub struct RbmHost {
-    pub w: HostMat,
-    pub b_v: HostMat,
-    pub b_h: HostMat,
-    pub visible: UnitKind,
-    pub hidden: UnitKind,
-    /// log σ² of Gaussian visible units, 1 x n_visible (None: unit variance).
-    pub log_var_v: Option<HostMat>,
-}
-
-impl RbmHost {
-    pub fn n_visible(&self) -> usize {
-        self.w.rows
-    }
-    pub fn n_hidden(&self) -> usize {
-        self.w.cols
-    }
-    /// Checks that the three tensors fit together.
-    pub fn validate(&self) -> Result<()> {
-        let (nv, nh) = self.w.shape();
-        if nv == 0 || nh == 0 {
-            return Err(Error::shape(
-                "RbmHost",
-                format!("W is {nv}x{nh}: empty layer"),
-            ));
-        }
-        if self.b_v.shape() != (1, nv) {
-            return Err(Error::shape(
-                "RbmHost",
-                format!("b_v is {:?}, W is {nv}x{nh}: need 1x{nv}", self.b_v.shape()),
-            ));
-        }
-        if self.b_h.shape() != (1, nh) {
-            return Err(Error::shape(
-                "RbmHost",
-                format!("b_h is {:?}, W is {nv}x{nh}: need 1x{nh}", self.b_h.shape()),
-            ));
-        }
-        if let Some(z) = &self.log_var_v {
-            if self.visible != UnitKind::Gaussian {
-                return Err(Error::value(
-                    "RbmHost",
-                    format!(
-                        "log_var_v is given but the visible units are {}",
-                        self.visible
-                    ),
-                ));
-            }
-            if z.shape() != (1, nv) {
-                return Err(Error::shape(
-                    "RbmHost",
-                    format!("log_var_v is {:?}, W is {nv}x{nh}: need 1x{nv}", z.shape()),
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// 1/σ_i² of visible unit `i` (1 unless Gaussian with a variance).
-    pub fn precision_host(&self, i: usize) -> f64 {
-        self.log_var_v
-            .as_ref()
-            .map_or(1.0, |z| (-(z.data[i] as f64)).exp())
-    }
-
-    /// Total input to hidden unit `j` for one visible row (f64).
-    fn hidden_input(&self, v: &[f32], j: usize) -> f64 {
-        let nh = self.w.cols;
-        let mut x = self.b_h.data[j] as f64;
-        for (i, &vi) in v.iter().enumerate() {
-            x += vi as f64 * self.precision_host(i) * self.w.data[i * nh + j] as f64;
-        }
-        x
-    }
-
-    /// Host reference of F(v) for one row (f64), for tests and enumeration.
-    pub fn free_energy_host(&self, v: &[f32]) -> f64 {
-        let mut f = 0.0f64;
-        for (i, &vi) in v.iter().enumerate() {
-            let vi = vi as f64;
-            let p = self.precision_host(i);
-            if self.visible.has_base_energy() {
-                f += 0.5 * p * vi * vi;
-            }
-            f -= p * vi * self.b_v.data[i] as f64;
-        }
-        let x: Vec<f64> = (0..self.w.cols).map(|j| self.hidden_input(v, j)).collect();
-        f - self.hidden.log_partition_layer_host(&x)
-    }
-
-    /// Host reference of E[h | v] for one row.
-    pub fn hidden_mean_host(&self, v: &[f32]) -> Vec<f64> {
-        let x: Vec<f64> = (0..self.w.cols).map(|j| self.hidden_input(v, j)).collect();
-        self.hidden.mean_layer_host(&x)
-    }
 }
 
 impl<B: Fused> Rbm<B> {
@@ -247,7 +107,7 @@ impl<B: Fused> Rbm<B> {
             hidden,
             groups_v: groups(be, visible, n_visible)?,
             groups_h: groups(be, hidden, n_hidden)?,
-            var_v: variance(be, visible, n_visible, n_hidden, None)?,
+            var_v: Variance::for_layer(be, visible, (n_visible, n_hidden), None)?,
         };
         rbm.refresh(be)?;
         Ok(rbm)
@@ -264,7 +124,7 @@ impl<B: Fused> Rbm<B> {
             hidden: other.hidden,
             groups_v: groups(be, other.visible, nv)?,
             groups_h: groups(be, other.hidden, nh)?,
-            var_v: variance(be, other.visible, nv, nh, None)?,
+            var_v: Variance::for_layer(be, other.visible, (nv, nh), None)?,
         };
         rbm.refresh(be)?;
         Ok(rbm)
@@ -281,7 +141,7 @@ impl<B: Fused> Rbm<B> {
             hidden: h.hidden,
             groups_v: groups(be, h.visible, nv)?,
             groups_h: groups(be, h.hidden, nh)?,
-            var_v: variance(be, h.visible, nv, nh, h.log_var_v.as_ref())?,
+            var_v: Variance::for_layer(be, h.visible, (nv, nh), h.log_var_v.as_ref())?,
         };
         rbm.refresh(be)?;
         Ok(rbm)
@@ -304,21 +164,10 @@ impl<B: Fused> Rbm<B> {
     /// Recomputes what the visible variances derive (1/σ², σ, diag(σ⁻²) W,
     /// b_v/σ²) after `w`, `b_v` or the log-variances changed.
     pub fn refresh(&mut self, be: &B) -> Result<()> {
-        let Some(var) = &mut self.var_v else {
-            return Ok(());
-        };
-        be.copy(&var.log_var, &mut var.prec)?;
-        be.affine(&mut var.prec, -1.0, 0.0)?;
-        be.unary_inplace(Unary::Exp, &mut var.prec)?;
-        be.copy(&var.log_var, &mut var.sd)?;
-        be.affine(&mut var.sd, 0.5, 0.0)?;
-        be.unary_inplace(Unary::Exp, &mut var.sd)?;
-        // The column copy of 1/σ² (a 1 x 1 GEMM transposes it).
-        be.gemm(1.0, var.prec.t(), var.one.n(), 0.0, &mut var.prec_col)?;
-        be.copy(&self.w, &mut var.w_in)?;
-        be.mul_col_vec(&mut var.w_in, &var.prec_col)?;
-        be.copy(&self.b_v, &mut var.b_in)?;
-        be.mul_row_vec(&mut var.b_in, &var.prec)
+        match &mut self.var_v {
+            Some(var) => var.refresh(be, &self.w, &self.b_v),
+            None => Ok(()),
+        }
     }
 
     /// The weights the visible layer meets as input: diag(σ⁻²) W, or W.
@@ -344,12 +193,10 @@ impl<B: Fused> Rbm<B> {
     /// `out = alpha Σ_rows v ⊙ (v/2 - μ) + beta out` with μ = ph Wᵀ + b_v;
     /// times 1/σ² this is `-∂F/∂z` summed over the rows (see the module
     /// docs). `tmp` has the shape of `v`.
-    #[allow(clippy::too_many_arguments)]
     pub fn log_var_stat(
         &self,
         be: &B,
-        v: &B::Mat,
-        ph: &B::Mat,
+        (v, ph): (&B::Mat, &B::Mat),
         tmp: &mut B::Mat,
         alpha: f32,
         beta: f32,
@@ -386,8 +233,7 @@ impl<B: Fused> Rbm<B> {
         let (nv, nh) = (self.w.rows(), self.w.cols());
         let mut s = LayerScratch::new(be, n, nh)?;
         let mut ph = be.zeros(n, nh)?;
-        let mut rng = RngStream::new(0, 0);
-        self.hidden_given_visible(be, v, None, &mut ph, None, &mut s, &mut rng)?;
+        self.hidden_given_visible(be, v, None, &mut ph, None, &mut s)?;
         let mut vt = be.zeros(n, nv)?;
         self.visible_stat(be, v, &mut vt)?;
         let scale = -1.0 / n as f32;
@@ -400,7 +246,7 @@ impl<B: Fused> Rbm<B> {
         let log_var = match &self.var_v {
             Some(var) => {
                 let mut g = be.zeros(1, nv)?;
-                self.log_var_stat(be, v, &ph, &mut vt, scale, 0.0, &mut g)?;
+                self.log_var_stat(be, (v, &ph), &mut vt, scale, 0.0, &mut g)?;
                 be.mul_row_vec(&mut g, &var.prec)?;
                 Some(g)
             }
@@ -414,71 +260,26 @@ impl<B: Fused> Rbm<B> {
         })
     }
 
-    /// Total input to one layer: `pre = (x op(w) + bias)`, times `beta` if given.
-    #[allow(clippy::too_many_arguments)]
-    fn total_input(
-        &self,
-        be: &B,
-        x: &B::Mat,
-        w: &B::Mat,
-        tw: Trans,
-        bias: &B::Mat,
-        beta: Option<&B::Mat>,
-        pre: &mut B::Mat,
-    ) -> Result<()> {
-        be.gemm(1.0, x.n(), Op { m: w, t: tw }, 0.0, pre)?;
-        be.add_row_vec(pre, bias, 1.0)?;
-        if let Some(b) = beta {
-            be.mul_col_vec(pre, b)?;
+    /// The layer `h` meets `v` through: diag(σ⁻²) W, the hidden units.
+    fn hidden_layer(&self) -> Layer<'_, B> {
+        Layer {
+            w: self.w_in().n(),
+            units: self.hidden,
+            bias: &self.b_h,
+            groups: self.groups_h.as_ref(),
+            sd: None,
         }
-        Ok(())
     }
 
-    /// One conditional of the bipartite energy, the same for both directions:
-    /// `x` is the other layer, `tw` says whether it meets `w` or `wᵀ`, and
-    /// `units`, `bias`, `groups` and `sd` (per-unit standard deviations of
-    /// Gaussian units) belong to the layer being drawn.
-    #[allow(clippy::too_many_arguments)]
-    fn layer_given(
-        &self,
-        be: &B,
-        x: &B::Mat,
-        w: &B::Mat,
-        tw: Trans,
-        units: UnitKind,
-        bias: &B::Mat,
-        groups: Option<&GroupOps<B>>,
-        sd: Option<&B::Mat>,
-        beta: Option<&B::Mat>,
-        mean: &mut B::Mat,
-        sample: Option<&mut B::Mat>,
-        s: &mut LayerScratch<B>,
-        rng: &mut RngStream,
-    ) -> Result<()> {
-        if units.is_binary() && beta.is_none() {
-            // p(u = 1 | x) = σ(x W⁽ᵀ⁾ + b), sampled in the same pass.
-            return be.sigmoid_affine(
-                1.0,
-                x.n(),
-                Op { m: w, t: tw },
-                bias,
-                mean,
-                sample.map(|out| Sample { out, rng }),
-            );
-        }
-        self.total_input(be, x, w, tw, bias, beta, &mut s.pre)?;
-        if let Some(g) = groups {
-            g.mean(be, &s.pre, mean, &mut s.tmp)?;
-            if let Some(out) = sample {
-                g.sample(be, mean, out, &mut s.aux, &mut s.tmp, rng)?;
-            }
-            return Ok(());
-        }
-        units.mean(be, &s.pre, mean)?;
-        match (sample, sd) {
-            (Some(out), Some(sd)) => gaussian_per_unit(be, mean, sd, out, rng),
-            (Some(out), None) => units.sample(be, &s.pre, mean, out, &mut s.aux, rng),
-            (None, _) => Ok(()),
+    /// The layer `v` meets `h` through: Wᵀ, the visible units (with their
+    /// standard deviations when Gaussian).
+    fn visible_layer(&self) -> Layer<'_, B> {
+        Layer {
+            w: self.w.t(),
+            units: self.visible,
+            bias: &self.b_v,
+            groups: self.groups_v.as_ref(),
+            sd: self.var_v.as_ref().map(|v| &v.sd),
         }
     }
 
@@ -500,12 +301,111 @@ impl<B: Fused> Rbm<B> {
         }
         be.row_sums(tmp, 1.0, 1.0, out)
     }
+
+    /// The name of the first parameter whose sum is NaN or ±inf (a NaN or
+    /// inf entry, or values so large that the model has diverged anyway):
+    /// the check a training loop runs at epoch ends.
+    pub fn first_non_finite(&self, be: &B) -> Result<Option<&'static str>> {
+        for (name, m) in [("W", &self.w), ("b_v", &self.b_v), ("b_h", &self.b_h)] {
+            if !be.sum(m)?.is_finite() {
+                return Ok(Some(name));
+            }
+        }
+        if let Some(var) = &self.var_v {
+            if !be.sum(&var.log_var)?.is_finite() {
+                return Ok(Some("log_var_v"));
+            }
+        }
+        Ok(None)
+    }
 }
 
-impl<B: Fused> Bipartite<B> for Rbm<B> {
+/// A layer being drawn given the other: the weights the other layer meets
+/// (`W` or `Wᵀ`, as stored or scaled by the visible precisions), and the
+/// drawn layer's units, biases, softmax groups and, for Gaussian units with
+/// variances, their standard deviations.
+struct Layer<'a, B: Backend> {
+    w: Op<'a, B::Mat>,
+    units: UnitKind,
+    bias: &'a B::Mat,
+    groups: Option<&'a GroupOps<B>>,
+    sd: Option<&'a B::Mat>,
+}
+
+/// Total input to a layer: `pre = x op(w) + bias`, times `beta` if given.
+fn total_input<B: Backend>(
+    be: &B,
+    x: &B::Mat,
+    layer: &Layer<'_, B>,
+    beta: Option<&B::Mat>,
+    pre: &mut B::Mat,
+) -> Result<()> {
+    be.gemm(1.0, x.n(), layer.w, 0.0, pre)?;
+    be.add_row_vec(pre, layer.bias, 1.0)?;
+    if let Some(b) = beta {
+        be.mul_col_vec(pre, b)?;
+    }
+    Ok(())
+}
+
+/// One conditional of the bipartite energy, the same for both directions:
+/// `x` is the other layer's state, `layer` the layer being drawn.
+fn layer_given<B: Fused>(
+    be: &B,
+    x: &B::Mat,
+    layer: Layer<'_, B>,
+    beta: Option<&B::Mat>,
+    mean: &mut B::Mat,
+    sample: Option<Sample<'_, B::Mat>>,
+    s: &mut LayerScratch<B>,
+) -> Result<()> {
+    if layer.units.is_binary() && beta.is_none() {
+        // p(u = 1 | x) = σ(x W⁽ᵀ⁾ + b), sampled in the same pass.
+        return be.sigmoid_affine(1.0, x.n(), layer.w, layer.bias, mean, sample);
+    }
+    total_input(be, x, &layer, beta, &mut s.pre)?;
+    if let Some(g) = layer.groups {
+        g.mean(be, &s.pre, mean, &mut s.tmp)?;
+        if let Some(Sample { out, rng }) = sample {
+            g.sample(be, mean, out, &mut s.aux, &mut s.tmp, rng)?;
+        }
+        return Ok(());
+    }
+    layer.units.mean(be, &s.pre, mean)?;
+    match (sample, layer.sd) {
+        (Some(Sample { out, rng }), Some(sd)) => gaussian_per_unit(be, mean, sd, out, rng),
+        (Some(Sample { out, rng }), None) => {
+            layer.units.sample(be, &s.pre, mean, out, &mut s.aux, rng)
+        }
+        (None, _) => Ok(()),
+    }
+}
+
+impl<B: Fused> FreeEnergy<B> for Rbm<B> {
+    type Scratch = Scratch<B>;
+
     fn n_visible(&self) -> usize {
         self.w.rows()
     }
+
+    fn free_energy_scratch(&self, be: &B, rows: usize) -> Result<Scratch<B>> {
+        Scratch::new(be, rows, self.w.rows(), self.w.cols())
+    }
+
+    fn free_energy(&self, be: &B, v: &B::Mat, s: &mut Scratch<B>, out: &mut B::Mat) -> Result<()> {
+        // x = ṽ W + b_h;  F = -Σ_j A_h(x_j) - ṽ·b_v + q_v(v)/σ²
+        total_input(be, v, &self.hidden_layer(), None, &mut s.h.pre)?;
+        match &self.groups_h {
+            Some(g) => g.log_partition(be, &s.h.pre, &mut s.h.tmp, &mut s.h.aux)?,
+            None => self.hidden.log_partition(be, &s.h.pre, &mut s.h.tmp)?,
+        }
+        be.row_sums(&s.h.tmp, -1.0, 0.0, out)?;
+        be.gemm(-1.0, v.n(), self.b_v_in().t(), 1.0, out)?;
+        self.visible_base_energy(be, v, &mut s.v.tmp, out)
+    }
+}
+
+impl<B: Fused> Bipartite<B> for Rbm<B> {
     fn n_hidden(&self) -> usize {
         self.w.cols()
     }
@@ -516,26 +416,10 @@ impl<B: Fused> Bipartite<B> for Rbm<B> {
         v: &B::Mat,
         beta: Option<&B::Mat>,
         mean: &mut B::Mat,
-        sample: Option<&mut B::Mat>,
+        sample: Option<Sample<'_, B::Mat>>,
         s: &mut LayerScratch<B>,
-        rng: &mut RngStream,
     ) -> Result<()> {
-        let (units, groups) = (self.hidden, self.groups_h.as_ref());
-        self.layer_given(
-            be,
-            v,
-            self.w_in(),
-            Trans::N,
-            units,
-            &self.b_h,
-            groups,
-            None,
-            beta,
-            mean,
-            sample,
-            s,
-            rng,
-        )
+        layer_given(be, v, self.hidden_layer(), beta, mean, sample, s)
     }
 
     fn visible_given_hidden(
@@ -544,27 +428,10 @@ impl<B: Fused> Bipartite<B> for Rbm<B> {
         h: &B::Mat,
         beta: Option<&B::Mat>,
         mean: &mut B::Mat,
-        sample: Option<&mut B::Mat>,
+        sample: Option<Sample<'_, B::Mat>>,
         s: &mut LayerScratch<B>,
-        rng: &mut RngStream,
     ) -> Result<()> {
-        let (units, groups) = (self.visible, self.groups_v.as_ref());
-        let sd = self.var_v.as_ref().map(|v| &v.sd);
-        self.layer_given(
-            be,
-            h,
-            &self.w,
-            Trans::T,
-            units,
-            &self.b_v,
-            groups,
-            sd,
-            beta,
-            mean,
-            sample,
-            s,
-            rng,
-        )
+        layer_given(be, h, self.visible_layer(), beta, mean, sample, s)
     }
 
     fn linear_energy(
@@ -600,33 +467,4 @@ impl<B: Fused> Bipartite<B> for Rbm<B> {
         }
         Ok(())
     }
-
-    fn free_energy(&self, be: &B, v: &B::Mat, s: &mut Scratch<B>, out: &mut B::Mat) -> Result<()> {
-        // x = ṽ W + b_h;  F = -Σ_j A_h(x_j) - ṽ·b_v + q_v(v)/σ²
-        self.total_input(be, v, self.w_in(), Trans::N, &self.b_h, None, &mut s.h.pre)?;
-        match &self.groups_h {
-            Some(g) => g.log_partition(be, &s.h.pre, &mut s.h.tmp, &mut s.h.aux)?,
-            None => self.hidden.log_partition(be, &s.h.pre, &mut s.h.tmp)?,
-        }
-        be.row_sums(&s.h.tmp, -1.0, 0.0, out)?;
-        be.gemm(-1.0, v.n(), self.b_v_in().t(), 1.0, out)?;
-        self.visible_base_energy(be, v, &mut s.v.tmp, out)
-    }
-}
-
-/// The check every training loop runs at epoch ends: the name of the first
-/// parameter whose sum is NaN or ±inf (a NaN or inf entry, or values so large
-/// that the model has diverged anyway).
-pub fn first_non_finite<B: Fused>(be: &B, rbm: &Rbm<B>) -> Result<Option<&'static str>> {
-    for (name, m) in [("W", &rbm.w), ("b_v", &rbm.b_v), ("b_h", &rbm.b_h)] {
-        if !be.sum(m)?.is_finite() {
-            return Ok(Some(name));
-        }
-    }
-    if let Some(var) = &rbm.var_v {
-        if !be.sum(&var.log_var)?.is_finite() {
-            return Ok(Some("log_var_v"));
-        }
-    }
-    Ok(None)
 }

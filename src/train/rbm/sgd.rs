@@ -52,11 +52,11 @@
 //! with κ the recipe's `variance_lr_factor`; the floor keeps a variance from
 //! collapsing onto a pixel the hidden units reconstruct exactly.
 
+use super::negative::FastWeights;
 use crate::backend::{Backend, BiasStep, Binary, Fused, Matrix};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::host::HostMat;
 use crate::models::rbm::Rbm;
-use crate::sample::FastWeights;
 
 pub struct Centering<B: Backend> {
     pub mu_v: B::Mat,
@@ -121,7 +121,9 @@ pub struct SgdConfig {
     pub explicit: bool,
     /// Gaussian visible units with variances (see [`VarianceConfig`]).
     pub variance: Option<VarianceConfig>,
-    /// The momentum is zero at every step: `W_prev` need not be kept.
+    /// The momentum is zero at every step there can be
+    /// ([`crate::io::recipe::Recipe::momentum_free`]): `W_prev` need not be
+    /// kept, and a step with momentum is refused.
     pub momentum_free: bool,
 }
 
@@ -215,6 +217,18 @@ impl<B: Fused> Sgd<B> {
         mom: f32,
         fast: Option<&mut FastWeights<B>>,
     ) -> Result<()> {
+        if self.in_place && mom != 0.0 {
+            // The in-place update keeps no previous weights, so it cannot
+            // take a momentum step; the recipe said momentum-free.
+            return Err(Error::value(
+                "train.momentum",
+                format!(
+                    "{mom} asked of an optimiser built momentum-free (the recipe had no \
+                     momentum at any epoch, so the weights are updated in place); build the \
+                     trainer from a recipe with the momentum"
+                ),
+            ));
+        }
         let np = s.v_pos.rows() as f32;
         let nn = s.v_neg.rows() as f32;
         // Gaussian visible units with variances: ṽ = v/σ² from here on, and
@@ -222,8 +236,9 @@ impl<B: Fused> Sgd<B> {
         let (v_pos, v_neg) = match (&mut self.scaled, &rbm.var_v) {
             (Some(sc), Some(var)) => {
                 if let Some(st) = &mut sc.learn {
-                    rbm.log_var_stat(be, s.v_pos, s.h_pos, &mut sc.vp, 1.0 / np, 0.0, &mut st.g)?;
-                    rbm.log_var_stat(be, s.v_neg, s.h_neg, &mut sc.vn, -1.0 / nn, 1.0, &mut st.g)?;
+                    let (pos, neg) = ((s.v_pos, s.h_pos), (s.v_neg, s.h_neg));
+                    rbm.log_var_stat(be, pos, &mut sc.vp, 1.0 / np, 0.0, &mut st.g)?;
+                    rbm.log_var_stat(be, neg, &mut sc.vn, -1.0 / nn, 1.0, &mut st.g)?;
                     be.mul_row_vec(&mut st.g, &var.prec)?;
                 }
                 rbm.visible_stat(be, s.v_pos, &mut sc.vp)?;
@@ -241,7 +256,6 @@ impl<B: Fused> Sgd<B> {
                 // W_new = (1 + μ - ε λ) W - μ W_prev + ε g, g from the GEMMs.
                 let keep = 1.0 + mom - lr * self.weight_decay;
                 let (w_new, beta) = if self.in_place {
-                    debug_assert_eq!(mom, 0.0, "in-place update with momentum");
                     (&mut rbm.w, keep)
                 } else {
                     be.axpby(keep, &rbm.w, -mom, &mut self.w_prev)?;

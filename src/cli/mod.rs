@@ -1,0 +1,75 @@
+//! The subcommands of the `ebmkit` binary, each a thin wrapper over the
+//! library: argument parsing, files and printing here, everything else in
+//! `ebmkit::*`.
+
+mod bench;
+mod eval;
+mod info;
+mod sample;
+mod train;
+mod viz;
+
+use clap::{Parser, Subcommand};
+use ebmkit::backend::{AnyBackend, Choice};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "ebmkit",
+    version,
+    about = "Energy-based generative models on CPU and GPU"
+)]
+struct Cli {
+    /// Backend: auto (best GPU, else CPU), cpu or gpu. Default: $EBMKIT_BACKEND, else auto.
+    #[arg(long, global = true)]
+    backend: Option<Choice>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Version, backends and the GPU adapter found.
+    Info,
+    /// Throughput measurements.
+    Bench {
+        #[command(subcommand)]
+        what: bench::BenchWhat,
+    },
+    /// Train a model from a recipe (models/*.toml); writes the checkpoint,
+    /// curves, samples and filters to the output folder.
+    Train(train::TrainArgs),
+    /// Draw samples from a trained RBM by block Gibbs sampling, as a PNG grid.
+    Sample(sample::SampleArgs),
+    /// Pictures of a trained model.
+    Viz {
+        #[command(subcommand)]
+        what: viz::VizWhat,
+    },
+    /// Log-likelihood of an RBM: exact log Z for small models, else AIS (a
+    /// stochastic lower bound) and reverse AIS (an upper bound).
+    Eval(eval::EvalArgs),
+}
+
+fn run(cli: Cli) -> ebmkit::Result<()> {
+    let backend = cli.backend;
+    let any = || AnyBackend::select(backend);
+    match cli.cmd {
+        Cmd::Train(a) => ebmkit::with_backend!(any()?, |be| train::run(&be, &a)),
+        Cmd::Sample(a) => ebmkit::with_backend!(any()?, |be| sample::run(&be, &a)),
+        Cmd::Eval(a) => ebmkit::with_backend!(any()?, |be| eval::run(&be, &a)),
+        Cmd::Viz { what } => viz::run(&what),
+        Cmd::Info => info::run(),
+        Cmd::Bench { what } => bench::run(&what, backend),
+    }
+}
+
+pub fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ebmkit: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

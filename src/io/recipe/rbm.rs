@@ -1,0 +1,122 @@
+//! The `[model]` section of an RBM recipe (`kind = "rbm"`) and the RBM's
+//! validation hook over the whole recipe.
+
+use serde::{Deserialize, Serialize};
+
+use super::{finite_nonneg, positive_finite, positive_usize, Recipe};
+use crate::data::{Binarize, DataSource};
+use crate::error::{Error, Result};
+use crate::units::UnitKind;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RbmSpec {
+    /// Unit types: bernoulli | gaussian | relu | softmax:K.
+    #[serde(default = "bernoulli")]
+    pub visible: String,
+    #[serde(default = "bernoulli")]
+    pub hidden: String,
+    pub n_hidden: usize,
+    /// Standard deviation of the initial weights.
+    #[serde(default = "default_init_std")]
+    pub init_std: f32,
+    /// Visible biases start at log(p / (1 - p)) of the training means
+    /// (Hinton's practical guide) for Bernoulli units, at the mean for the
+    /// others; else at zero.
+    #[serde(default = "yes")]
+    pub visible_bias_from_data: bool,
+    /// Gaussian visible units learn one variance per unit (Cho, Ilin &
+    /// Raiko 2011); else the variances stay at `init_variance`.
+    #[serde(default)]
+    pub learn_variance: bool,
+    /// σ² of Gaussian visible units at the start (1 for standardised data).
+    #[serde(default = "one_f32")]
+    pub init_variance: f32,
+    /// Learned variances never go below this.
+    #[serde(default = "default_min_variance")]
+    pub min_variance: f32,
+}
+
+impl RbmSpec {
+    /// Binary units on both layers, `n_hidden` of them hidden, the defaults
+    /// of every other key.
+    pub fn new(n_hidden: usize) -> RbmSpec {
+        RbmSpec {
+            visible: bernoulli(),
+            hidden: bernoulli(),
+            n_hidden,
+            init_std: default_init_std(),
+            visible_bias_from_data: true,
+            learn_variance: false,
+            init_variance: 1.0,
+            min_variance: default_min_variance(),
+        }
+    }
+
+    pub fn visible_units(&self) -> Result<UnitKind> {
+        UnitKind::parse(&self.visible, "model.visible")
+    }
+    pub fn hidden_units(&self) -> Result<UnitKind> {
+        UnitKind::parse(&self.hidden, "model.hidden")
+    }
+}
+
+fn one_f32() -> f32 {
+    1.0
+}
+fn default_min_variance() -> f32 {
+    1e-2
+}
+fn bernoulli() -> String {
+    "bernoulli".into()
+}
+fn default_init_std() -> f32 {
+    0.01
+}
+fn yes() -> bool {
+    true
+}
+
+/// What an RBM recipe must satisfy beyond the generic checks.
+pub(super) fn validate(r: &Recipe, m: &RbmSpec) -> Result<()> {
+    let vis = m.visible_units()?;
+    m.hidden_units()?;
+    positive_usize("model.n_hidden", m.n_hidden)?;
+    finite_nonneg("model.init_std", m.init_std)?;
+    if r.train.method.is_none() {
+        return Err(Error::value(
+            "train.method",
+            "an RBM is trained by one of cd, pcd, fpcd, pt",
+        ));
+    }
+    if r.data.source == Some(DataSource::Patches) && vis != UnitKind::Gaussian {
+        return Err(Error::value(
+            "model.visible",
+            format!("whitened patches take real values: use \"gaussian\", not {vis}"),
+        ));
+    }
+    positive_finite("model.init_variance", m.init_variance)?;
+    positive_finite("model.min_variance", m.min_variance)?;
+    if m.learn_variance && vis != UnitKind::Gaussian {
+        return Err(Error::value(
+            "model.learn_variance",
+            format!("only Gaussian visible units have variances, these are {vis}"),
+        ));
+    }
+    if m.learn_variance && m.init_variance < m.min_variance {
+        return Err(Error::value(
+            "model.init_variance",
+            format!(
+                "{} is below model.min_variance = {}",
+                m.init_variance, m.min_variance
+            ),
+        ));
+    }
+    if vis != UnitKind::Bernoulli && r.data.binarize != Binarize::None {
+        return Err(Error::value(
+            "data.binarize",
+            format!("{vis} visible units take real values: use binarize = \"none\""),
+        ));
+    }
+    Ok(())
+}

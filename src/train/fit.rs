@@ -1,0 +1,334 @@
+//! The one training loop: epochs of minibatch updates on a data set
+//! resident on the device, the recipe's learning-rate and momentum
+//! schedules, epoch-end monitors, a finiteness check, periodic atomic
+//! checkpoints, exact resume and progress callbacks, for any model whose
+//! update is an [`Objective`].
+//!
+//! The recipe in [`Trainer::recipe`] is the single source of truth: the
+//! schedules and the epoch count are read from it at every epoch, so a run
+//! is extended by raising `recipe.train.epochs` (what `--epochs` does).
+//! Per minibatch the loop gathers the rows on the device (binarising them
+//! with one Bernoulli draw when the recipe says `stochastic`) and hands them
+//! to the objective; nothing is allocated and nothing is read back until the
+//! epoch ends.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::history::{CurveSpec, EpochRecord, History};
+use crate::backend::Backend;
+use crate::data::batch::Minibatches;
+use crate::data::TrainingData;
+use crate::error::{Error, Result};
+use crate::host::HostMat;
+use crate::io::checkpoint::Checkpoint;
+use crate::io::recipe::Recipe;
+use crate::rng::RngStream;
+
+/// The Philox stream of training draws ("TRAN").
+pub const TRAIN_STREAM: u32 = 0x5452_414e;
+
+/// The schedule values of one update.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Step {
+    /// 0-based epoch being trained.
+    pub epoch: u64,
+    pub lr: f32,
+    pub momentum: f32,
+}
+
+/// What a model family trains by: one update on a batch, and what the loop
+/// needs around it (monitors, divergence check, checkpoints, curves).
+pub trait Objective<B: Backend>: Sized {
+    /// A fresh model and its training state for `recipe`; `rng` is the
+    /// run's training stream (weight initialisation, chain starts).
+    fn new(be: &B, recipe: &Recipe, data: &mut Resident<B>, rng: &mut RngStream) -> Result<Self>;
+    /// The model and training state of a checkpoint written by
+    /// [`checkpoint`](Self::checkpoint); `origin` names it in errors.
+    fn resume(
+        be: &B,
+        recipe: &Recipe,
+        ck: &Checkpoint,
+        origin: &Path,
+        data: &Resident<B>,
+    ) -> Result<Self>;
+    /// Checks a data set (`what` names it) against the model's inputs.
+    fn check_data(recipe: &Recipe, x: &HostMat, what: &str) -> Result<()>;
+    /// One update from a batch of training rows.
+    fn step(&mut self, be: &B, batch: &B::Mat, at: Step, rng: &mut RngStream) -> Result<()>;
+    /// The name of the first parameter that is NaN or infinite, if any.
+    fn first_non_finite(&self, be: &B) -> Result<Option<&'static str>>;
+    /// Fills the epoch-end monitors of `rec`.
+    fn monitor(&mut self, be: &B, rec: &mut EpochRecord) -> Result<()>;
+    /// The model and its training state (the loop adds the recipe, epoch,
+    /// random stream and history).
+    fn checkpoint(&self, be: &B) -> Result<Checkpoint>;
+    /// One progress line for an epoch's record.
+    fn describe(&self, rec: &EpochRecord) -> String;
+    /// The plots of the curves, and the metric columns of `curves.csv`.
+    fn curves(&self) -> (&'static [CurveSpec], &'static [&'static str]);
+}
+
+/// The training set on the device, its minibatch order and the buffers of
+/// one batch, with the monitors' fixed subsets.
+pub struct Resident<B: Backend> {
+    data: B::Mat,
+    batches: Minibatches,
+    idx: Vec<u32>,
+    raw: B::Mat,
+    batch: B::Mat,
+    pub prepared: TrainingData,
+}
+
+impl<B: Backend> Resident<B> {
+    fn new(be: &B, recipe: &Recipe, prepared: TrainingData) -> Result<Self> {
+        let n = prepared.resident.rows;
+        let bs = recipe.train.batch_size;
+        if n < bs {
+            return Err(Error::value(
+                "train.batch_size",
+                format!("{bs} is larger than the {n} training examples"),
+            ));
+        }
+        let cols = prepared.resident.cols;
+        Ok(Resident {
+            data: be.upload(&prepared.resident)?,
+            batches: Minibatches::new(n, bs, recipe.train.seed)?.drop_last(true),
+            idx: vec![0; bs],
+            raw: be.zeros(bs, cols)?,
+            batch: be.zeros(bs, cols)?,
+            prepared,
+        })
+    }
+
+    /// Training rows.
+    pub fn len(&self) -> usize {
+        self.batches.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.batches.is_empty()
+    }
+    /// Values per row.
+    pub fn cols(&self) -> usize {
+        self.prepared.resident.cols
+    }
+    pub fn batch_size(&self) -> usize {
+        self.idx.len()
+    }
+    pub fn batches_per_epoch(&self) -> usize {
+        self.batches.batches_per_epoch()
+    }
+
+    /// Rows `idx` of the resident set, binarised like a batch (one draw of
+    /// `rng` when the recipe binarises per presentation): the starting
+    /// states of persistent chains.
+    pub fn rows(&self, be: &B, idx: &[u32], rng: &mut RngStream) -> Result<B::Mat> {
+        let mut v0 = be.zeros(idx.len(), self.cols())?;
+        be.gather_rows(&self.data, idx, &mut v0)?;
+        if !self.prepared.stochastic {
+            return Ok(v0);
+        }
+        let mut bin = be.zeros(idx.len(), self.cols())?;
+        be.bernoulli(&v0, &mut bin, rng)?;
+        Ok(bin)
+    }
+
+    /// Loads the batch of rows `order` into the batch buffer.
+    fn load(&mut self, be: &B, order: &[usize], rng: &mut RngStream) -> Result<&B::Mat> {
+        for (d, &i) in self.idx.iter_mut().zip(order) {
+            *d = i as u32;
+        }
+        if self.prepared.stochastic {
+            be.gather_rows(&self.data, &self.idx, &mut self.raw)?;
+            be.bernoulli(&self.raw, &mut self.batch, rng)?;
+        } else {
+            be.gather_rows(&self.data, &self.idx, &mut self.batch)?;
+        }
+        Ok(&self.batch)
+    }
+}
+
+/// A training run: the recipe, the objective (model + training state), the
+/// resident data, the epoch count, the random stream and the curves.
+pub struct Trainer<B: Backend, O: Objective<B>> {
+    /// The single source of truth for the schedules and the epoch count.
+    pub recipe: Recipe,
+    pub objective: O,
+    /// Epochs completed.
+    pub epoch: u64,
+    pub rng: RngStream,
+    pub history: History,
+    data: Resident<B>,
+}
+
+impl<B: Backend, O: Objective<B>> Trainer<B, O> {
+    /// A fresh run. `train` and `heldout` hold intensities / values, one
+    /// example per row; `heldout` may be None (no held-out monitors then).
+    pub fn new(be: &B, recipe: Recipe, train: &HostMat, heldout: Option<&HostMat>) -> Result<Self> {
+        let mut rng = RngStream::new(recipe.train.seed, TRAIN_STREAM);
+        let mut data = Self::prepare(be, &recipe, train, heldout)?;
+        let objective = O::new(be, &recipe, &mut data, &mut rng)?;
+        Ok(Trainer {
+            recipe,
+            objective,
+            epoch: 0,
+            rng,
+            history: History::default(),
+            data,
+        })
+    }
+
+    /// Resumes from a checkpoint written by [`checkpoint`](Self::checkpoint)
+    /// (`path` names it in errors). `recipe` is the checkpoint's recipe,
+    /// possibly with more epochs.
+    pub fn resume(
+        be: &B,
+        recipe: Recipe,
+        ck: &Checkpoint,
+        path: &Path,
+        (train, heldout): (&HostMat, Option<&HostMat>),
+    ) -> Result<Self> {
+        let data = Self::prepare(be, &recipe, train, heldout)?;
+        let objective = O::resume(be, &recipe, ck, path, &data)?;
+        Ok(Trainer {
+            recipe,
+            objective,
+            epoch: ck.epoch,
+            rng: ck.rng,
+            history: History::from_json(&ck.history, path)?,
+            data,
+        })
+    }
+
+    fn prepare(
+        be: &B,
+        recipe: &Recipe,
+        train: &HostMat,
+        heldout: Option<&HostMat>,
+    ) -> Result<Resident<B>> {
+        recipe.validate()?;
+        O::check_data(recipe, train, "training data")?;
+        if let Some(h) = heldout {
+            O::check_data(recipe, h, "held-out data")?;
+            if h.cols != train.cols {
+                return Err(Error::shape(
+                    "held-out data",
+                    format!("{} columns, the training data has {}", h.cols, train.cols),
+                ));
+            }
+        }
+        let prepared = TrainingData::prepare(
+            train,
+            heldout,
+            (recipe.data.binarize, recipe.train.seed),
+            recipe.data.n_train,
+            recipe.monitor.rows,
+        )?;
+        Resident::new(be, recipe, prepared)
+    }
+
+    pub fn batches_per_epoch(&self) -> usize {
+        self.data.batches_per_epoch()
+    }
+
+    /// Training rows in use.
+    pub fn training_rows(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Runs one epoch; `progress(batch_index)` is called after each batch.
+    /// A parameter that turns NaN or infinite is an [`Error::Diverged`].
+    pub fn run_epoch(&mut self, be: &B, progress: &mut dyn FnMut(usize)) -> Result<EpochRecord> {
+        let e = self.epoch as usize;
+        let at = Step {
+            epoch: self.epoch,
+            lr: self.recipe.lr_at(e),
+            momentum: self.recipe.momentum_at(e),
+        };
+        let t0 = Instant::now();
+        // One permutation per epoch; full batches only (the buffers have
+        // batch_size rows), so nothing is allocated per batch.
+        let order = self.data.batches.permutation(self.epoch);
+        let bs = self.data.batch_size();
+        for (bi, batch) in order.chunks_exact(bs).enumerate() {
+            let rows = self.data.load(be, batch, &mut self.rng)?;
+            self.objective.step(be, rows, at, &mut self.rng)?;
+            progress(bi);
+        }
+        be.sync()?;
+        let seconds = t0.elapsed().as_secs_f64();
+        self.epoch += 1;
+        if let Some(param) = self.objective.first_non_finite(be)? {
+            return Err(Error::Diverged {
+                epoch: self.epoch,
+                param,
+                last_good: None,
+            });
+        }
+        let mut rec = EpochRecord {
+            epoch: self.epoch,
+            lr: at.lr,
+            seconds,
+            ..Default::default()
+        };
+        self.objective.monitor(be, &mut rec)?;
+        self.history.epochs.push(rec.clone());
+        Ok(rec)
+    }
+
+    /// Everything needed to resume exactly.
+    pub fn checkpoint(&self, be: &B) -> Result<Checkpoint> {
+        let mut c = self.objective.checkpoint(be)?;
+        c.recipe = self.recipe.to_toml()?;
+        c.epoch = self.epoch;
+        c.rng = self.rng;
+        c.history = self.history.to_json()?;
+        Ok(c)
+    }
+
+    /// Trains until `recipe.train.epochs` epochs are completed, writing a
+    /// checkpoint to `ckpt_path` every `monitor.checkpoint_every` epochs
+    /// and at the end. A divergence leaves the last good checkpoint in
+    /// place and names it. `on_batch(epoch, batch)` follows every batch,
+    /// `on_epoch(record, objective)` every epoch (the objective formats its
+    /// record: [`Objective::describe`]).
+    pub fn fit(
+        &mut self,
+        be: &B,
+        ckpt_path: Option<&Path>,
+        on_batch: &mut dyn FnMut(u64, usize),
+        on_epoch: &mut dyn FnMut(&EpochRecord, &O),
+    ) -> Result<()> {
+        let mut last_good: Option<PathBuf> = None;
+        while self.epoch < self.recipe.train.epochs as u64 {
+            let e = self.epoch;
+            let rec = match self.run_epoch(be, &mut |b| on_batch(e, b)) {
+                Ok(r) => r,
+                Err(Error::Diverged { epoch, param, .. }) => {
+                    let kept = ckpt_path.filter(|p| p.exists()).map(Path::to_path_buf);
+                    return Err(Error::Diverged {
+                        epoch,
+                        param,
+                        last_good: last_good.or(kept),
+                    });
+                }
+                Err(e) => return Err(e),
+            };
+            on_epoch(&rec, &self.objective);
+            if let Some(p) = ckpt_path {
+                let every = self.recipe.monitor.checkpoint_every as u64;
+                if self.epoch % every == 0 || self.epoch == self.recipe.train.epochs as u64 {
+                    self.checkpoint(be)?.save(p)?;
+                    last_good = Some(p.to_path_buf());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the curves of the run into `dir`; returns the files written.
+    pub fn save_curves(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+        let (specs, columns) = self.objective.curves();
+        super::history::save_curves(dir, &self.history, specs, columns)
+    }
+}
