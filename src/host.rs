@@ -3,6 +3,13 @@
 
 use crate::error::{Error, Result};
 
+/// ```
+/// use ebmkit::HostMat;
+/// let m = HostMat::from_fn(2, 3, |r, c| (10 * r + c) as f32);
+/// assert_eq!(m.row(1), &[10.0, 11.0, 12.0]);
+/// assert_eq!(m.transpose().shape(), (3, 2));
+/// assert!(HostMat::new(2, 2, vec![1.0; 3]).is_err());
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct HostMat {
     pub rows: usize,

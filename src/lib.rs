@@ -1,8 +1,50 @@
 //! ebmkit: energy-based generative models on CPU and GPU.
 //!
-//! Layers, bottom to top (arrows point down): [`backend`] and [`rng`] ←
-//! units ← energy ← samplers / losses ← models ← cli. [`data`] and [`host`]
-//! sit beside the backend: they produce host matrices that are uploaded once.
+//! Every model is an energy function over visible data and latent units;
+//! training shapes it (a loss strategy: CD, PCD, fast PCD, tempering), and
+//! estimators measure it (exact log Z, AIS, reverse AIS). The arithmetic
+//! goes through one [`Backend`]: the CPU ([`backend::cpu::Cpu`], rayon) or
+//! any GPU ([`backend::gpu::Gpu`], wgpu + WGSL), chosen at run time with
+//! [`AnyBackend`].
+//!
+//! Layers, bottom to top (arrows point down; `tests/architecture.rs` checks
+//! them): [`error`] ← [`host`], [`rng`] ← [`backend`], [`data`], [`viz`] ←
+//! [`units`] ← [`energy`] ← [`sample`], [`io`] ← [`models`] ← [`estimate`]
+//! ← [`train`] ← the `ebmkit` binary (`src/cli/`).
+//!
+//! Train a model in a few lines, without a recipe file (the
+//! [`prelude`] has the usual names; `examples/` has more):
+//!
+//! ```
+//! use ebmkit::prelude::*;
+//! use ebmkit::estimate::{mean_log_prob, rbm::exact};
+//!
+//! # fn main() -> ebmkit::Result<()> {
+//! // 200 noisy copies of two 8-pixel patterns.
+//! let d = RngStream::new(1, 1).next_draw();
+//! let x = HostMat::from_fn(200, 8, |r, c| {
+//!     let bit = (r % 2 == c % 2) as u8 as f32;
+//!     if d.uniform(r * 8 + c) < 0.05 { 1.0 - bit } else { bit }
+//! });
+//! let be = Cpu::new();
+//! let recipe = Recipe::new(RbmSpec::new(4))
+//!     .method(Method::Cd)
+//!     .epochs(20)
+//!     .batch_size(20)
+//!     .lr(0.1)
+//!     .binarize(Binarize::None);
+//! let mut trainer = RbmTrainer::new(&be, recipe, &x, None)?;
+//! trainer.fit(&be, None, &mut |_, _| {}, &mut |_, _| {})?;
+//!
+//! // Four hidden units: log Z is a sum over 16 states.
+//! let rbm = &trainer.objective.rbm;
+//! let ll = mean_log_prob(&be, rbm, &x, exact::log_z(&be, rbm)?)?;
+//! assert!(ll > -8.0 * 2f64.ln(), "better than coin flips: {ll}");
+//! # Ok(())
+//! # }
+//! ```
+
+#![warn(clippy::too_many_lines)]
 
 pub mod backend;
 pub mod bench;

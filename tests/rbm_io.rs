@@ -30,25 +30,116 @@ fn tmp(name: &str) -> PathBuf {
     d.join(name)
 }
 
+/// The recipes whose reproductions the README reports: 500 hidden units,
+/// batches of 100.
+const MNIST_500: [&str; 5] = [
+    "rbm-mnist-small",
+    "rbm500-cd1",
+    "rbm500-cd3",
+    "rbm500-cd25",
+    "rbm500-pcd",
+];
+
 #[test]
 fn shipped_recipes_parse_and_validate() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
-    let mut n = 0;
-    for name in [
-        "rbm-mnist-small",
-        "rbm500-cd1",
-        "rbm500-cd3",
-        "rbm500-cd25",
-        "rbm500-pcd",
-    ] {
-        let r = Recipe::load(dir.join(format!("{name}.toml"))).unwrap();
-        assert_eq!(r.rbm().n_hidden, 500, "{name}");
-        assert_eq!(r.train.batch_size, 100, "{name}");
-        n += 1;
+    let mut seen = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|x| x != "toml") {
+            continue;
+        }
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let r = Recipe::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            r.model.kind(),
+            "rbm",
+            "{name}: every shipped recipe names its kind"
+        );
+        // What a checkpoint stores must come back as the same recipe.
+        let again = Recipe::parse(&r.to_toml().unwrap(), &path).unwrap();
+        assert_eq!(again, r, "{name}: the TOML round trip changed the recipe");
+        if MNIST_500.contains(&name.as_str()) {
+            assert_eq!(r.rbm().n_hidden, 500, "{name}");
+            assert_eq!(r.train.batch_size, 100, "{name}");
+        }
+        if name == "rbm500-cd25" {
+            assert_eq!(r.train.k, 25);
+        }
+        seen.insert(name);
     }
-    assert_eq!(n, 5);
-    let cd25 = Recipe::load(dir.join("rbm500-cd25.toml")).unwrap();
-    assert_eq!(cd25.train.k, 25);
+    for name in MNIST_500
+        .iter()
+        .chain(&["rbm500-pcd-centered", "grbm20-patches"])
+    {
+        assert!(seen.contains(*name), "models/{name}.toml is missing");
+    }
+}
+
+#[test]
+fn a_recipe_without_a_kind_is_an_rbm_and_an_unknown_kind_is_named() {
+    let p = Path::new("k.toml");
+    let with_kind = GOOD.replace("[model]", "[model]\nkind = \"rbm\"");
+    assert_eq!(
+        Recipe::parse(GOOD, p).unwrap(),
+        Recipe::parse(&with_kind, p).unwrap()
+    );
+    let e = Recipe::parse(&GOOD.replace("[model]", "[model]\nkind = \"dbn\""), p)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("dbn") && e.contains("k.toml"), "{e}");
+    // Without a data section the data come from the caller.
+    let no_data = GOOD.replace("[data]\nsource = \"mnist-small\"\n", "");
+    let r = Recipe::parse(&no_data, p).unwrap();
+    assert!(r.data.source.is_none());
+    let e = r.data.load(None, 1).err().unwrap().to_string();
+    assert!(e.contains("data.source"), "{e}");
+}
+
+#[test]
+fn histories_load_from_old_checkpoints_and_bad_ones_are_errors() {
+    use ebmkit::train::History;
+    let p = Path::new("h.safetensors");
+    // The layout of checkpoints written before model kinds existed.
+    let old = r#"{"epochs":[{"epoch":1,"lr":0.01,"recon_error":50.5,"pseudo_ll":null,"fe_train":-3.0,"fe_heldout":null,"fe_gap":null,"seconds":0.25,"swap_rates":[0.5,0.25]}]}"#;
+    let h = History::from_json(old, p).unwrap();
+    let r = &h.epochs[0];
+    assert_eq!((r.epoch, r.lr, r.seconds), (1, 0.01, 0.25));
+    assert_eq!(r.metric("recon_error"), Some(50.5));
+    assert_eq!(r.metric("pseudo_ll"), None);
+    assert_eq!(r.series["swap_rates"], vec![0.5, 0.25]);
+    assert_eq!(History::from_json(&h.to_json().unwrap(), p).unwrap(), h);
+    assert!(History::from_json("", p).unwrap().epochs.is_empty());
+    for bad in ["not json", r#"{"epochs":[{"epoch":"one"}]}"#] {
+        let e = History::from_json(bad, p).unwrap_err().to_string();
+        assert!(e.contains("h.safetensors") && e.contains("history"), "{e}");
+    }
+}
+
+#[test]
+fn checkpoints_of_the_first_format_still_load() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("experiments/results/h100-2026-11-27/rbm500-pcd-centered.safetensors");
+    let (model, ck) = AnyModel::load(&path).unwrap();
+    let AnyModel::Rbm(h) = model;
+    assert_eq!(ck.kind, "rbm");
+    assert_eq!((h.n_visible(), h.n_hidden()), (784, 500));
+    assert_eq!(
+        (h.visible, h.hidden),
+        (UnitKind::Bernoulli, UnitKind::Bernoulli)
+    );
+    assert_eq!(ck.epoch, 1000);
+    assert_eq!(ck.state["chain_v"].shape(), (100, 784));
+    assert!(
+        ebmkit::train::History::from_json(&ck.history, &path)
+            .unwrap()
+            .epochs
+            .len()
+            > 1
+    );
+    // Written again, it is a current-format file with the same contents.
+    let again = Checkpoint::from_bytes(&ck.to_bytes().unwrap(), &path).unwrap();
+    assert_eq!(again, ck);
 }
 
 #[test]

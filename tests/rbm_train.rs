@@ -471,3 +471,119 @@ fn centered_steps_match_the_centered_gradient() {
         }
     }
 }
+
+/// A run extended past its recipe's epochs, or resumed with more epochs,
+/// follows the recipe's momentum schedule exactly: here the momentum is 0
+/// for the first three epochs and 0.5 after, and the recipe first asks for
+/// only two (the earlier code updated the weights in place in that case,
+/// keeping no previous weights, and then took the momentum step from them).
+#[test]
+fn extending_a_run_keeps_its_momentum_schedule() {
+    let be = Cpu::new();
+    let train = data(200, 13);
+    let extra = "chains = 20\nfinal_momentum = 0.5\nmomentum_switch_epoch = 3";
+    let mut r = recipe("pcd", extra);
+    r.train.momentum = 0.0;
+    r.train.epochs = 5;
+    let mut straight = Trainer::new(&be, r.clone(), &train, None).unwrap();
+    straight
+        .fit(&be, None, &mut |_, _| {}, &mut |_, _| {})
+        .unwrap();
+
+    // Through the library: fit two epochs, raise the epoch count, fit on.
+    let mut short = r.clone();
+    short.train.epochs = 2;
+    let mut extended = Trainer::new(&be, short.clone(), &train, None).unwrap();
+    extended
+        .fit(&be, None, &mut |_, _| {}, &mut |_, _| {})
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("ebmkit-extend-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("two.safetensors");
+    extended.checkpoint(&be).unwrap().save(&path).unwrap();
+    extended.recipe.train.epochs = 5;
+    extended
+        .fit(&be, None, &mut |_, _| {}, &mut |_, _| {})
+        .unwrap();
+
+    // Through a checkpoint: resume the two-epoch run with five epochs.
+    let ck = Checkpoint::load(&path).unwrap();
+    let mut resumed = Trainer::resume(&be, r.clone(), &ck, &path, (&train, None)).unwrap();
+    resumed
+        .fit(&be, None, &mut |_, _| {}, &mut |_, _| {})
+        .unwrap();
+    for (how, t) in [("extended", &extended), ("resumed", &resumed)] {
+        let (a, b) = (&t.objective.rbm, &straight.objective.rbm);
+        assert_eq!(a.w, b.w, "{how}: W differs from the straight run");
+        assert_eq!(a.b_v, b.b_v, "{how}: b_v");
+        assert_eq!(a.b_h, b.b_h, "{how}: b_h");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An optimiser built momentum-free updates the weights in place and keeps
+/// no previous weights: a momentum step is a typed error, never a wrong step.
+#[test]
+fn a_momentum_free_optimiser_refuses_momentum() {
+    use ebmkit::models::rbm::{Rbm, RbmHost};
+    use ebmkit::train::rbm::sgd::{Sgd, SgdConfig, Stats};
+    let be = Cpu::new();
+    let host = RbmHost::binary(
+        HostMat::from_fn(4, 3, |r, c| (r + c) as f32 * 0.1),
+        HostMat::zeros(1, 4),
+        HostMat::zeros(1, 3),
+    );
+    let mut rbm = Rbm::from_host(&be, &host).unwrap();
+    let cfg = SgdConfig {
+        weight_decay: 0.0,
+        sparsity: None,
+        centering: None,
+        explicit: false,
+        variance: None,
+        momentum_free: true,
+    };
+    let mut opt = Sgd::new(&be, &rbm.w, cfg).unwrap();
+    let (v, h) = (HostMat::zeros(2, 4), HostMat::zeros(2, 3));
+    let stats = || Stats {
+        v_pos: &v,
+        h_pos: &h,
+        v_neg: &v,
+        h_neg: &h,
+    };
+    opt.step(&be, &mut rbm, stats(), 0.1, 0.0, None).unwrap();
+    let before = rbm.w.clone();
+    let e = opt
+        .step(&be, &mut rbm, stats(), 0.1, 0.5, None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("train.momentum"), "{e}");
+    assert_eq!(rbm.w, before, "the refused step changed the weights");
+}
+
+/// Evaluation and chain starts need rows: an empty split is an error that
+/// says so, not a division by zero or a panic.
+#[test]
+fn an_empty_split_is_an_error() {
+    use ebmkit::data::prepare::cycle;
+    use ebmkit::data::EvalData;
+    use ebmkit::estimate::rbm::{evaluate, EvalOptions};
+    use ebmkit::models::rbm::RbmHost;
+    let e = cycle(&HostMat::zeros(0, 5), 3, "test data")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("test data") && e.contains("no rows"), "{e}");
+    let be = Cpu::new();
+    let host = RbmHost::binary(
+        HostMat::zeros(5, 30),
+        HostMat::zeros(1, 5),
+        HostMat::zeros(1, 30),
+    );
+    let data = EvalData {
+        test: HostMat::zeros(0, 5),
+        train: HostMat::zeros(4, 5),
+    };
+    let e = evaluate(&be, &host, &data, None, &EvalOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no rows"), "{e}");
+}

@@ -236,6 +236,20 @@ pub trait Matrix: Send + Sync {
 
 /// The core operations every model needs. Shapes are checked on every call
 /// and a mismatch is an [`Error::Shape`] naming the operation and the shapes.
+///
+/// ```
+/// use ebmkit::prelude::*;
+/// # fn main() -> ebmkit::Result<()> {
+/// let be = Cpu::new();
+/// let a = be.upload(&HostMat::from_fn(2, 3, |r, c| (r + c) as f32))?;
+/// let mut c = be.zeros(2, 2)?;
+/// // C = A Aᵀ: operands say how they enter the product.
+/// be.gemm(1.0, a.n(), a.t(), 0.0, &mut c)?;
+/// assert_eq!(be.download(&c)?.data, vec![5.0, 8.0, 8.0, 14.0]);
+/// assert!(be.gemm(1.0, a.n(), a.n(), 0.0, &mut c).is_err());
+/// # Ok(())
+/// # }
+/// ```
 pub trait Backend: Send + Sync + 'static {
     type Mat: Matrix;
 

@@ -87,34 +87,14 @@ pub fn run<B: Fused>(be: &B, args: &TrainArgs) -> ebmkit::Result<()> {
     let result = fit_with_progress(be, &mut trainer, &ckpt_path, args.quiet);
     let written = trainer.save_curves(&out)?;
     result?;
-    let rbm = &trainer.objective.rbm;
-    let host = rbm.to_host(be)?;
+    let host = trainer.objective.rbm.to_host(be)?;
     let shape = if host.n_visible() == data.dim() {
         data.image_shape
     } else {
         tile_shape(host.n_visible())
     };
-    let filters = out.join("filters.png");
-    save_grid(
-        &filters,
-        &host.filters(100)?,
-        shape,
-        10,
-        Norm::PerTile,
-        zoom_for(shape),
-    )?;
-    let samples = out.join("samples.png");
-    let mut rng = RngStream::new(recipe.train.seed ^ 0x5a5a, SAMPLE_STREAM);
-    let run = GibbsRun {
-        start: None,
-        chains: 100,
-        steps: 1000,
-        every: None,
-    };
-    let g = rbm.gibbs(be, &run, &mut rng)?;
-    let norm = Norm::for_values(host.visible.is_binary());
-    save_grid(&samples, &g.last, shape, 10, norm, zoom_for(shape))?;
-    let mut files = vec![ckpt_path.clone(), filters, samples];
+    let mut files = vec![ckpt_path.clone()];
+    files.extend(save_pictures(be, &trainer, &host, shape, &out)?);
     files.extend(written);
     let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
     eprintln!("wrote {}", names.join(", "));
@@ -129,6 +109,38 @@ pub fn run<B: Fused>(be: &B, args: &TrainArgs) -> ebmkit::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// `filters.png` (the first 100 receptive fields) and `samples.png` (100
+/// chains after 1000 Gibbs sweeps from random states) in `out`.
+fn save_pictures<B: Fused>(
+    be: &B,
+    trainer: &RbmTrainer<B>,
+    host: &ebmkit::models::RbmHost,
+    shape: (usize, usize),
+    out: &std::path::Path,
+) -> ebmkit::Result<Vec<PathBuf>> {
+    let filters = out.join("filters.png");
+    save_grid(
+        &filters,
+        &host.filters(100)?,
+        shape,
+        10,
+        Norm::PerTile,
+        zoom_for(shape),
+    )?;
+    let samples = out.join("samples.png");
+    let mut rng = RngStream::new(trainer.recipe.train.seed ^ 0x5a5a, SAMPLE_STREAM);
+    let run = GibbsRun {
+        start: None,
+        chains: 100,
+        steps: 1000,
+        every: None,
+    };
+    let g = trainer.objective.rbm.gibbs(be, &run, &mut rng)?;
+    let norm = Norm::for_values(host.visible.is_binary());
+    save_grid(&samples, &g.last, shape, 10, norm, zoom_for(shape))?;
+    Ok(vec![filters, samples])
 }
 
 /// Trains to the recipe's epoch count with a progress bar (or one line per

@@ -202,6 +202,8 @@ fn parse_bytes(bytes: &[u8], path: &Path, expect: Option<u32>) -> Result<IdxArra
     }
 }
 
+// A parser: one check per field of the format, in file order, reads best in one piece.
+#[allow(clippy::too_many_lines)]
 fn parse<R: Read>(mut r: R, path: &Path, gz: bool, expect: Option<u32>) -> Result<IdxArray> {
     let fmt = |msg: String| Error::format(path, msg);
     // Inside a gzip stream every read error means corrupt compressed data.

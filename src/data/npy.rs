@@ -250,6 +250,8 @@ impl Lit<'_> {
     }
 }
 
+// A parser: one check per field of the format, in file order, reads best in one piece.
+#[allow(clippy::too_many_lines)]
 fn parse(bytes: &[u8], path: &Path) -> Result<NpyArray> {
     let fmt = |msg: String| Error::format(path, msg);
     if bytes.len() < 10 || &bytes[..6] != MAGIC {

@@ -36,6 +36,13 @@ use crate::rng::RngStream;
 pub const FLUSH_EVERY: usize = 64;
 
 /// The inverse temperatures `0 = β_0 <= β_1 <= ... <= β_K = 1`.
+///
+/// ```
+/// use ebmkit::estimate::ais::Schedule;
+/// assert_eq!(Schedule::standard().len(), 14_500);
+/// assert_eq!(Schedule::linear(3).unwrap().betas(), &[0.0, 0.5, 1.0]);
+/// assert!(Schedule::from_betas(vec![0.0, 0.7, 0.5, 1.0]).is_err());
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Schedule {
     betas: Vec<f64>,

@@ -21,7 +21,7 @@
 //! implementation, whose `from_checkpoint` is the validation hook (shapes,
 //! unit types against the recipe, finite values). Files of the first format
 //! (`ebmkit-rbm`, RBMs only, written before model kinds existed) still load
-//! ([`legacy_rbm`]).
+//! (`legacy_rbm.rs`).
 //!
 //! Files are written atomically: a temporary file in the same folder, fsync,
 //! rename, fsync of the folder. Errors name the file and the tensor or key.
@@ -116,6 +116,19 @@ pub trait Persist: Sized {
     fn from_checkpoint(ck: &Checkpoint, origin: &Path) -> Result<Self>;
 }
 
+/// ```
+/// use ebmkit::prelude::*;
+/// use std::path::Path;
+/// # fn main() -> ebmkit::Result<()> {
+/// let rbm = RbmHost::binary(HostMat::zeros(3, 2), HostMat::zeros(1, 3), HostMat::zeros(1, 2));
+/// let bytes = Checkpoint::of_model(&rbm)?.to_bytes()?;
+/// let origin = Path::new("in-memory.safetensors");
+/// let back = Checkpoint::from_bytes(&bytes, origin)?;
+/// assert_eq!(back.kind, "rbm");
+/// assert_eq!(back.model::<RbmHost>(origin)?, rbm);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Checkpoint {
     /// The model kind ("rbm", ...).

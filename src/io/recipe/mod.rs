@@ -37,7 +37,6 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::data::{Binarize, DataSource, DataSpec};
 use crate::error::{Error, Result};
-use crate::units::UnitKind;
 pub use rbm::RbmSpec;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -296,16 +295,6 @@ impl Recipe {
             monitor: MonitorSpec::default(),
         }
     }
-
-    /// The RBM section (the only kind today).
-    pub fn rbm(&self) -> &RbmSpec {
-        let ModelSpec::Rbm(m) = &self.model;
-        m
-    }
-    pub fn rbm_mut(&mut self) -> &mut RbmSpec {
-        let ModelSpec::Rbm(m) = &mut self.model;
-        m
-    }
 }
 
 /// Setters for recipes built in code (each returns the recipe).
@@ -383,14 +372,6 @@ impl Recipe {
     /// The recipe as TOML text (what checkpoints store).
     pub fn to_toml(&self) -> Result<String> {
         toml::to_string(self).map_err(|e| Error::value("recipe", e.to_string()))
-    }
-
-    /// The RBM's visible and hidden unit types.
-    pub fn visible_units(&self) -> Result<UnitKind> {
-        self.rbm().visible_units()
-    }
-    pub fn hidden_units(&self) -> Result<UnitKind> {
-        self.rbm().hidden_units()
     }
 
     /// Rejects impossible values, naming the key: the checks every kind

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{finite_nonneg, positive_finite, positive_usize, Recipe};
+use super::{finite_nonneg, positive_finite, positive_usize, ModelSpec, Recipe};
 use crate::data::{Binarize, DataSource};
 use crate::error::{Error, Result};
 use crate::units::UnitKind;
@@ -75,6 +75,26 @@ fn default_init_std() -> f32 {
 }
 fn yes() -> bool {
     true
+}
+
+impl Recipe {
+    /// The RBM section (an RBM is the only kind so far; when there are
+    /// others this becomes fallible).
+    pub fn rbm(&self) -> &RbmSpec {
+        let ModelSpec::Rbm(m) = &self.model;
+        m
+    }
+    pub fn rbm_mut(&mut self) -> &mut RbmSpec {
+        let ModelSpec::Rbm(m) = &mut self.model;
+        m
+    }
+    /// The RBM's visible and hidden unit types.
+    pub fn visible_units(&self) -> Result<UnitKind> {
+        self.rbm().visible_units()
+    }
+    pub fn hidden_units(&self) -> Result<UnitKind> {
+        self.rbm().hidden_units()
+    }
 }
 
 /// What an RBM recipe must satisfy beyond the generic checks.

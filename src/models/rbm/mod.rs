@@ -47,6 +47,21 @@ use crate::units::{gaussian_per_unit, GroupOps, UnitKind};
 
 /// An RBM whose parameters live on backend `B`.
 ///
+/// ```
+/// use ebmkit::prelude::*;
+/// # fn main() -> ebmkit::Result<()> {
+/// let be = Cpu::new();
+/// // One visible and one hidden unit, coupled by w = 2: F(v) = -log(1 + e^{2v}).
+/// let host = RbmHost::binary(HostMat::new(1, 1, vec![2.0])?, HostMat::zeros(1, 1), HostMat::zeros(1, 1));
+/// let rbm = Rbm::from_host(&be, &host)?;
+/// let v = HostMat::new(2, 1, vec![0.0, 1.0])?;
+/// let f = ebmkit::estimate::free_energy(&be, &rbm, &v)?;
+/// assert!((f[0] + 2f64.ln()).abs() < 1e-6);
+/// assert!((f[1] + (1.0 + 2f64.exp()).ln()).abs() < 1e-5);
+/// # Ok(())
+/// # }
+/// ```
+///
 /// After changing `w`, `b_v` or the log-variances of a Gaussian visible
 /// layer, call [`refresh`](Self::refresh) (the optimiser does).
 pub struct Rbm<B: Backend> {

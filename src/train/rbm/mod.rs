@@ -14,7 +14,7 @@
 //!   target on the hidden units and optional centering (Melchior et al. 2016).
 //! - [`monitor`]: reconstruction error, stochastic pseudo-likelihood and the
 //!   free-energy gap at epoch ends.
-//! - [`state`]: the training state in checkpoints.
+//! - `state.rs`: the training state in checkpoints.
 
 pub mod monitor;
 pub mod negative;

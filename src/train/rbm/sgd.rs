@@ -87,19 +87,39 @@ struct Scaled<B: Backend> {
     learn: Option<VarianceStep<B>>,
 }
 
-pub struct Sgd<B: Backend> {
-    /// The weights before the last update (momentum = W - W_prev).
+/// The momentum of the parameters: the weights before the last update
+/// (Δ = W - W_prev) and the last bias steps.
+pub struct Momentum<B: Backend> {
     pub w_prev: B::Mat,
     pub db_v: B::Mat,
     pub db_h: B::Mat,
+    /// The update writes `W` in place; `w_prev` is left untouched.
+    in_place: bool,
+}
+
+/// Explicit gradients (ascent directions) of W, b_v and b_h.
+pub struct Grads<B: Backend> {
+    pub w: B::Mat,
+    pub b_v: B::Mat,
+    pub b_h: B::Mat,
+}
+
+/// The learning rate, momentum and weight decay of one update.
+#[derive(Clone, Copy)]
+struct Rate {
+    lr: f32,
+    mom: f32,
+    weight_decay: f32,
+}
+
+pub struct Sgd<B: Backend> {
+    pub momentum: Momentum<B>,
     /// Explicit gradients, when centering or fast weights need them.
-    grads: Option<(B::Mat, B::Mat, B::Mat)>,
+    grads: Option<Grads<B>>,
     pub weight_decay: f32,
     pub sparsity: Option<Sparsity<B>>,
     pub centering: Option<Centering<B>>,
     scaled: Option<Scaled<B>>,
-    /// The update writes `W` in place; `w_prev` is left untouched.
-    in_place: bool,
 }
 
 /// The statistics one update uses.
@@ -168,7 +188,11 @@ impl<B: Fused> Sgd<B> {
             None => None,
         };
         let grads = if cfg.explicit || centering.is_some() {
-            Some((be.zeros(nv, nh)?, be.zeros(1, nv)?, be.zeros(1, nh)?))
+            Some(Grads {
+                w: be.zeros(nv, nh)?,
+                b_v: be.zeros(1, nv)?,
+                b_h: be.zeros(1, nh)?,
+            })
         } else {
             None
         };
@@ -194,11 +218,13 @@ impl<B: Fused> Sgd<B> {
         };
         let in_place = cfg.momentum_free && grads.is_none();
         Ok(Sgd {
-            in_place,
+            momentum: Momentum {
+                w_prev,
+                db_v: be.zeros(1, nv)?,
+                db_h: be.zeros(1, nh)?,
+                in_place,
+            },
             scaled,
-            w_prev,
-            db_v: be.zeros(1, nv)?,
-            db_h: be.zeros(1, nh)?,
             grads,
             weight_decay: cfg.weight_decay,
             sparsity,
@@ -217,7 +243,7 @@ impl<B: Fused> Sgd<B> {
         mom: f32,
         fast: Option<&mut FastWeights<B>>,
     ) -> Result<()> {
-        if self.in_place && mom != 0.0 {
+        if self.momentum.in_place && mom != 0.0 {
             // The in-place update keeps no previous weights, so it cannot
             // take a momentum step; the recipe said momentum-free.
             return Err(Error::value(
@@ -229,119 +255,33 @@ impl<B: Fused> Sgd<B> {
                 ),
             ));
         }
-        let np = s.v_pos.rows() as f32;
-        let nn = s.v_neg.rows() as f32;
-        // Gaussian visible units with variances: ṽ = v/σ² from here on, and
-        // the z gradient while the parameters are still the current ones.
-        let (v_pos, v_neg) = match (&mut self.scaled, &rbm.var_v) {
-            (Some(sc), Some(var)) => {
-                if let Some(st) = &mut sc.learn {
-                    let (pos, neg) = ((s.v_pos, s.h_pos), (s.v_neg, s.h_neg));
-                    rbm.log_var_stat(be, pos, &mut sc.vp, 1.0 / np, 0.0, &mut st.g)?;
-                    rbm.log_var_stat(be, neg, &mut sc.vn, -1.0 / nn, 1.0, &mut st.g)?;
-                    be.mul_row_vec(&mut st.g, &var.prec)?;
-                }
-                rbm.visible_stat(be, s.v_pos, &mut sc.vp)?;
-                rbm.visible_stat(be, s.v_neg, &mut sc.vn)?;
-                (&sc.vp, &sc.vn)
-            }
-            _ => (s.v_pos, s.v_neg),
-        };
+        let (v_pos, v_neg) = scale_visible(be, rbm, &mut self.scaled, &s)?;
+        let st = Stats { v_pos, v_neg, ..s };
         if let Some(sp) = &mut self.sparsity {
             // q ← decay q + (1 - decay) mean(p⁺)
+            let np = s.h_pos.rows() as f32;
             be.col_sums(s.h_pos, (1.0 - sp.decay) / np, sp.decay, &mut sp.q_h)?;
         }
+        let rate = Rate {
+            lr,
+            mom,
+            weight_decay: self.weight_decay,
+        };
         match &mut self.grads {
-            None => {
-                // W_new = (1 + μ - ε λ) W - μ W_prev + ε g, g from the GEMMs.
-                let keep = 1.0 + mom - lr * self.weight_decay;
-                let (w_new, beta) = if self.in_place {
-                    (&mut rbm.w, keep)
-                } else {
-                    be.axpby(keep, &rbm.w, -mom, &mut self.w_prev)?;
-                    (&mut self.w_prev, 1.0)
-                };
-                be.gemm(lr / np, v_pos.t(), s.h_pos.n(), beta, w_new)?;
-                be.gemm(-lr / nn, v_neg.t(), s.h_neg.n(), 1.0, w_new)?;
-                // Bias steps and their application: one dispatch for both
-                // layers, or one for the visible layer beside the sparsity terms.
-                let bv = BiasStep {
-                    a: v_pos,
-                    b: v_neg,
-                    step: &mut self.db_v,
-                    param: &mut rbm.b_v,
-                };
-                match &self.sparsity {
-                    None => {
-                        let bh = BiasStep {
-                            a: s.h_pos,
-                            b: s.h_neg,
-                            step: &mut self.db_h,
-                            param: &mut rbm.b_h,
-                        };
-                        be.bias_steps(bv, bh, lr / np, -lr / nn, mom)?;
-                    }
-                    Some(sp) => {
-                        be.bias_step(
-                            BiasStep {
-                                a: bv.a,
-                                b: bv.b,
-                                step: bv.step,
-                                param: bv.param,
-                            },
-                            lr / np,
-                            -lr / nn,
-                            mom,
-                        )?;
-                        be.col_sums(s.h_pos, lr / np, mom, &mut self.db_h)?;
-                        be.col_sums(s.h_neg, -lr / nn, 1.0, &mut self.db_h)?;
-                        be.axpby(-lr * sp.cost, &sp.q_h, 1.0, &mut self.db_h)?;
-                        be.affine(&mut self.db_h, 1.0, lr * sp.cost * sp.target)?;
-                        be.axpby(1.0, &self.db_h, 1.0, &mut rbm.b_h)?;
-                    }
-                }
-            }
-            Some((gw, gbv, gbh)) => {
-                be.gemm(1.0 / np, v_pos.t(), s.h_pos.n(), 0.0, gw)?;
-                be.gemm(-1.0 / nn, v_neg.t(), s.h_neg.n(), 1.0, gw)?;
-                be.col_sums(v_pos, 1.0 / np, 0.0, gbv)?;
-                be.col_sums(v_neg, -1.0 / nn, 1.0, gbv)?;
-                be.col_sums(s.h_pos, 1.0 / np, 0.0, gbh)?;
-                be.col_sums(s.h_neg, -1.0 / nn, 1.0, gbh)?;
-                if let Some(c) = &mut self.centering {
-                    // mean (v - μ)ᵀ(h - λ) = mean vᵀh - μᵀ mean h - (mean v)ᵀ λ + μᵀλ,
-                    // so the difference of the phases is the plain one less two
-                    // outer products of the mean differences (gbv, gbh so far):
-                    // g_W = Δ<vᵀh> - μᵀ Δh̄ - Δv̄ᵀ λ. Two rank-1 GEMMs instead of
-                    // four centred copies of the statistics.
-                    be.gemm(-1.0, c.mu_v.t(), gbh.n(), 1.0, gw)?;
-                    be.gemm(-1.0, gbv.t(), c.lambda_h.n(), 1.0, gw)?;
-                    // g_b_v -= λ g_Wᵀ,  g_b_h -= μ g_W
-                    be.gemm(-1.0, c.lambda_h.n(), gw.t(), 1.0, gbv)?;
-                    be.gemm(-1.0, c.mu_v.n(), gw.n(), 1.0, gbh)?;
-                    // The offsets slide towards the data means.
-                    be.col_sums(v_pos, c.rate / np, 1.0 - c.rate, &mut c.mu_v)?;
-                    be.col_sums(s.h_pos, c.rate / np, 1.0 - c.rate, &mut c.lambda_h)?;
-                }
-                if let Some(sp) = &self.sparsity {
-                    be.axpby(-sp.cost, &sp.q_h, 1.0, gbh)?;
-                    be.affine(gbh, 1.0, sp.cost * sp.target)?;
-                }
-                let keep = 1.0 + mom - lr * self.weight_decay;
-                be.axpby(keep, &rbm.w, -mom, &mut self.w_prev)?;
-                be.axpby(lr, gw, 1.0, &mut self.w_prev)?;
-                be.axpby(lr, gbv, mom, &mut self.db_v)?;
-                be.axpby(lr, gbh, mom, &mut self.db_h)?;
-                be.axpby(1.0, &self.db_v, 1.0, &mut rbm.b_v)?;
-                be.axpby(1.0, &self.db_h, 1.0, &mut rbm.b_h)?;
+            None => self
+                .momentum
+                .fused(be, rbm, &st, self.sparsity.as_ref(), rate)?,
+            Some(g) => {
+                g.compute(be, &st, self.centering.as_mut(), self.sparsity.as_ref())?;
+                self.momentum.apply(be, rbm, g, rate)?;
                 if let Some(f) = fast {
-                    f.update(be, gw, gbv, gbh)?;
+                    f.update(be, &g.w, &g.b_v, &g.b_h)?;
                 }
             }
         }
-        if !self.in_place {
+        if !self.momentum.in_place {
             // w_prev now holds the new weights: swap, so that it holds the old.
-            std::mem::swap(&mut rbm.w, &mut self.w_prev);
+            std::mem::swap(&mut rbm.w, &mut self.momentum.w_prev);
         }
         let step = self.scaled.as_mut().and_then(|sc| sc.learn.as_mut());
         if let (Some(st), Some(var)) = (step, &mut rbm.var_v) {
@@ -365,10 +305,141 @@ impl<B: Fused> Sgd<B> {
     /// The weights before the last update, given the current ones `w`. An
     /// in-place optimiser keeps none; its momentum is zero, so `w` serves.
     pub fn prev_weights<'a>(&'a self, w: &'a B::Mat) -> &'a B::Mat {
-        if self.in_place {
+        if self.momentum.in_place {
             w
         } else {
-            &self.w_prev
+            &self.momentum.w_prev
         }
+    }
+}
+
+/// For Gaussian visible units with variances: the visible statistics as
+/// ṽ = v/σ² (what W and b_v pair with), after the z gradient is taken
+/// while the parameters are still the current ones. Else the statistics as
+/// they are.
+fn scale_visible<'a, B: Fused>(
+    be: &B,
+    rbm: &Rbm<B>,
+    scaled: &'a mut Option<Scaled<B>>,
+    s: &Stats<'a, B>,
+) -> Result<(&'a B::Mat, &'a B::Mat)> {
+    let (Some(sc), Some(var)) = (scaled.as_mut(), &rbm.var_v) else {
+        return Ok((s.v_pos, s.v_neg));
+    };
+    let np = s.v_pos.rows() as f32;
+    let nn = s.v_neg.rows() as f32;
+    if let Some(st) = &mut sc.learn {
+        let (pos, neg) = ((s.v_pos, s.h_pos), (s.v_neg, s.h_neg));
+        rbm.log_var_stat(be, pos, &mut sc.vp, 1.0 / np, 0.0, &mut st.g)?;
+        rbm.log_var_stat(be, neg, &mut sc.vn, -1.0 / nn, 1.0, &mut st.g)?;
+        be.mul_row_vec(&mut st.g, &var.prec)?;
+    }
+    rbm.visible_stat(be, s.v_pos, &mut sc.vp)?;
+    rbm.visible_stat(be, s.v_neg, &mut sc.vn)?;
+    Ok((&sc.vp, &sc.vn))
+}
+
+impl<B: Fused> Momentum<B> {
+    /// The update without explicit gradients:
+    /// `W_new = (1 + μ - ε λ) W - μ W_prev + ε g`, g accumulated by the two
+    /// gradient GEMMs straight into W_new (in place: into W, scaled by the
+    /// first GEMM's beta); then the bias steps, both layers in one pass
+    /// unless a sparsity term joins the hidden one.
+    fn fused(
+        &mut self,
+        be: &B,
+        rbm: &mut Rbm<B>,
+        s: &Stats<'_, B>,
+        sparsity: Option<&Sparsity<B>>,
+        r: Rate,
+    ) -> Result<()> {
+        let (np, nn) = (s.v_pos.rows() as f32, s.v_neg.rows() as f32);
+        let (lr, mom) = (r.lr, r.mom);
+        let keep = 1.0 + mom - lr * r.weight_decay;
+        let (w_new, beta) = if self.in_place {
+            (&mut rbm.w, keep)
+        } else {
+            be.axpby(keep, &rbm.w, -mom, &mut self.w_prev)?;
+            (&mut self.w_prev, 1.0)
+        };
+        be.gemm(lr / np, s.v_pos.t(), s.h_pos.n(), beta, w_new)?;
+        be.gemm(-lr / nn, s.v_neg.t(), s.h_neg.n(), 1.0, w_new)?;
+        let bv = BiasStep {
+            a: s.v_pos,
+            b: s.v_neg,
+            step: &mut self.db_v,
+            param: &mut rbm.b_v,
+        };
+        match sparsity {
+            None => {
+                let bh = BiasStep {
+                    a: s.h_pos,
+                    b: s.h_neg,
+                    step: &mut self.db_h,
+                    param: &mut rbm.b_h,
+                };
+                be.bias_steps(bv, bh, lr / np, -lr / nn, mom)
+            }
+            Some(sp) => {
+                be.bias_step(bv, lr / np, -lr / nn, mom)?;
+                be.col_sums(s.h_pos, lr / np, mom, &mut self.db_h)?;
+                be.col_sums(s.h_neg, -lr / nn, 1.0, &mut self.db_h)?;
+                be.axpby(-lr * sp.cost, &sp.q_h, 1.0, &mut self.db_h)?;
+                be.affine(&mut self.db_h, 1.0, lr * sp.cost * sp.target)?;
+                be.axpby(1.0, &self.db_h, 1.0, &mut rbm.b_h)
+            }
+        }
+    }
+
+    /// The momentum step from explicit gradients.
+    fn apply(&mut self, be: &B, rbm: &mut Rbm<B>, g: &Grads<B>, r: Rate) -> Result<()> {
+        let keep = 1.0 + r.mom - r.lr * r.weight_decay;
+        be.axpby(keep, &rbm.w, -r.mom, &mut self.w_prev)?;
+        be.axpby(r.lr, &g.w, 1.0, &mut self.w_prev)?;
+        be.axpby(r.lr, &g.b_v, r.mom, &mut self.db_v)?;
+        be.axpby(r.lr, &g.b_h, r.mom, &mut self.db_h)?;
+        be.axpby(1.0, &self.db_v, 1.0, &mut rbm.b_v)?;
+        be.axpby(1.0, &self.db_h, 1.0, &mut rbm.b_h)
+    }
+}
+
+impl<B: Fused> Grads<B> {
+    /// The gradients from the statistics, centred and with the sparsity
+    /// term when asked.
+    fn compute(
+        &mut self,
+        be: &B,
+        s: &Stats<'_, B>,
+        centering: Option<&mut Centering<B>>,
+        sparsity: Option<&Sparsity<B>>,
+    ) -> Result<()> {
+        let (np, nn) = (s.v_pos.rows() as f32, s.v_neg.rows() as f32);
+        let (gw, gbv, gbh) = (&mut self.w, &mut self.b_v, &mut self.b_h);
+        be.gemm(1.0 / np, s.v_pos.t(), s.h_pos.n(), 0.0, gw)?;
+        be.gemm(-1.0 / nn, s.v_neg.t(), s.h_neg.n(), 1.0, gw)?;
+        be.col_sums(s.v_pos, 1.0 / np, 0.0, gbv)?;
+        be.col_sums(s.v_neg, -1.0 / nn, 1.0, gbv)?;
+        be.col_sums(s.h_pos, 1.0 / np, 0.0, gbh)?;
+        be.col_sums(s.h_neg, -1.0 / nn, 1.0, gbh)?;
+        if let Some(c) = centering {
+            // mean (v - μ)ᵀ(h - λ) = mean vᵀh - μᵀ mean h - (mean v)ᵀ λ + μᵀλ,
+            // so the difference of the phases is the plain one less two
+            // outer products of the mean differences (gbv, gbh so far):
+            // g_W = Δ<vᵀh> - μᵀ Δh̄ - Δv̄ᵀ λ. Two rank-1 GEMMs instead of
+            // four centred copies of the statistics.
+            be.gemm(-1.0, c.mu_v.t(), gbh.n(), 1.0, gw)?;
+            be.gemm(-1.0, gbv.t(), c.lambda_h.n(), 1.0, gw)?;
+            // g_b_v -= λ g_Wᵀ,  g_b_h -= μ g_W
+            be.gemm(-1.0, c.lambda_h.n(), gw.t(), 1.0, gbv)?;
+            be.gemm(-1.0, c.mu_v.n(), gw.n(), 1.0, gbh)?;
+            // The offsets slide towards the data means.
+            be.col_sums(s.v_pos, c.rate / np, 1.0 - c.rate, &mut c.mu_v)?;
+            be.col_sums(s.h_pos, c.rate / np, 1.0 - c.rate, &mut c.lambda_h)?;
+        }
+        if let Some(sp) = sparsity {
+            be.axpby(-sp.cost, &sp.q_h, 1.0, gbh)?;
+            be.affine(gbh, 1.0, sp.cost * sp.target)?;
+        }
+        Ok(())
     }
 }

@@ -22,8 +22,8 @@ pub(super) fn export<B: Fused>(o: &RbmObjective<B>, be: &B, c: &mut Checkpoint) 
         s.insert(name.to_string(), m);
     };
     put("W_prev", be.download(o.opt.prev_weights(&o.rbm.w))?);
-    put("db_v", be.download(&o.opt.db_v)?);
-    put("db_h", be.download(&o.opt.db_h)?);
+    put("db_v", be.download(&o.opt.momentum.db_v)?);
+    put("db_h", be.download(&o.opt.momentum.db_h)?);
     if let Some(sp) = &o.opt.sparsity {
         put("q_h", be.download(&sp.q_h)?);
     }
@@ -64,9 +64,9 @@ pub(super) fn import<B: Fused>(
     let nv = o.rbm.n_visible();
     let nh = o.rbm.n_hidden();
     let t = |name: &str, shape: (usize, usize)| c.state_tensor(path, name, shape);
-    be.write(&mut o.opt.w_prev, t("W_prev", (nv, nh))?)?;
-    be.write(&mut o.opt.db_v, t("db_v", (1, nv))?)?;
-    be.write(&mut o.opt.db_h, t("db_h", (1, nh))?)?;
+    be.write(&mut o.opt.momentum.w_prev, t("W_prev", (nv, nh))?)?;
+    be.write(&mut o.opt.momentum.db_v, t("db_v", (1, nv))?)?;
+    be.write(&mut o.opt.momentum.db_h, t("db_h", (1, nh))?)?;
     if let Some(sp) = &mut o.opt.sparsity {
         be.write(&mut sp.q_h, t("q_h", (1, nh))?)?;
     }
