@@ -82,6 +82,7 @@ pub mod prelude {
     pub use crate::models::rbm::{GibbsRun, Rbm, RbmHost};
     pub use crate::models::AnyModel;
     pub use crate::rng::RngStream;
-    pub use crate::train::{Objective, RbmTrainer, Trainer};
+    pub use crate::train::rbm::RbmTrainer;
+    pub use crate::train::{Objective, Trainer};
     pub use crate::units::UnitKind;
 }

@@ -10,7 +10,7 @@ use ebmkit::io::checkpoint::Checkpoint;
 use ebmkit::io::recipe::Recipe;
 use ebmkit::models::rbm::{Rbm, RbmHost};
 use ebmkit::sample::Chains;
-use ebmkit::train::RbmTrainer as Trainer;
+use ebmkit::train::rbm::RbmTrainer as Trainer;
 use ebmkit::units::UnitKind;
 use ebmkit::{Backend, HostMat, RngStream};
 use std::path::Path;

@@ -21,7 +21,7 @@ use ebmkit::models::rbm::{Rbm, RbmHost};
 use ebmkit::prelude::*;
 use ebmkit::sample::tempering::linear_betas;
 use ebmkit::sample::{Chains, Tempering};
-use ebmkit::train::RbmTrainer as Trainer;
+use ebmkit::train::rbm::RbmTrainer as Trainer;
 use ebmkit::units::UnitKind;
 use ebmkit::{Backend, HostMat, RngStream};
 use std::path::Path;

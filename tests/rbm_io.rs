@@ -266,6 +266,14 @@ fn f32s(n: usize) -> Vec<u8> {
     vec![0u8; 4 * n]
 }
 
+fn ok_bv_for_nan() -> Raw<'static> {
+    ("b_v", safetensors::Dtype::F32, vec![6], f32s(6))
+}
+
+fn ok_bh_for_nan() -> Raw<'static> {
+    ("b_h", safetensors::Dtype::F32, vec![4], f32s(4))
+}
+
 #[test]
 fn damaged_checkpoints_name_file_and_tensor() {
     use safetensors::Dtype::{F32, F64};
@@ -323,6 +331,16 @@ fn damaged_checkpoints_name_file_and_tensor() {
             "want '{want}': {e}"
         );
     }
+    // A non-finite parameter is named with its place.
+    let mut w = f32s(24);
+    w[4 * 9..4 * 10].copy_from_slice(&f32::NAN.to_le_bytes());
+    let nan = vec![("W", F32, vec![6, 4], w), ok_bv_for_nan(), ok_bh_for_nan()];
+    write_raw(&p, nan, None);
+    let e = AnyModel::load(&p).unwrap_err().to_string();
+    assert!(
+        e.contains("'W' holds NaN at [2, 1]") && e.contains("bad.safetensors"),
+        "{e}"
+    );
     std::fs::write(&p, b"not a checkpoint").unwrap();
     let e = Checkpoint::load(&p).unwrap_err().to_string();
     assert!(

@@ -7,7 +7,7 @@ use ebmkit::estimate::mean_log_prob;
 use ebmkit::estimate::rbm::exact;
 use ebmkit::io::checkpoint::Checkpoint;
 use ebmkit::io::recipe::Recipe;
-use ebmkit::train::RbmTrainer as Trainer;
+use ebmkit::train::rbm::RbmTrainer as Trainer;
 use ebmkit::Error;
 use ebmkit::{HostMat, RngStream};
 use std::path::Path;

@@ -8,7 +8,7 @@ use ebmkit::energy::{Bipartite, FreeEnergy};
 use ebmkit::io::checkpoint::Checkpoint;
 use ebmkit::io::recipe::Recipe;
 use ebmkit::models::rbm::GibbsRun;
-use ebmkit::train::RbmTrainer;
+use ebmkit::train::rbm::RbmTrainer;
 use ebmkit::units::UnitKind;
 use ebmkit::viz::{save_grid, zoom_for, Norm};
 use ebmkit::{Error, RngStream};

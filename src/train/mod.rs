@@ -16,4 +16,3 @@ pub mod rbm;
 
 pub use fit::{Objective, Step, Trainer};
 pub use history::{EpochRecord, History};
-pub use rbm::RbmTrainer;

@@ -269,12 +269,6 @@ fn default_monitor_rows() -> usize {
     1000
 }
 
-impl From<RbmSpec> for ModelSpec {
-    fn from(m: RbmSpec) -> ModelSpec {
-        ModelSpec::Rbm(m)
-    }
-}
-
 impl Recipe {
     /// A recipe in code: the model section, data passed in memory, and
     /// the defaults of [`TrainSpec::default`] and [`MonitorSpec::default`].

@@ -77,6 +77,12 @@ fn yes() -> bool {
     true
 }
 
+impl From<RbmSpec> for ModelSpec {
+    fn from(m: RbmSpec) -> ModelSpec {
+        ModelSpec::Rbm(m)
+    }
+}
+
 impl Recipe {
     /// The RBM section (an RBM is the only kind so far; when there are
     /// others this becomes fallible).

@@ -50,10 +50,10 @@ impl RbmHost {
         self.w.cols
     }
 
-    /// The one check of an RBM's tensors against each other (models,
-    /// checkpoints and estimators all go through it): non-empty layers,
-    /// biases and log-variances of the layer sizes, variances only for
-    /// Gaussian visible units and finite. Errors name the tensor.
+    /// The one check of an RBM's tensors (models, checkpoints and
+    /// estimators all go through it): non-empty layers, biases and
+    /// log-variances of the layer sizes, variances only for Gaussian visible
+    /// units, every value finite. Errors name the tensor.
     pub fn validate(&self) -> Result<()> {
         let (nv, nh) = self.w.shape();
         let bad = |msg: String| Err(Error::shape("RBM parameters", msg));
@@ -67,6 +67,19 @@ impl RbmHost {
                 return bad(format!(
                     "tensor '{name}' has shape {}, expected [{n}] (W is {nv}x{nh})",
                     listed(t)
+                ));
+            }
+        }
+        for (name, t) in [("W", &self.w), ("b_v", &self.b_v), ("b_h", &self.b_h)] {
+            if let Some(i) = t.data.iter().position(|x| !x.is_finite()) {
+                return Err(Error::value(
+                    "RBM parameters",
+                    format!(
+                        "tensor '{name}' holds {} at [{}, {}]",
+                        t.data[i],
+                        i / t.cols.max(1),
+                        i % t.cols.max(1)
+                    ),
                 ));
             }
         }
