@@ -2,11 +2,15 @@
 //! GEMM, the bias steps (one layer, or both in one dispatch) and the
 //! tempered hidden pass (which can also sum a split-K product's partials).
 
-use super::{Bind, GemmEpilogue, Gpu, GpuMat, Kernel, Layout, Params, TemperedInput};
+use super::device::{Bind, Gpu, GpuMat};
+use super::gemm::GemmEpilogue;
+use super::kernels::{Kernel, Layout, Params};
+use super::recorder::State;
 use crate::backend::fused::{bias_step_check, sigmoid_affine_check, tempered_hidden_check};
 use crate::backend::Backend;
 use crate::backend::{gemm_dims, BiasStep, Fused, Matrix, Op, Sample, Tempered};
 use crate::error::Result;
+use crate::rng::Draw;
 
 impl Fused for Gpu {
     fn sigmoid_affine(
@@ -150,4 +154,55 @@ impl Fused for Gpu {
         };
         self.record_tempered(&mut st, input, p, lw, h)
     }
+}
+
+impl Gpu {
+    /// Records the tempered hidden pass over `x` (rows x cols), given as
+    /// `splits` consecutive partial products to be summed (1: `x` itself).
+    fn record_tempered(
+        &self,
+        st: &mut State,
+        x: TemperedInput<'_>,
+        p: &Tempered<'_, GpuMat>,
+        lw: &mut GpuMat,
+        h: Option<(&GpuMat, Draw)>,
+    ) -> Result<()> {
+        let (rows, cols) = x.shape;
+        if rows == 0 || cols == 0 {
+            return Ok(());
+        }
+        let mut params = Params {
+            m: rows as u32,
+            n: cols as u32,
+            alpha: p.beta0,
+            beta: p.beta1,
+            aux1: x.splits as u32,
+            ..Default::default()
+        };
+        if let Some((_, d)) = h {
+            params = params.draw(d);
+            params.flags = 1;
+        }
+        if let Some(c) = p.linear_last {
+            params.flags |= 2;
+            params.aux2 = c.to_bits();
+        }
+        let grid = self.grid(rows as u64)?;
+        let h = h.map_or(self.i.dummy_rw(), |(h, _)| h.b());
+        self.record(
+            st,
+            Kernel::TemperedHidden,
+            &[x.x, p.b_h.b(), lw.b(), h],
+            params,
+            grid,
+        )
+    }
+}
+
+/// What the tempered pass reads: `x` (rows x cols) itself (`splits` = 1)
+/// or the `splits` partial products of a split-K GEMM that make it.
+struct TemperedInput<'a> {
+    x: Bind<'a>,
+    splits: usize,
+    shape: (usize, usize),
 }
