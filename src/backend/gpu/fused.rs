@@ -4,7 +4,7 @@
 
 use super::device::{Bind, Gpu, GpuMat};
 use super::gemm::GemmEpilogue;
-use super::kernels::{Kernel, Layout, Params};
+use super::kernels::{BiasStepParams, Kernel, Layout, TemperedParams};
 use super::recorder::State;
 use crate::backend::fused::{bias_step_check, sigmoid_affine_check, tempered_hidden_check};
 use crate::backend::Backend;
@@ -38,13 +38,13 @@ impl Fused for Gpu {
     ) -> Result<()> {
         bias_step_check(&s)?;
         let BiasStep { a, b, step, param } = s;
-        let p = Params {
-            m: a.rows as u32,
-            n: a.cols as u32,
-            k: b.rows as u32,
-            alpha: alpha_a,
-            beta: alpha_b,
-            flags: mom.to_bits(),
+        let p = BiasStepParams {
+            rows_a: a.rows as u32,
+            rows_b: b.rows as u32,
+            cols: a.cols as u32,
+            alpha_a,
+            alpha_b,
+            mom,
             ..Default::default()
         };
         let grid = self.grid((a.cols as u64).div_ceil(64))?;
@@ -53,7 +53,7 @@ impl Fused for Gpu {
             &mut st,
             Kernel::BiasStep,
             &[a.b(), b.b(), step.b(), param.b()],
-            p,
+            &p,
             grid,
         )
     }
@@ -78,16 +78,15 @@ impl Fused for Gpu {
             return self.bias_step(h, alpha_a, alpha_b, mom);
         }
         let v_groups = (v.a.cols as u64).div_ceil(64);
-        let p = Params {
-            m: v.a.rows as u32,
-            n: v.a.cols as u32,
-            k: v.b.rows as u32,
-            alpha: alpha_a,
-            beta: alpha_b,
-            flags: mom.to_bits(),
-            aux0: h.a.cols as u32,
-            aux1: v_groups as u32,
-            ..Default::default()
+        let p = BiasStepParams {
+            rows_a: v.a.rows as u32,
+            rows_b: v.b.rows as u32,
+            cols: v.a.cols as u32,
+            alpha_a,
+            alpha_b,
+            mom,
+            cols_h: h.a.cols as u32,
+            groups_v: v_groups as u32,
         };
         let grid = self.grid(v_groups + (h.a.cols as u64).div_ceil(64))?;
         let mut st = self.lock();
@@ -104,7 +103,7 @@ impl Fused for Gpu {
                 h.step.b(),
                 h.param.b(),
             ],
-            p,
+            &p,
             grid,
         )
     }
@@ -171,29 +170,24 @@ impl Gpu {
         if rows == 0 || cols == 0 {
             return Ok(());
         }
-        let mut params = Params {
-            m: rows as u32,
-            n: cols as u32,
-            alpha: p.beta0,
-            beta: p.beta1,
-            aux1: x.splits as u32,
-            ..Default::default()
+        let params = TemperedParams {
+            rows: rows as u32,
+            cols: cols as u32,
+            beta0: p.beta0,
+            beta1: p.beta1,
+            splits: x.splits as u32,
+            sample: h.is_some() as u32,
+            linear_last: p.linear_last.is_some() as u32,
+            linear_value: p.linear_last.unwrap_or(0.0),
+            draw: h.map(|(_, d)| d.into()).unwrap_or_default(),
         };
-        if let Some((_, d)) = h {
-            params = params.draw(d);
-            params.flags = 1;
-        }
-        if let Some(c) = p.linear_last {
-            params.flags |= 2;
-            params.aux2 = c.to_bits();
-        }
         let grid = self.grid(rows as u64)?;
         let h = h.map_or(self.i.dummy_rw(), |(h, _)| h.b());
         self.record(
             st,
             Kernel::TemperedHidden,
             &[x.x, p.b_h.b(), lw.b(), h],
-            params,
+            &params,
             grid,
         )
     }

@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use super::device::{Bind, Gpu, GpuMat};
-use super::kernels::{Kernel, Params, WG};
+use super::kernels::{GemmParams, Kernel, SplitKParams, WG};
 use super::recorder::State;
 use crate::backend::{Backend, Matrix, Op, Trans};
 use crate::error::{Error, Result};
@@ -234,9 +234,9 @@ fn store4(row: u32, col: u32, zoff: u32, acc: vec4<f32>) {
     }
     let e = row * P.n + col;
     let v = e >> 2u;
-    if (P.flags & 4u) != 0u {
+    if P.partial != 0u {
         S[(zoff + e) >> 2u] = acc;
-    } else if (P.flags & 1u) == 0u {
+    } else if P.sigmoid == 0u {
         var o = P.alpha * acc;
         if P.beta != 0.0 {
             o = o + P.beta * C[v];
@@ -246,7 +246,7 @@ fn store4(row: u32, col: u32, zoff: u32, acc: vec4<f32>) {
         let b = vec4<f32>(bias[col], bias[col + 1u], bias[col + 2u], bias[col + 3u]);
         let p = sigmoid(P.alpha * (acc + b));
         C[v] = p;
-        if (P.flags & 2u) != 0u {
+        if P.sample != 0u {
             let w = draw_block(v);
             let u = vec4<f32>(unit01(w.x), unit01(w.y), unit01(w.z), unit01(w.w));
             S[v] = select(vec4<f32>(0.0), vec4<f32>(1.0), u < p);
@@ -265,9 +265,9 @@ fn store4(row: u32, col: u32, zoff: u32, acc: vec4<f32>) {
         let cj = col + j;
         if cj < P.n {
             let e = row * P.n + cj;
-            if (P.flags & 4u) != 0u {
+            if P.partial != 0u {
                 S[zoff + e] = acc[j];
-            } else if (P.flags & 1u) == 0u {
+            } else if P.sigmoid == 0u {
                 var o = P.alpha * acc[j];
                 if P.beta != 0.0 {
                     o = o + P.beta * C[e];
@@ -276,7 +276,7 @@ fn store4(row: u32, col: u32, zoff: u32, acc: vec4<f32>) {
             } else {
                 let p = 1.0 / (1.0 + exp(-(P.alpha * (acc[j] + bias[cj]))));
                 C[e] = p;
-                if (P.flags & 2u) != 0u {
+                if P.sample != 0u {
                     S[e] = select(0.0, 1.0, uniform_at(e) < p);
                 }
             }
@@ -595,18 +595,16 @@ impl Gpu {
         b: &GpuMat,
     ) -> Result<(wgpu::Buffer, u64)> {
         let (part, part_id) = self.splitk_scratch(st, (plan.splits * m * n * 4) as u64);
-        let p = Params {
+        let p = GemmParams {
             m: m as u32,
             n: n as u32,
             k: k as u32,
-            len: (m * n) as u32,
             alpha: 1.0,
-            aux0: plan.kc as u32,
-            aux1: plan.splits as u32,
-            flags: 4,
+            kc: plan.kc as u32,
+            partial: 1,
             ..Default::default()
         };
-        // Flag 4 sends the tiles to the binding of the sample matrix;
+        // `partial` sends the tiles to the binding of the sample matrix;
         // C is bound only to fill the layout.
         self.record(
             st,
@@ -618,7 +616,7 @@ impl Gpu {
                 self.i.dummy_rw(),
                 Bind(&part, part_id),
             ],
-            p,
+            &p,
             (plan.grid.0, plan.grid.1, plan.splits as u32),
         )?;
         Ok((part, part_id))
@@ -644,28 +642,19 @@ impl Gpu {
             Some(e) => (Some(e.bias), e.sample),
             None => (None, None),
         };
-        let mut p = Params {
+        let p = GemmParams {
             m: m as u32,
             n: n as u32,
             k: k as u32,
-            len: (m * n) as u32,
             alpha,
             beta,
-            aux0: plan.kc as u32,
-            aux1: plan.splits as u32,
-            ..Default::default()
+            kc: plan.kc as u32,
+            sigmoid: bias.is_some() as u32,
+            sample: sample.is_some() as u32,
+            partial: 0,
+            draw: sample.map(|(_, d)| d.into()).unwrap_or_default(),
         };
-        if bias.is_some() {
-            p.flags |= 1;
-        }
-        let s = match sample {
-            Some((s, d)) => {
-                p.flags |= 2;
-                p = p.draw(d);
-                s.b()
-            }
-            None => self.i.dummy_rw(),
-        };
+        let s = sample.map_or(self.i.dummy_rw(), |(s, _)| s.b());
         let bias = bias.map_or(self.i.dummy_ro(), |v| v.b());
         let mut st = self.lock();
         if plan.splits == 1 {
@@ -673,17 +662,27 @@ impl Gpu {
                 &mut st,
                 Kernel::Gemm(plan.key),
                 &[a.b(), b.b(), bias, c.b(), s],
-                p,
+                &p,
                 (plan.grid.0, plan.grid.1, 1),
             );
         }
         let (part, part_id) = self.gemm_partials(&mut st, &plan, (m, k, n), a, b)?;
+        let reduce = SplitKParams {
+            len: (m * n) as u32,
+            cols: n as u32,
+            splits: plan.splits as u32,
+            alpha,
+            beta,
+            sigmoid: p.sigmoid,
+            sample: p.sample,
+            draw: p.draw,
+        };
         let grid = self.grid(((m * n) as u64).div_ceil(4 * WG))?;
         self.record(
             &mut st,
             Kernel::SplitKReduce,
             &[Bind(&part, part_id), bias, c.b(), s],
-            p,
+            &reduce,
             grid,
         )
     }

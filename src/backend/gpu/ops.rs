@@ -3,7 +3,9 @@
 //! waits for the device except `download`, `sum` and `sync`.
 
 use super::device::{Bind, Gpu, GpuMat, ID_PARTIALS, ID_TOTAL, SUM_GROUPS};
-use super::kernels::{Kernel, Params, WG};
+use super::kernels::{
+    ElementwiseParams, GatherParams, Kernel, PhiloxWordsParams, ReduceParams, SampleParams, WG,
+};
 use crate::backend::{
     col_vec_shape, gather_check, gemm_dims, row_vec_shape, same_shape, Backend, Binary, Matrix, Op,
     Unary,
@@ -12,28 +14,35 @@ use crate::error::{Error, Result};
 use crate::host::HostMat;
 use crate::rng::{Draw, RngStream};
 
+/// The parameters of an elementwise kernel over `len` elements.
+fn ew(len: usize) -> ElementwiseParams {
+    ElementwiseParams {
+        len: len as u32,
+        ..Default::default()
+    }
+}
+
 impl Gpu {
     /// One of the row / column broadcasts of `v` over `m` (shapes checked by
     /// the caller); `alpha` scales the added vector, the products ignore it.
     fn broadcast(&self, kernel: Kernel, m: &mut GpuMat, v: &GpuMat, alpha: f32) -> Result<()> {
-        let p = Params {
-            n: m.cols as u32,
+        let p = ElementwiseParams {
+            cols: m.cols as u32,
             alpha,
-            ..Params::len(m.len())
+            ..ew(m.len())
         };
-        self.run(kernel, &[m.b(), v.b()], p, m.len())
+        self.run(kernel, &[m.b(), v.b()], &p, m.len())
     }
 
     /// The raw Philox words of a draw as the WGSL generator produces them:
     /// element `i` is word `i % 4` of block `i / 4` (for the bit-exactness tests).
     pub fn philox_words(&self, draw: Draw, n: usize) -> Result<Vec<u32>> {
         let out = self.zeros(1, n)?;
-        self.run(
-            Kernel::PhiloxWords,
-            &[out.b()],
-            Params::len(n).draw(draw),
-            n.div_ceil(4),
-        )?;
+        let p = PhiloxWordsParams {
+            len: n as u32,
+            draw: draw.into(),
+        };
+        self.run(Kernel::PhiloxWords, &[out.b()], &p, n.div_ceil(4))?;
         let bytes = self.read_back(&out.buf, n as u64 * 4)?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
@@ -86,21 +95,16 @@ impl Backend for Gpu {
     }
 
     fn fill(&self, m: &mut GpuMat, value: f32) -> Result<()> {
-        let p = Params {
-            alpha: value,
-            ..Params::len(m.len())
+        let p = ElementwiseParams {
+            value,
+            ..ew(m.len())
         };
-        self.run(Kernel::Fill, &[m.b()], p, m.len())
+        self.run(Kernel::Fill, &[m.b()], &p, m.len())
     }
 
     fn copy(&self, src: &GpuMat, dst: &mut GpuMat) -> Result<()> {
         same_shape("copy", src.shape(), dst.shape())?;
-        self.run(
-            Kernel::Copy,
-            &[src.b(), dst.b()],
-            Params::len(src.len()),
-            src.len(),
-        )
+        self.run(Kernel::Copy, &[src.b(), dst.b()], &ew(src.len()), src.len())
     }
 
     fn gather_rows(&self, src: &GpuMat, idx: &[u32], dst: &mut GpuMat) -> Result<()> {
@@ -111,16 +115,16 @@ impl Backend for Gpu {
         let grid = self.grid((dst.len() as u64).div_ceil(WG))?;
         let mut st = self.lock();
         let (idx_buf, idx_id, start) = self.push_indices(&mut st, idx)?;
-        let p = Params {
-            n: dst.cols as u32,
-            aux0: start,
-            ..Params::len(dst.len())
+        let p = GatherParams {
+            len: dst.len() as u32,
+            cols: dst.cols as u32,
+            first_index: start,
         };
         self.record(
             &mut st,
             Kernel::Gather,
             &[src.b(), Bind(&idx_buf, idx_id), dst.b()],
-            p,
+            &p,
             grid,
         )
     }
@@ -175,16 +179,16 @@ impl Backend for Gpu {
                 ),
             ));
         }
-        let p = Params {
-            m: x.rows as u32,
-            n: x.cols as u32,
+        let p = ReduceParams {
+            rows: x.rows as u32,
+            cols: x.cols as u32,
             alpha,
             beta,
             ..Default::default()
         };
         let grid = self.grid((x.cols as u64).div_ceil(64))?;
         let mut st = self.lock();
-        self.record(&mut st, Kernel::ColSums, &[x.b(), out.b()], p, grid)
+        self.record(&mut st, Kernel::ColSums, &[x.b(), out.b()], &p, grid)
     }
 
     fn row_sums(&self, x: &GpuMat, alpha: f32, beta: f32, out: &mut GpuMat) -> Result<()> {
@@ -197,16 +201,16 @@ impl Backend for Gpu {
                 ),
             ));
         }
-        let p = Params {
-            m: x.rows as u32,
-            n: x.cols as u32,
+        let p = ReduceParams {
+            rows: x.rows as u32,
+            cols: x.cols as u32,
             alpha,
             beta,
             ..Default::default()
         };
         let grid = self.grid(x.rows as u64)?;
         let mut st = self.lock();
-        self.record(&mut st, Kernel::RowSums, &[x.b(), out.b()], p, grid)
+        self.record(&mut st, Kernel::RowSums, &[x.b(), out.b()], &p, grid)
     }
 
     fn sum(&self, x: &GpuMat) -> Result<f32> {
@@ -214,6 +218,10 @@ impl Backend for Gpu {
             return Ok(0.0);
         }
         let groups = (x.len() as u64).div_ceil(WG).min(SUM_GROUPS);
+        let len = |len: usize| ReduceParams {
+            len: len as u32,
+            ..Default::default()
+        };
         let mut st = self.lock();
         {
             let partials = Bind(&self.i.partials, ID_PARTIALS);
@@ -221,14 +229,14 @@ impl Backend for Gpu {
                 &mut st,
                 Kernel::SumPartial,
                 &[x.b(), partials],
-                Params::len(x.len()),
+                &len(x.len()),
                 (groups as u32, 1, 1),
             )?;
             self.record(
                 &mut st,
                 Kernel::SumPartial,
                 &[partials, Bind(&self.i.total, ID_TOTAL)],
-                Params::len(groups as usize),
+                &len(groups as usize),
                 (1, 1, 1),
             )?;
         }
@@ -238,66 +246,70 @@ impl Backend for Gpu {
 
     fn unary(&self, op: Unary, x: &GpuMat, out: &mut GpuMat) -> Result<()> {
         same_shape("unary", x.shape(), out.shape())?;
-        let p = Params {
+        let p = ElementwiseParams {
             op: op as u32,
-            ..Params::len(x.len())
+            ..ew(x.len())
         };
-        self.run(Kernel::Unary, &[x.b(), out.b()], p, x.len())
+        self.run(Kernel::Unary, &[x.b(), out.b()], &p, x.len())
     }
 
     fn unary_inplace(&self, op: Unary, x: &mut GpuMat) -> Result<()> {
-        let p = Params {
+        let p = ElementwiseParams {
             op: op as u32,
-            ..Params::len(x.len())
+            ..ew(x.len())
         };
-        self.run(Kernel::UnaryInplace, &[x.b()], p, x.len())
+        self.run(Kernel::UnaryInplace, &[x.b()], &p, x.len())
     }
 
     fn binary(&self, op: Binary, a: &GpuMat, b: &GpuMat, out: &mut GpuMat) -> Result<()> {
         same_shape("binary", a.shape(), b.shape())?;
         same_shape("binary", a.shape(), out.shape())?;
-        let p = Params {
+        let p = ElementwiseParams {
             op: op as u32,
-            ..Params::len(a.len())
+            ..ew(a.len())
         };
-        self.run(Kernel::Binary, &[a.b(), b.b(), out.b()], p, a.len())
+        self.run(Kernel::Binary, &[a.b(), b.b(), out.b()], &p, a.len())
     }
 
     fn binary_inplace(&self, op: Binary, a: &mut GpuMat, b: &GpuMat) -> Result<()> {
         same_shape("binary_inplace", a.shape(), b.shape())?;
-        let p = Params {
+        let p = ElementwiseParams {
             op: op as u32,
-            ..Params::len(a.len())
+            ..ew(a.len())
         };
-        self.run(Kernel::BinaryInplace, &[a.b(), b.b()], p, a.len())
+        self.run(Kernel::BinaryInplace, &[a.b(), b.b()], &p, a.len())
     }
 
     fn affine(&self, x: &mut GpuMat, alpha: f32, beta: f32) -> Result<()> {
-        let p = Params {
+        let p = ElementwiseParams {
             alpha,
             beta,
-            ..Params::len(x.len())
+            ..ew(x.len())
         };
-        self.run(Kernel::Affine, &[x.b()], p, x.len())
+        self.run(Kernel::Affine, &[x.b()], &p, x.len())
     }
 
     fn axpby(&self, alpha: f32, x: &GpuMat, beta: f32, y: &mut GpuMat) -> Result<()> {
         same_shape("axpby", x.shape(), y.shape())?;
-        let p = Params {
+        let p = ElementwiseParams {
             alpha,
             beta,
-            ..Params::len(x.len())
+            ..ew(x.len())
         };
-        self.run(Kernel::Axpby, &[x.b(), y.b()], p, x.len())
+        self.run(Kernel::Axpby, &[x.b(), y.b()], &p, x.len())
     }
 
     fn bernoulli(&self, p: &GpuMat, out: &mut GpuMat, rng: &mut RngStream) -> Result<()> {
         same_shape("bernoulli", p.shape(), out.shape())?;
-        let draw = rng.next_draw();
+        let params = SampleParams {
+            len: p.len() as u32,
+            std_dev: 0.0,
+            draw: rng.next_draw().into(),
+        };
         self.run(
             Kernel::Bernoulli,
             &[p.b(), out.b()],
-            Params::len(p.len()).draw(draw),
+            &params,
             p.len().div_ceil(4),
         )
     }
@@ -310,15 +322,15 @@ impl Backend for Gpu {
         rng: &mut RngStream,
     ) -> Result<()> {
         same_shape("gaussian", mean.shape(), out.shape())?;
-        let draw = rng.next_draw();
-        let p = Params {
-            alpha: std,
-            ..Params::len(mean.len()).draw(draw)
+        let p = SampleParams {
+            len: mean.len() as u32,
+            std_dev: std,
+            draw: rng.next_draw().into(),
         };
         self.run(
             Kernel::Gaussian,
             &[mean.b(), out.b()],
-            p,
+            &p,
             mean.len().div_ceil(2),
         )
     }

@@ -5,7 +5,7 @@
 //! bind groups are made once and cached.
 
 use super::device::{gpu_err, Bind, Gpu, FIRST_ID};
-use super::kernels::{Kernel, Layout, Params, PARAM_BYTES, WG};
+use super::kernels::{Kernel, KernelParams, Layout, Spec, PARAM_BYTES, WG};
 use crate::error::{Error, Result};
 use std::collections::{HashMap, HashSet};
 use std::sync::MutexGuard;
@@ -122,7 +122,7 @@ impl Gpu {
         if let Some(p) = st.pipelines.get(&kernel) {
             return p.clone();
         }
-        let (_, _, entry, layout) = kernel.spec();
+        let Spec { entry, layout, .. } = kernel.spec();
         let device = &self.i.device;
         let module = kernel.module();
         let module = st
@@ -213,23 +213,33 @@ impl Gpu {
         bg
     }
 
-    /// Records one dispatch of exactly `grid` workgroups.
-    pub(super) fn record(
+    /// Records one dispatch of exactly `grid` workgroups, reading `params`
+    /// (the parameter struct of the kernel's shader) from its ring slot.
+    pub(super) fn record<P: KernelParams>(
         &self,
         st: &mut State,
         kernel: Kernel,
         bufs: &[Bind<'_>],
-        params: Params,
+        params: &P,
         grid: (u32, u32, u32),
     ) -> Result<()> {
+        let spec = kernel.spec();
+        debug_assert_eq!(
+            P::SHADER,
+            spec.shader.file,
+            "{kernel:?} is given another shader's parameters"
+        );
         if grid.0 == 0 || grid.1 == 0 || grid.2 == 0 {
             return Ok(());
         }
         self.purge_dead(st);
         let pipe = self.pipeline(st, kernel);
-        let bg = self.bind_group(st, kernel.spec().3, bufs);
+        let bg = self.bind_group(st, spec.layout, bufs);
         let off = st.slots * self.i.align as usize;
-        st.ring_cpu[off..off + PARAM_BYTES as usize].copy_from_slice(bytemuck::bytes_of(&params));
+        let bytes = bytemuck::bytes_of(params);
+        let slot = &mut st.ring_cpu[off..off + PARAM_BYTES as usize];
+        slot[..bytes.len()].copy_from_slice(bytes);
+        slot[bytes.len()..].fill(0);
         st.slots += 1;
         if st.pass.is_none() {
             let enc = self.encoder(st);
@@ -272,11 +282,11 @@ impl Gpu {
     }
 
     /// An elementwise-style kernel over `items` work items (one per thread).
-    pub(super) fn run(
+    pub(super) fn run<P: KernelParams>(
         &self,
         kernel: Kernel,
         bufs: &[Bind<'_>],
-        params: Params,
+        params: &P,
         items: usize,
     ) -> Result<()> {
         let grid = self.grid((items as u64).div_ceil(WG))?;
