@@ -8,6 +8,7 @@ use super::kernels::{make_layouts, Layout, PARAM_BYTES};
 use super::recorder::{State, BATCH_OPS};
 use crate::backend::Matrix;
 use crate::error::{Error, Result};
+use crate::host::HostMat;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,6 +30,11 @@ pub struct GpuMat {
     pub(super) buf: wgpu::Buffer,
     pub(super) rows: usize,
     pub(super) cols: usize,
+    /// Where the matrix starts in `buf`, and the size of its binding
+    /// (`None`: to the end of `buf`); only a guarded matrix
+    /// ([`Gpu::upload_guarded`]) has an offset.
+    pub(super) offset: u64,
+    bind_size: Option<wgpu::BufferSize>,
     id: u64,
     graveyard: Arc<Mutex<Vec<u64>>>,
 }
@@ -39,7 +45,12 @@ impl GpuMat {
         self.id
     }
     pub(super) fn b(&self) -> Bind<'_> {
-        Bind(&self.buf, self.id)
+        Bind {
+            buf: &self.buf,
+            id: self.id,
+            offset: self.offset,
+            size: self.bind_size,
+        }
     }
 }
 
@@ -59,13 +70,53 @@ impl Matrix for GpuMat {
 
 impl std::fmt::Debug for GpuMat {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "GpuMat({}x{}, id {})", self.rows, self.cols, self.id)
+        write!(f, "GpuMat({}x{}, id {})", self.rows, self.cols, self.id)?;
+        if self.offset > 0 {
+            write!(f, " at byte {} of {}", self.offset, self.buf.size())?;
+        }
+        Ok(())
     }
 }
 
-/// A buffer as bound: the buffer and its cache id.
+/// A buffer as bound: the buffer, its cache id and the bound range.
 #[derive(Clone, Copy)]
-pub(super) struct Bind<'a>(pub &'a wgpu::Buffer, pub u64);
+pub(super) struct Bind<'a> {
+    pub buf: &'a wgpu::Buffer,
+    pub id: u64,
+    pub offset: u64,
+    pub size: Option<wgpu::BufferSize>,
+}
+
+impl<'a> Bind<'a> {
+    /// All of `buf`.
+    pub fn whole(buf: &'a wgpu::Buffer, id: u64) -> Bind<'a> {
+        Bind {
+            buf,
+            id,
+            offset: 0,
+            size: None,
+        }
+    }
+}
+
+/// A matrix made by [`Gpu::upload_guarded`] as read back: the words of its
+/// buffer before its first element, its values, and the words after its
+/// last (for any other matrix, nothing before and the padding after).
+#[doc(hidden)]
+#[derive(Clone, Debug)]
+pub struct Guarded {
+    pub before: Vec<u32>,
+    pub values: HostMat,
+    pub after: Vec<u32>,
+}
+
+/// Guard regions of at least `words` words of `sentinel` on each side of a
+/// matrix (without one, a matrix starts its buffer and fills it).
+#[derive(Clone, Copy)]
+struct Guard {
+    words: usize,
+    sentinel: u32,
+}
 
 /// The wgpu backend. All methods take `&self`; the recording state sits
 /// behind a mutex, so a `Gpu` can be shared between threads.
@@ -101,10 +152,10 @@ pub(super) struct Inner {
 impl Inner {
     /// The stand-ins as bound.
     pub fn dummy_ro(&self) -> Bind<'_> {
-        Bind(&self.dummy_ro, ID_DUMMY_RO)
+        Bind::whole(&self.dummy_ro, ID_DUMMY_RO)
     }
     pub fn dummy_rw(&self) -> Bind<'_> {
-        Bind(&self.dummy_rw, ID_DUMMY_RW)
+        Bind::whole(&self.dummy_rw, ID_DUMMY_RW)
     }
 }
 
@@ -306,6 +357,57 @@ impl Gpu {
     }
 
     pub(super) fn alloc(&self, rows: usize, cols: usize, init: Option<&[f32]>) -> Result<GpuMat> {
+        self.alloc_placed(rows, cols, init, None)
+    }
+
+    /// Test support (the GEMM out-of-bounds canary): `host` in a buffer of
+    /// its own between two guard regions of at least `guard` words each,
+    /// every word of which (and of the padding after the last element) is
+    /// `sentinel`. The matrix is bound from its first element (an offset
+    /// aligned to `min_storage_buffer_offset_alignment`) to the end of the
+    /// trailing guard: a kernel that indexes past the matrix then reads or
+    /// writes sentinels even on devices that clamp every access to the
+    /// bound range (lavapipe does), and [`Gpu::read_guarded`] shows it.
+    #[doc(hidden)]
+    pub fn upload_guarded(&self, host: &HostMat, guard: usize, sentinel: u32) -> Result<GpuMat> {
+        if host.data.len() != host.rows * host.cols {
+            return Err(Error::shape(
+                "upload_guarded",
+                format!(
+                    "{}x{} with {} values",
+                    host.rows,
+                    host.cols,
+                    host.data.len()
+                ),
+            ));
+        }
+        let guard = Guard {
+            words: guard,
+            sentinel,
+        };
+        self.alloc_placed(host.rows, host.cols, Some(&host.data), Some(guard))
+    }
+
+    /// Test support: all of `m`'s buffer, split as [`Guarded`] (one read).
+    #[doc(hidden)]
+    pub fn read_guarded(&self, m: &GpuMat) -> Result<Guarded> {
+        let bytes = self.read_back(&m.buf, 0, m.buf.size())?;
+        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
+        let (first, end) = ((m.offset / 4) as usize, (m.offset / 4) as usize + m.len());
+        let values = words[first..end]
+            .iter()
+            .map(|&w| f32::from_bits(w))
+            .collect();
+        Ok(Guarded {
+            before: words[..first].to_vec(),
+            values: HostMat::new(m.rows, m.cols, values)?,
+            after: words[end..].to_vec(),
+        })
+    }
+
+    /// Bytes of the storage of a `rows x cols` matrix (at least one value,
+    /// padded to 16 bytes), checked against the device's limits.
+    fn matrix_bytes(&self, rows: usize, cols: usize) -> Result<u64> {
         let limit = self.max_bytes();
         let what = || {
             format!(
@@ -330,35 +432,79 @@ impl Gpu {
                 limit,
             });
         }
+        Ok(bytes)
+    }
+
+    /// (buffer size, offset of the matrix, size of its binding) for a
+    /// matrix of `bytes`, with or without a guard.
+    fn layout(
+        &self,
+        bytes: u64,
+        guard: Option<Guard>,
+    ) -> Result<(u64, u64, Option<wgpu::BufferSize>)> {
+        let Some(Guard { words, .. }) = guard else {
+            return Ok((bytes, 0, None));
+        };
+        let align = (self.i.limits.min_storage_buffer_offset_alignment as u64).max(16);
+        let lead = (words as u64 * 4).max(1).next_multiple_of(align);
+        let bound = bytes + (words as u64 * 4).next_multiple_of(16);
+        let total = lead + bound;
+        if total > self.max_bytes() {
+            return Err(Error::Limit {
+                what: "guarded GPU matrix (bytes)".into(),
+                requested: total,
+                limit: self.max_bytes(),
+            });
+        }
+        Ok((total, lead, wgpu::BufferSize::new(bound)))
+    }
+
+    fn alloc_placed(
+        &self,
+        rows: usize,
+        cols: usize,
+        init: Option<&[f32]>,
+        guard: Option<Guard>,
+    ) -> Result<GpuMat> {
+        let (size, offset, bind_size) = self.layout(self.matrix_bytes(rows, cols)?, guard)?;
         let scope = self
             .i
             .device
             .push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let buf = self.i.device.create_buffer(&wgpu::BufferDescriptor {
             label: None,
-            size: bytes,
+            size,
             usage: wgpu::BufferUsages::STORAGE
                 | wgpu::BufferUsages::COPY_SRC
                 | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: init.is_some(),
+            mapped_at_creation: init.is_some() || guard.is_some(),
         });
-        if let Some(data) = init {
+        if init.is_some() || guard.is_some() {
             {
                 let mut view = buf.slice(..).get_mapped_range_mut().map_err(gpu_err)?;
-                view.slice(..data.len() * 4)
-                    .copy_from_slice(bytemuck::cast_slice(data));
+                if let Some(Guard { sentinel, .. }) = guard {
+                    let words = vec![sentinel; (size / 4) as usize];
+                    view.slice(..).copy_from_slice(bytemuck::cast_slice(&words));
+                }
+                if let Some(data) = init {
+                    let at = offset as usize;
+                    view.slice(at..at + data.len() * 4)
+                        .copy_from_slice(bytemuck::cast_slice(data));
+                }
             }
             buf.unmap();
         }
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Gpu(format!(
-                "allocating a {rows}x{cols} matrix ({bytes} bytes): {e}"
+                "allocating a {rows}x{cols} matrix ({size} bytes): {e}"
             )));
         }
         Ok(GpuMat {
             buf,
             rows,
             cols,
+            offset,
+            bind_size,
             id: self.next_id(),
             graveyard: self.i.graveyard.clone(),
         })

@@ -147,7 +147,7 @@ impl Fused for Gpu {
         let mut st = self.lock();
         let (part, part_id) = self.gemm_partials(&mut st, &plan, dims, v, w)?;
         let input = TemperedInput {
-            x: Bind(&part, part_id),
+            x: Bind::whole(&part, part_id),
             splits: plan.splits,
             shape: x.shape(),
         };

@@ -614,7 +614,7 @@ impl Gpu {
                 b.b(),
                 self.i.dummy_ro(),
                 self.i.dummy_rw(),
-                Bind(&part, part_id),
+                Bind::whole(&part, part_id),
             ],
             &p,
             (plan.grid.0, plan.grid.1, plan.splits as u32),
@@ -681,7 +681,7 @@ impl Gpu {
         self.record(
             &mut st,
             Kernel::SplitKReduce,
-            &[Bind(&part, part_id), bias, c.b(), s],
+            &[Bind::whole(&part, part_id), bias, c.b(), s],
             &reduce,
             grid,
         )

@@ -31,5 +31,7 @@ mod kernels;
 mod ops;
 mod recorder;
 
+#[doc(hidden)]
+pub use device::Guarded;
 pub use device::{Gpu, GpuMat};
 pub use recorder::BATCH_OPS;

@@ -43,7 +43,7 @@ impl Gpu {
             draw: draw.into(),
         };
         self.run(Kernel::PhiloxWords, &[out.b()], &p, n.div_ceil(4))?;
-        let bytes = self.read_back(&out.buf, n as u64 * 4)?;
+        let bytes = self.read_back(&out.buf, out.offset, n as u64 * 4)?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 }
@@ -85,12 +85,12 @@ impl Backend for Gpu {
         self.flush(&mut st);
         self.i
             .queue
-            .write_buffer(&dst.buf, 0, bytemuck::cast_slice(&host.data));
+            .write_buffer(&dst.buf, dst.offset, bytemuck::cast_slice(&host.data));
         Ok(())
     }
 
     fn download(&self, m: &GpuMat) -> Result<HostMat> {
-        let bytes = self.read_back(&m.buf, m.len() as u64 * 4)?;
+        let bytes = self.read_back(&m.buf, m.offset, m.len() as u64 * 4)?;
         HostMat::new(m.rows, m.cols, bytemuck::pod_collect_to_vec(&bytes))
     }
 
@@ -123,7 +123,7 @@ impl Backend for Gpu {
         self.record(
             &mut st,
             Kernel::Gather,
-            &[src.b(), Bind(&idx_buf, idx_id), dst.b()],
+            &[src.b(), Bind::whole(&idx_buf, idx_id), dst.b()],
             &p,
             grid,
         )
@@ -224,7 +224,7 @@ impl Backend for Gpu {
         };
         let mut st = self.lock();
         {
-            let partials = Bind(&self.i.partials, ID_PARTIALS);
+            let partials = Bind::whole(&self.i.partials, ID_PARTIALS);
             self.record(
                 &mut st,
                 Kernel::SumPartial,
@@ -235,12 +235,12 @@ impl Backend for Gpu {
             self.record(
                 &mut st,
                 Kernel::SumPartial,
-                &[partials, Bind(&self.i.total, ID_TOTAL)],
+                &[partials, Bind::whole(&self.i.total, ID_TOTAL)],
                 &len(groups as usize),
                 (1, 1, 1),
             )?;
         }
-        let bytes = self.read_back_locked(&mut st, &self.i.total, 4)?;
+        let bytes = self.read_back_locked(&mut st, &self.i.total, 0, 4)?;
         Ok(bytemuck::pod_read_unaligned::<f32>(&bytes[..4]))
     }
 

@@ -181,7 +181,7 @@ impl Gpu {
     fn bind_group(&self, st: &mut State, layout: Layout, bufs: &[Bind<'_>]) -> wgpu::BindGroup {
         let mut ids = [0u64; 8];
         for (slot, b) in ids.iter_mut().zip(bufs) {
-            *slot = b.1;
+            *slot = b.id;
         }
         let key = BgKey { layout, ids };
         if let Some(bg) = st.bind_groups.get(&key) {
@@ -201,7 +201,11 @@ impl Gpu {
         for (i, b) in bufs.iter().enumerate() {
             entries.push(wgpu::BindGroupEntry {
                 binding: i as u32 + 1,
-                resource: b.0.as_entire_binding(),
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: b.buf,
+                    offset: b.offset,
+                    size: b.size,
+                }),
             });
         }
         let bg = self.i.device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -294,10 +298,11 @@ impl Gpu {
         self.record(&mut st, kernel, bufs, params, grid)
     }
 
-    /// Copies `bytes` of `buf` to the host, waiting for all queued work.
-    pub(super) fn read_back(&self, buf: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+    /// Copies `bytes` of `buf` from `offset` on to the host, waiting for
+    /// all queued work.
+    pub(super) fn read_back(&self, buf: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>> {
         let mut st = self.lock();
-        self.read_back_locked(&mut st, buf, bytes)
+        self.read_back_locked(&mut st, buf, offset, bytes)
     }
 
     /// `read_back` with the state already locked, so that what was recorded
@@ -307,6 +312,7 @@ impl Gpu {
         &self,
         st: &mut State,
         buf: &wgpu::Buffer,
+        offset: u64,
         bytes: u64,
     ) -> Result<Vec<u8>> {
         if bytes == 0 {
@@ -316,7 +322,7 @@ impl Gpu {
         }
         let rb = self.readback_buffer(st, bytes.next_multiple_of(16));
         self.encoder(st)
-            .copy_buffer_to_buffer(buf, 0, &rb, 0, bytes);
+            .copy_buffer_to_buffer(buf, offset, &rb, 0, bytes);
         self.flush(st);
         let slice = rb.slice(..bytes);
         let (tx, rx) = std::sync::mpsc::channel();
