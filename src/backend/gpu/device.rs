@@ -2,6 +2,8 @@
 //! has, because the limits (not the API) decide which shapes fit; matrices
 //! are plain storage buffers, and ids rather than buffer handles key the
 //! bind-group cache, so that dropping a matrix can evict its bind groups.
+//! Since the GEMM kernels run without runtime bounds checks, tests can also
+//! place a matrix between guard regions to catch what those checks would.
 
 use super::gemm::Tile;
 use super::kernels::{make_layouts, Layout, PARAM_BYTES};

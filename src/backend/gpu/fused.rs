@@ -1,6 +1,10 @@
-//! The GPU's fused kernels: the sigmoid + Bernoulli epilogue of the tiled
-//! GEMM, the bias steps (one layer, or both in one dispatch) and the
-//! tempered hidden pass (which can also sum a split-K product's partials).
+//! Why the fused ops have kernels of their own here: each replaces two to
+//! eight dispatches of its composition in core ops, in loops that run it
+//! once per Gibbs step or per temperature, and on a GPU those loops are
+//! bound by dispatch count, not arithmetic. So the sigmoid and its sample
+//! ride on the GEMM's epilogue, both layers' bias steps share a dispatch,
+//! and the tempered pass sums a split-K product's partials itself rather
+//! than wait for the reduction pass.
 
 use super::device::{Bind, Gpu, GpuMat};
 use super::gemm::GemmEpilogue;

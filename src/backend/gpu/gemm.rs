@@ -1,6 +1,7 @@
-//! The tiled GEMM: which variant of the template `shaders/gemm.wgsl` a
-//! product takes, how its work is laid out (block tile, grid, split of k),
-//! and the source of each variant.
+//! One hand-tiled template (`shaders/gemm.wgsl`) instantiated per variant,
+//! because no single tiling serves both the RBM's small products and large
+//! ones: the tile follows the output size, and a product of few output tiles
+//! but a long k is split over k (split-K) so that the device fills up.
 //!
 //! Each variant fixes at compile time the tile (BM x BN x BK with TM x TN
 //! outputs per thread, 256 threads), which operands are transposed, and

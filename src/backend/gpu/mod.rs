@@ -19,10 +19,11 @@
 //!
 //! Grids larger than 65535 workgroups use a second grid dimension.
 //!
-//! The parts: `device` (adapter, device, memory), `recorder` (batching and
-//! the caches), `kernels` (what each WGSL file expects), `gemm` (the tiled
-//! product and its plan), `ops` (the [`Backend`](super::Backend) ops) and
-//! `fused` (the [`Fused`](super::Fused) ops).
+//! The files follow what changes together: `device` (adapter, device,
+//! memory), `recorder` (batching and the caches), `kernels` (what each WGSL
+//! file expects), `gemm` (the tiled product and its plan), `ops` (the
+//! [`Backend`](super::Backend) ops) and `fused` (the [`Fused`](super::Fused)
+//! ops).
 
 mod device;
 mod fused;

@@ -1,6 +1,7 @@
-//! The core ops on the device: each checks shapes, fills its kernel's
-//! parameter block and records one dispatch (two for `sum`); nothing here
-//! waits for the device except `download`, `sum` and `sync`.
+//! The core ops record and return: each is one dispatch (two for `sum`) of
+//! a small kernel, and none waits for the device unless it must hand a
+//! value to the host (`download`, `sum`, `sync`), so that a loop of them
+//! runs at the rate it can be recorded, not at the rate of round trips.
 
 use super::device::{Bind, Gpu, GpuMat, ID_PARTIALS, ID_TOTAL, SUM_GROUPS};
 use super::kernels::{
