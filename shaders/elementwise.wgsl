@@ -2,8 +2,21 @@
 // two-dimensional grid when one dimension would exceed 65535 workgroups.
 // Every storage binding is read_write so one layout family serves all entry
 // points and the same matrix may be bound twice (e.g. x * x).
-// P.len = number of elements, P.n = columns (row/col vector broadcasts),
-// P.op = Unary / Binary code (order of the Rust enums).
+
+struct ElementwiseParams {
+    // Number of elements.
+    len: u32,
+    // Columns (row / column vector broadcasts).
+    cols: u32,
+    // Unary / Binary code (order of the Rust enums).
+    op: u32,
+    alpha: f32,
+    beta: f32,
+    // What fill writes.
+    value: f32,
+}
+
+@group(0) @binding(0) var<uniform> P: ElementwiseParams;
 
 @group(0) @binding(1) var<storage, read_write> s1: array<f32>;
 @group(0) @binding(2) var<storage, read_write> s2: array<f32>;
@@ -138,12 +151,12 @@ fn axpby(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
     }
 }
 
-// x(s1) = alpha
+// x(s1) = value
 @compute @workgroup_size(256)
 fn fill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
     if i < P.len {
-        s1[i] = P.alpha;
+        s1[i] = P.value;
     }
 }
 
@@ -161,7 +174,7 @@ fn copy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 fn add_row_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
     if i < P.len {
-        s1[i] = s1[i] + P.alpha * s2[i % P.n];
+        s1[i] = s1[i] + P.alpha * s2[i % P.cols];
     }
 }
 
@@ -170,7 +183,7 @@ fn add_row_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
 fn add_col_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
     if i < P.len {
-        s1[i] = s1[i] + P.alpha * s2[i / P.n];
+        s1[i] = s1[i] + P.alpha * s2[i / P.cols];
     }
 }
 
@@ -179,7 +192,7 @@ fn add_col_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
 fn mul_row_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
     if i < P.len {
-        s1[i] = s1[i] * s2[i % P.n];
+        s1[i] = s1[i] * s2[i % P.cols];
     }
 }
 
@@ -188,6 +201,6 @@ fn mul_row_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
 fn mul_col_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
     if i < P.len {
-        s1[i] = s1[i] * s2[i / P.n];
+        s1[i] = s1[i] * s2[i / P.cols];
     }
 }

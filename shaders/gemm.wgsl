@@ -13,11 +13,34 @@
 // tile is prefetched into registers while the current one is multiplied, so a
 // k-step costs one barrier.
 //
-// P.m, P.n, P.k: dimensions of op(A) (m x k) and op(B) (k x n).
-// P.alpha, P.beta; P.flags bit 0: sigmoid epilogue, bit 1: also sample,
-// bit 2: split-K partial: workgroup z multiplies the k range
-// [z P.aux0, (z+1) P.aux0) and stores its raw sums in S[z m n + row n + col]
+// With P.partial (split-K), workgroup z multiplies the k range
+// [z P.kc, (z+1) P.kc) and stores its raw sums in S[z m n + row n + col]
 // for gemm_splitk.wgsl to reduce and finish.
+
+struct GemmParams {
+    // op(A) is m x k, op(B) k x n.
+    m: u32,
+    n: u32,
+    k: u32,
+    alpha: f32,
+    beta: f32,
+    // The slice of k per workgroup z (k itself without split-K).
+    kc: u32,
+    // 1: prob = sigmoid(alpha (op(A) op(B) + bias)) into C.
+    sigmoid: u32,
+    // 1: also S = bernoulli(prob).
+    sample: u32,
+    // 1: split-K first pass, raw sums into S.
+    partial: u32,
+    // The draw (philox.wgsl).
+    key0: u32,
+    key1: u32,
+    stream: u32,
+    off_lo: u32,
+    off_hi: u32,
+}
+
+@group(0) @binding(0) var<uniform> P: GemmParams;
 
 @group(0) @binding(1) var<storage, read> A: array<{{A_TYPE}}>;
 @group(0) @binding(2) var<storage, read> B: array<{{B_TYPE}}>;
@@ -48,8 +71,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let tx = lid & 15u;
     let ty = lid >> 4u;
     // This workgroup's k range [kbeg, KE); the whole of k without split-K.
-    let kbeg = wid.z * P.aux0;
-    let KE = max(min(K, kbeg + P.aux0), kbeg);
+    let kbeg = wid.z * P.kc;
+    let KE = max(min(K, kbeg + P.kc), kbeg);
     let zoff = wid.z * M * N;
 {{DECLS}}
     // Tile 0 into buffer 0.

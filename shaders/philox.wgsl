@@ -2,6 +2,8 @@
 // 32x32->64 multiply is assembled from 16-bit halves.
 // Layout of a draw: key = (P.key0, P.key1); counter = (block, P.stream,
 // P.off_lo, P.off_hi). Uniform element i = word i % 4 of block i / 4.
+// Every kernel that draws has these five u32 fields, under these names, in
+// its parameter struct (DrawWords in src/backend/gpu/kernels.rs).
 
 const PHILOX_M0: u32 = 0xD2511F53u;
 const PHILOX_M1: u32 = 0xCD9E8D57u;

@@ -1,5 +1,18 @@
 // Raw Philox words for the bit-exactness tests: word i = word i % 4 of block i / 4.
 
+struct PhiloxWordsParams {
+    // Words to write.
+    len: u32,
+    // The draw (philox.wgsl).
+    key0: u32,
+    key1: u32,
+    stream: u32,
+    off_lo: u32,
+    off_hi: u32,
+}
+
+@group(0) @binding(0) var<uniform> P: PhiloxWordsParams;
+
 @group(0) @binding(1) var<storage, read_write> words: array<u32>;
 
 @compute @workgroup_size(256)

@@ -1,12 +1,20 @@
-//! The GPU's fused kernels: the sigmoid + Bernoulli epilogue of the tiled
-//! GEMM, the bias steps (one layer, or both in one dispatch) and the
-//! tempered hidden pass (which can also sum a split-K product's partials).
+//! Why the fused ops have kernels of their own here: each replaces two to
+//! eight dispatches of its composition in core ops, in loops that run it
+//! once per Gibbs step or per temperature, and on a GPU those loops are
+//! bound by dispatch count, not arithmetic. So the sigmoid and its sample
+//! ride on the GEMM's epilogue, both layers' bias steps share a dispatch,
+//! and the tempered pass sums a split-K product's partials itself rather
+//! than wait for the reduction pass.
 
-use super::{Bind, GemmEpilogue, Gpu, GpuMat, Kernel, Layout, Params, TemperedInput};
+use super::device::{Bind, Gpu, GpuMat};
+use super::gemm::GemmEpilogue;
+use super::kernels::{BiasStepParams, Kernel, Layout, TemperedParams};
+use super::recorder::State;
 use crate::backend::fused::{bias_step_check, sigmoid_affine_check, tempered_hidden_check};
 use crate::backend::Backend;
 use crate::backend::{gemm_dims, BiasStep, Fused, Matrix, Op, Sample, Tempered};
 use crate::error::Result;
+use crate::rng::Draw;
 
 impl Fused for Gpu {
     fn sigmoid_affine(
@@ -34,13 +42,13 @@ impl Fused for Gpu {
     ) -> Result<()> {
         bias_step_check(&s)?;
         let BiasStep { a, b, step, param } = s;
-        let p = Params {
-            m: a.rows as u32,
-            n: a.cols as u32,
-            k: b.rows as u32,
-            alpha: alpha_a,
-            beta: alpha_b,
-            flags: mom.to_bits(),
+        let p = BiasStepParams {
+            rows_a: a.rows as u32,
+            rows_b: b.rows as u32,
+            cols: a.cols as u32,
+            alpha_a,
+            alpha_b,
+            mom,
             ..Default::default()
         };
         let grid = self.grid((a.cols as u64).div_ceil(64))?;
@@ -49,7 +57,7 @@ impl Fused for Gpu {
             &mut st,
             Kernel::BiasStep,
             &[a.b(), b.b(), step.b(), param.b()],
-            p,
+            &p,
             grid,
         )
     }
@@ -74,16 +82,15 @@ impl Fused for Gpu {
             return self.bias_step(h, alpha_a, alpha_b, mom);
         }
         let v_groups = (v.a.cols as u64).div_ceil(64);
-        let p = Params {
-            m: v.a.rows as u32,
-            n: v.a.cols as u32,
-            k: v.b.rows as u32,
-            alpha: alpha_a,
-            beta: alpha_b,
-            flags: mom.to_bits(),
-            aux0: h.a.cols as u32,
-            aux1: v_groups as u32,
-            ..Default::default()
+        let p = BiasStepParams {
+            rows_a: v.a.rows as u32,
+            rows_b: v.b.rows as u32,
+            cols: v.a.cols as u32,
+            alpha_a,
+            alpha_b,
+            mom,
+            cols_h: h.a.cols as u32,
+            groups_v: v_groups as u32,
         };
         let grid = self.grid(v_groups + (h.a.cols as u64).div_ceil(64))?;
         let mut st = self.lock();
@@ -100,7 +107,7 @@ impl Fused for Gpu {
                 h.step.b(),
                 h.param.b(),
             ],
-            p,
+            &p,
             grid,
         )
     }
@@ -144,10 +151,56 @@ impl Fused for Gpu {
         let mut st = self.lock();
         let (part, part_id) = self.gemm_partials(&mut st, &plan, dims, v, w)?;
         let input = TemperedInput {
-            x: Bind(&part, part_id),
+            x: Bind::whole(&part, part_id),
             splits: plan.splits,
             shape: x.shape(),
         };
         self.record_tempered(&mut st, input, p, lw, h)
     }
+}
+
+impl Gpu {
+    /// Records the tempered hidden pass over `x` (rows x cols), given as
+    /// `splits` consecutive partial products to be summed (1: `x` itself).
+    fn record_tempered(
+        &self,
+        st: &mut State,
+        x: TemperedInput<'_>,
+        p: &Tempered<'_, GpuMat>,
+        lw: &mut GpuMat,
+        h: Option<(&GpuMat, Draw)>,
+    ) -> Result<()> {
+        let (rows, cols) = x.shape;
+        if rows == 0 || cols == 0 {
+            return Ok(());
+        }
+        let params = TemperedParams {
+            rows: rows as u32,
+            cols: cols as u32,
+            beta0: p.beta0,
+            beta1: p.beta1,
+            splits: x.splits as u32,
+            sample: h.is_some() as u32,
+            linear_last: p.linear_last.is_some() as u32,
+            linear_value: p.linear_last.unwrap_or(0.0),
+            draw: h.map(|(_, d)| d.into()).unwrap_or_default(),
+        };
+        let grid = self.grid(rows as u64)?;
+        let h = h.map_or(self.i.dummy_rw(), |(h, _)| h.b());
+        self.record(
+            st,
+            Kernel::TemperedHidden,
+            &[x.x, p.b_h.b(), lw.b(), h],
+            &params,
+            grid,
+        )
+    }
+}
+
+/// What the tempered pass reads: `x` (rows x cols) itself (`splits` = 1)
+/// or the `splits` partial products of a split-K GEMM that make it.
+struct TemperedInput<'a> {
+    x: Bind<'a>,
+    splits: usize,
+    shape: (usize, usize),
 }
