@@ -8,7 +8,7 @@
 use ebmkit::backend::{cpu::Cpu, gpu::Gpu, Backend, Fused};
 use ebmkit::data::{data_dir, mnist::Mnist};
 use ebmkit::io::recipe::Recipe;
-use ebmkit::train::RbmTrainer as Trainer;
+use ebmkit::train::rbm::RbmTrainer as Trainer;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
