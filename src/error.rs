@@ -1,5 +1,6 @@
-//! One error type for the whole crate (and for the binary). Every variant carries what a user needs
-//! to find the fault: the file, the shape, the value or the limit.
+//! One error type for the whole crate (and for the binary). Every variant
+//! carries what a user needs to find the fault: the file, the shape, the
+//! value or the limit.
 
 use std::path::PathBuf;
 

@@ -344,6 +344,25 @@ pub fn gemm_dims<M: Matrix>(
     Ok((m, k, n))
 }
 
+/// Checks the output of a row or column reduction of `x` against `want`.
+pub fn sums_shape(
+    op: &'static str,
+    x: (usize, usize),
+    out: (usize, usize),
+    want: (usize, usize),
+) -> Result<()> {
+    if out != want {
+        return Err(Error::shape(
+            op,
+            format!(
+                "a {}x{} input needs a {}x{} output, got {}x{}",
+                x.0, x.1, want.0, want.1, out.0, out.1
+            ),
+        ));
+    }
+    Ok(())
+}
+
 pub fn same_shape(op: &'static str, a: (usize, usize), b: (usize, usize)) -> Result<()> {
     if a != b {
         return Err(Error::shape(

@@ -147,15 +147,7 @@ impl Backend for Cpu {
     }
 
     fn col_sums(&self, x: &HostMat, alpha: f32, beta: f32, out: &mut HostMat) -> Result<()> {
-        if out.shape() != (1, x.cols) {
-            return Err(Error::shape(
-                "col_sums",
-                format!(
-                    "a {}x{} input needs a 1x{} output, got {}x{}",
-                    x.rows, x.cols, x.cols, out.rows, out.cols
-                ),
-            ));
-        }
+        sums_shape("col_sums", x.shape(), out.shape(), (1, x.cols))?;
         // Accumulate in f64 so long columns (a whole data set) stay exact enough
         // to compare against the GPU's tree reduction.
         let mut acc = vec![0f64; x.cols];
@@ -171,15 +163,7 @@ impl Backend for Cpu {
     }
 
     fn row_sums(&self, x: &HostMat, alpha: f32, beta: f32, out: &mut HostMat) -> Result<()> {
-        if out.shape() != (x.rows, 1) {
-            return Err(Error::shape(
-                "row_sums",
-                format!(
-                    "a {}x{} input needs a {}x1 output, got {}x{}",
-                    x.rows, x.cols, x.rows, out.rows, out.cols
-                ),
-            ));
-        }
+        sums_shape("row_sums", x.shape(), out.shape(), (x.rows, 1))?;
         if x.cols == 0 {
             out.data
                 .iter_mut()

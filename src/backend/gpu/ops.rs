@@ -8,8 +8,8 @@ use super::kernels::{
     ElementwiseParams, GatherParams, Kernel, PhiloxWordsParams, ReduceParams, SampleParams, WG,
 };
 use crate::backend::{
-    col_vec_shape, gather_check, gemm_dims, row_vec_shape, same_shape, Backend, Binary, Matrix, Op,
-    Unary,
+    col_vec_shape, gather_check, gemm_dims, row_vec_shape, same_shape, sums_shape, Backend, Binary,
+    Matrix, Op, Unary,
 };
 use crate::error::{Error, Result};
 use crate::host::HostMat;
@@ -171,15 +171,7 @@ impl Backend for Gpu {
     }
 
     fn col_sums(&self, x: &GpuMat, alpha: f32, beta: f32, out: &mut GpuMat) -> Result<()> {
-        if out.shape() != (1, x.cols) {
-            return Err(Error::shape(
-                "col_sums",
-                format!(
-                    "a {}x{} input needs a 1x{} output, got {}x{}",
-                    x.rows, x.cols, x.cols, out.rows, out.cols
-                ),
-            ));
-        }
+        sums_shape("col_sums", x.shape(), out.shape(), (1, x.cols))?;
         let p = ReduceParams {
             rows: x.rows as u32,
             cols: x.cols as u32,
@@ -193,15 +185,7 @@ impl Backend for Gpu {
     }
 
     fn row_sums(&self, x: &GpuMat, alpha: f32, beta: f32, out: &mut GpuMat) -> Result<()> {
-        if out.shape() != (x.rows, 1) {
-            return Err(Error::shape(
-                "row_sums",
-                format!(
-                    "a {}x{} input needs a {}x1 output, got {}x{}",
-                    x.rows, x.cols, x.rows, out.rows, out.cols
-                ),
-            ));
-        }
+        sums_shape("row_sums", x.shape(), out.shape(), (x.rows, 1))?;
         let p = ReduceParams {
             rows: x.rows as u32,
             cols: x.cols as u32,
