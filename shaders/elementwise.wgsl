@@ -78,7 +78,11 @@ fn unary_op(op: u32, x: f32) -> f32 {
         case 7u: { return sqrt(x); }
         case 8u: { return -x; }
         case 9u: { return abs(x); }
-        default: { return nrelu_log_partition(x); }
+        case 10u: { return nrelu_log_partition(x); }
+        // Step: 1 for x > 0, else 0 (the derivative of max(x, 0)).
+        case 11u: { return select(0.0, 1.0, x > 0.0); }
+        // Sign: -1, 0 or 1.
+        default: { return select(select(0.0, -1.0, x < 0.0), 1.0, x > 0.0); }
     }
 }
 
@@ -202,5 +206,16 @@ fn mul_col_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     let i = flat_id(wid, nwg, lid);
     if i < P.len {
         s1[i] = s1[i] * s2[i / P.cols];
+    }
+}
+
+// out(s2) = sign(x) max(|x| - alpha, 0): soft thresholding by alpha = λ.
+@compute @workgroup_size(256)
+fn shrink(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = flat_id(wid, nwg, lid);
+    if i < P.len {
+        let x = s1[i];
+        let m = max(abs(x) - P.alpha, 0.0);
+        s2[i] = select(m, -m, x < 0.0);
     }
 }

@@ -1103,3 +1103,61 @@ fn gemm_tempered_hidden_fuses_the_split_reduction() {
         .unwrap_err();
     assert!(e.to_string().contains("gemm_tempered_hidden"), "{e}");
 }
+
+/// Row maxima and their columns (ties to the first, rows wider than a
+/// workgroup, all-negative rows) and soft thresholding, against the CPU;
+/// Step and Sign at exactly zero.
+#[test]
+fn row_max_argmax_shrink_step_sign() {
+    let g = gpu_or_skip!();
+    let cpu = Cpu::new();
+    for &(r, c) in &[(5, 1), (7, 300), (64, 33), (3, 1025)] {
+        let mut x = rand_mat(r, c, (r * c) as u64, -5.0, -1.0);
+        // Ties: the row maximum twice, and a tie across workgroup lanes.
+        if c > 2 {
+            for row in 0..r {
+                let (a, b) = ((row * 7) % c, (row * 7 + c / 2 + 1) % c);
+                x.data[row * c + a] = 2.0;
+                x.data[row * c + b] = 2.0;
+            }
+        }
+        let gx = g.upload(&x).unwrap();
+        for (name, argmax) in [("row_max", false), ("row_argmax", true)] {
+            let mut want = HostMat::zeros(r, 1);
+            let mut gout = g.upload(&nan_mat(r, 1)).unwrap();
+            if argmax {
+                cpu.row_argmax(&x, &mut want).unwrap();
+                g.row_argmax(&gx, &mut gout).unwrap();
+            } else {
+                cpu.row_max(&x, &mut want).unwrap();
+                g.row_max(&gx, &mut gout).unwrap();
+            }
+            let got = g.download(&gout).unwrap();
+            assert_eq!(got.data, want.data, "{name} {r}x{c}");
+        }
+        let mut want = HostMat::zeros(r, c);
+        cpu.shrink(&x, 2.5, &mut want).unwrap();
+        let mut gout = g.upload(&nan_mat(r, c)).unwrap();
+        g.shrink(&gx, 2.5, &mut gout).unwrap();
+        assert_eq!(g.download(&gout).unwrap().data, want.data, "shrink {r}x{c}");
+    }
+    let x = HostMat::new(1, 5, vec![-2.0, -0.0, 0.0, 1e-30, 3.0]).unwrap();
+    let gx = g.upload(&x).unwrap();
+    for (op, want) in [
+        (Unary::Step, [0.0, 0.0, 0.0, 1.0, 1.0]),
+        (Unary::Sign, [-1.0, 0.0, 0.0, 1.0, 1.0]),
+    ] {
+        let mut c = HostMat::zeros(1, 5);
+        cpu.unary(op, &x, &mut c).unwrap();
+        assert_eq!(c.data, want, "cpu {op:?}");
+        let mut gout = g.zeros(1, 5).unwrap();
+        g.unary(op, &gx, &mut gout).unwrap();
+        assert_eq!(g.download(&gout).unwrap().data, want, "gpu {op:?}");
+    }
+    let mut bad = cpu.zeros(3, 1).unwrap();
+    let e = cpu
+        .row_max(&HostMat::zeros(2, 4), &mut bad)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("row_max") && e.contains("2x1"), "{e}");
+}

@@ -88,10 +88,14 @@ pub enum Unary {
     /// `Σ_{i≥1} softplus(x - i + ½)`: the log-partition of a noisy
     /// rectified linear unit, summed to f32 precision (see [`nrelu_log_partition`]).
     NreluLogPartition,
+    /// 1 for x > 0, else 0: the derivative of ReLU.
+    Step,
+    /// -1, 0 or 1.
+    Sign,
 }
 
 impl Unary {
-    pub const ALL: [Unary; 11] = [
+    pub const ALL: [Unary; 13] = [
         Unary::Sigmoid,
         Unary::Softplus,
         Unary::Exp,
@@ -103,6 +107,8 @@ impl Unary {
         Unary::Neg,
         Unary::Abs,
         Unary::NreluLogPartition,
+        Unary::Step,
+        Unary::Sign,
     ];
     /// The reference definition; the CPU backend uses it and the WGSL kernels
     /// are tested against it.
@@ -120,6 +126,16 @@ impl Unary {
             Unary::Neg => -x,
             Unary::Abs => x.abs(),
             Unary::NreluLogPartition => nrelu_log_partition(x),
+            Unary::Step => (x > 0.0) as u8 as f32,
+            Unary::Sign => {
+                if x > 0.0 {
+                    1.0
+                } else if x < 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                }
+            }
         }
     }
 }
@@ -166,6 +182,31 @@ pub fn sigmoid(x: f32) -> f32 {
 pub fn softplus(x: f32) -> f32 {
     // max(x,0) + log1p(exp(-|x|)) never overflows and keeps precision for large |x|.
     x.max(0.0) + (-x.abs()).exp().ln_1p()
+}
+
+/// Soft thresholding: `sign(x) max(|x| - lambda, 0)` (the reference of
+/// [`Backend::shrink`]).
+#[inline(always)]
+pub fn shrink(x: f32, lambda: f32) -> f32 {
+    let m = (x.abs() - lambda).max(0.0);
+    if x < 0.0 {
+        -m
+    } else {
+        m
+    }
+}
+
+/// The maximum of a row and the first column holding it (`(f32::MIN, 0)`
+/// for an empty row): the reference of [`Backend::row_max`] and
+/// [`Backend::row_argmax`].
+pub fn row_max_arg(row: &[f32]) -> (f32, usize) {
+    let mut best = (f32::MIN, 0);
+    for (c, &v) in row.iter().enumerate() {
+        if c == 0 || v > best.0 {
+            best = (v, c);
+        }
+    }
+    best
 }
 
 /// Terms kept on each side of the kink by [`nrelu_log_partition`]: the first
@@ -296,6 +337,12 @@ pub trait Backend: Send + Sync + 'static {
     fn row_sums(&self, x: &Self::Mat, alpha: f32, beta: f32, out: &mut Self::Mat) -> Result<()>;
     /// Sum of all elements (waits for the device).
     fn sum(&self, x: &Self::Mat) -> Result<f32>;
+    /// `out[r] = max_c x[r, c]`, `out` is rows x 1 (`f32::MIN` for an empty
+    /// row): the shift of a stable log-sum-exp.
+    fn row_max(&self, x: &Self::Mat, out: &mut Self::Mat) -> Result<()>;
+    /// `out[r]` = the column of the largest entry of row `r` (the first of
+    /// equal ones) as a float, `out` is rows x 1: a classifier's decision.
+    fn row_argmax(&self, x: &Self::Mat, out: &mut Self::Mat) -> Result<()>;
 
     // ---- elementwise ---------------------------------------------------
     fn unary(&self, op: Unary, x: &Self::Mat, out: &mut Self::Mat) -> Result<()>;
@@ -304,6 +351,9 @@ pub trait Backend: Send + Sync + 'static {
     fn binary(&self, op: Binary, a: &Self::Mat, b: &Self::Mat, out: &mut Self::Mat) -> Result<()>;
     /// `a = a op b`.
     fn binary_inplace(&self, op: Binary, a: &mut Self::Mat, b: &Self::Mat) -> Result<()>;
+    /// `out = sign(x) max(|x| - lambda, 0)`: soft thresholding, the
+    /// proximal step of an L1 penalty (ISTA, LISTA, sparse codes).
+    fn shrink(&self, x: &Self::Mat, lambda: f32, out: &mut Self::Mat) -> Result<()>;
     /// `x = alpha * x + beta` (scale and shift).
     fn affine(&self, x: &mut Self::Mat, alpha: f32, beta: f32) -> Result<()>;
     /// `y = alpha * x + beta * y`.

@@ -184,6 +184,32 @@ impl Backend for Cpu {
         Ok(x.data.par_iter().map(|&v| v as f64).sum::<f64>() as f32)
     }
 
+    fn row_max(&self, x: &HostMat, out: &mut HostMat) -> Result<()> {
+        sums_shape("row_max", x.shape(), out.shape(), (x.rows, 1))?;
+        for (r, o) in out.data.iter_mut().enumerate() {
+            *o = row_max_arg(x.row(r)).0;
+        }
+        Ok(())
+    }
+
+    fn row_argmax(&self, x: &HostMat, out: &mut HostMat) -> Result<()> {
+        sums_shape("row_argmax", x.shape(), out.shape(), (x.rows, 1))?;
+        for (r, o) in out.data.iter_mut().enumerate() {
+            *o = row_max_arg(x.row(r)).1 as f32;
+        }
+        Ok(())
+    }
+
+    fn shrink(&self, x: &HostMat, lambda: f32, out: &mut HostMat) -> Result<()> {
+        same_shape("shrink", x.shape(), out.shape())?;
+        par_map(&mut out.data, |start, o| {
+            for (y, v) in o.iter_mut().zip(&x.data[start..]) {
+                *y = shrink(*v, lambda);
+            }
+        });
+        Ok(())
+    }
+
     fn unary(&self, op: Unary, x: &HostMat, out: &mut HostMat) -> Result<()> {
         same_shape("unary", x.shape(), out.shape())?;
         par_map(&mut out.data, |start, o| {
@@ -416,6 +442,19 @@ mod tests {
             assert_eq!(s.data[i], want);
         }
         assert_eq!(rng.offset, 1);
+    }
+
+    #[test]
+    fn row_max_argmax_and_shrink_references() {
+        assert_eq!(row_max_arg(&[1.0, 3.0, -2.0, 3.0]), (3.0, 1));
+        assert_eq!(row_max_arg(&[-5.0, -7.0]), (-5.0, 0));
+        assert_eq!(row_max_arg(&[f32::MIN, f32::MIN]), (f32::MIN, 0));
+        assert_eq!(row_max_arg(&[]), (f32::MIN, 0));
+        let got: Vec<f32> = [-3.0, -1.0, 0.5, 1.0, 4.0]
+            .iter()
+            .map(|&x| shrink(x, 1.0))
+            .collect();
+        assert_eq!(got, [-2.0, 0.0, 0.0, 0.0, 3.0]);
     }
 
     #[test]

@@ -229,6 +229,25 @@ impl Backend for Gpu {
         Ok(bytemuck::pod_read_unaligned::<f32>(&bytes[..4]))
     }
 
+    fn row_max(&self, x: &GpuMat, out: &mut GpuMat) -> Result<()> {
+        sums_shape("row_max", x.shape(), out.shape(), (x.rows, 1))?;
+        self.row_reduce(Kernel::RowMax, x, out)
+    }
+
+    fn row_argmax(&self, x: &GpuMat, out: &mut GpuMat) -> Result<()> {
+        sums_shape("row_argmax", x.shape(), out.shape(), (x.rows, 1))?;
+        self.row_reduce(Kernel::RowArgmax, x, out)
+    }
+
+    fn shrink(&self, x: &GpuMat, lambda: f32, out: &mut GpuMat) -> Result<()> {
+        same_shape("shrink", x.shape(), out.shape())?;
+        let p = ElementwiseParams {
+            alpha: lambda,
+            ..ew(x.len())
+        };
+        self.run(Kernel::Shrink, &[x.b(), out.b()], &p, x.len())
+    }
+
     fn unary(&self, op: Unary, x: &GpuMat, out: &mut GpuMat) -> Result<()> {
         same_shape("unary", x.shape(), out.shape())?;
         let p = ElementwiseParams {
@@ -318,5 +337,20 @@ impl Backend for Gpu {
             &p,
             mean.len().div_ceil(2),
         )
+    }
+}
+
+impl Gpu {
+    /// A one-workgroup-per-row reduction of `x` into the rows x 1 `out`
+    /// (shapes checked by the caller).
+    fn row_reduce(&self, kernel: Kernel, x: &GpuMat, out: &mut GpuMat) -> Result<()> {
+        let p = ReduceParams {
+            rows: x.rows as u32,
+            cols: x.cols as u32,
+            ..Default::default()
+        };
+        let grid = self.grid(x.rows as u64)?;
+        let mut st = self.lock();
+        self.record(&mut st, kernel, &[x.b(), out.b()], &p, grid)
     }
 }
