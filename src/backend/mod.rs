@@ -24,6 +24,7 @@ pub mod any;
 pub mod cpu;
 pub mod fused;
 pub mod gpu;
+pub mod reference;
 
 pub use any::{AnyBackend, Choice, BACKEND_ENV};
 pub use fused::{BiasStep, Fused, Sample, Tempered};
