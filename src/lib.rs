@@ -46,6 +46,7 @@
 
 #![warn(clippy::too_many_lines)]
 
+pub mod autodiff;
 pub mod backend;
 pub mod bench;
 pub mod data;

@@ -10,7 +10,7 @@ const LAYERS: &[&[&str]] = &[
     &["error"],
     &["host", "rng"],
     &["backend", "data", "viz"],
-    &["bench"],
+    &["bench", "autodiff"],
     &["units"],
     &["energy"],
     &["sample", "io"],
