@@ -7,11 +7,14 @@
 //!   and the random stream; one epoch is a loop of device ops with no
 //!   allocation and no read-back, then the monitors, a finiteness check and
 //!   the periodic atomic checkpoint.
+//! - [`optim`]: SGD (momentum, Nesterov), Adam, weight decay and gradient
+//!   clipping for every model trained by backpropagation.
 //! - [`rbm`]: the RBM's objective: loss strategies (CD, PCD, FPCD, PT), SGD
 //!   with momentum, weight decay, sparsity and centering, and monitors.
 
 pub mod fit;
 pub mod history;
+pub mod optim;
 pub mod rbm;
 
 pub use fit::{Objective, Step, Trainer};
