@@ -69,6 +69,7 @@ pub use rng::RngStream;
 
 /// What most programs need: `use ebmkit::prelude::*;`.
 pub mod prelude {
+    pub use crate::autodiff::{Activation, Noise};
     pub use crate::backend::cpu::Cpu;
     pub use crate::backend::gpu::Gpu;
     pub use crate::backend::{
@@ -79,10 +80,12 @@ pub mod prelude {
     pub use crate::error::{Error, Result};
     pub use crate::host::HostMat;
     pub use crate::io::checkpoint::Checkpoint;
-    pub use crate::io::recipe::{Method, RbmSpec, Recipe};
+    pub use crate::io::recipe::{AeSpec, Corruption, Method, Optimizer, RbmSpec, Recipe};
+    pub use crate::models::autoencoder::{AeHost, AutoEncoder};
     pub use crate::models::rbm::{GibbsRun, Rbm, RbmHost};
     pub use crate::models::AnyModel;
     pub use crate::rng::RngStream;
+    pub use crate::train::autoencoder::AeTrainer;
     pub use crate::train::rbm::RbmTrainer;
     pub use crate::train::{Objective, Trainer};
     pub use crate::units::UnitKind;

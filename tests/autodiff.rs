@@ -408,11 +408,14 @@ fn bad_graphs_and_bindings_are_errors() {
     assert!(g.kl_sparsity(x, 1.5).is_err());
     let w = g.param("W2", 3, 2);
     let y = g.matmul(x, Trans::N, w, Trans::N).unwrap();
-    let s = g.map(Unary::Step, y);
+    let s = g.map(Unary::NreluLogPartition, y);
     let l = g.sum(s);
     let cpu = Cpu::new();
     let e = Plan::new(&cpu, &g, l, &[]).err().unwrap().to_string();
-    assert!(e.contains("Step") && e.contains("no gradient"), "{e}");
+    assert!(
+        e.contains("NreluLogPartition") && e.contains("no gradient"),
+        "{e}"
+    );
     assert!(
         Plan::new(&cpu, &g, y, &[]).is_err(),
         "a 4x2 node is no loss"

@@ -254,7 +254,7 @@ fn the_variance_floor_holds_exactly() {
     let train = spread_data(3000, 1);
     let r = recipe_with(true, "min_variance = 0.25");
     assert_eq!(
-        r.rbm().min_variance,
+        r.rbm().unwrap().min_variance,
         0.25,
         "the floor did not reach the recipe"
     );
@@ -323,7 +323,7 @@ fn variances_survive_a_checkpoint_and_resume_identically() {
 /// its training patches.
 fn patch_grbm(be: &Cpu) -> (RbmHost, HostMat) {
     let mut r = Recipe::load(Path::new("models/grbm20-patches.toml")).unwrap();
-    r.rbm_mut().n_hidden = 16;
+    r.rbm_mut().unwrap().n_hidden = 16;
     r.data.patches = 5000;
     r.data.test_patches = 100;
     r.train.epochs = 30;

@@ -241,9 +241,9 @@ fn map_rule<B: Fused>(
             be.binary(Binary::Div, dy, y()?, t)?;
             return cx.add_scaled(x, 0.5, t);
         }
-        Unary::Step | Unary::Sign | Unary::NreluLogPartition => {
-            unreachable!("refused when the plan is made")
-        }
+        // Piecewise constant: the gradient is zero wherever it exists.
+        Unary::Step | Unary::Sign => return Ok(()),
+        Unary::NreluLogPartition => unreachable!("refused when the plan is made"),
     }
     be.binary_inplace(Binary::Mul, t, dy)?;
     cx.add_scaled(x, 1.0, t)

@@ -361,3 +361,69 @@ impl Graph {
         Ok(self.push(Op::KlSparsity { h, rho }, (1, 1)))
     }
 }
+
+/// The nonlinearity of a layer of a network built on the graph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    Sigmoid,
+    Tanh,
+    Relu,
+    /// The identity.
+    Linear,
+}
+
+impl Activation {
+    /// `f(x)` as a node of `g`.
+    pub fn apply(self, g: &mut Graph, x: Var) -> Var {
+        match self {
+            Activation::Sigmoid => g.sigmoid(x),
+            Activation::Tanh => g.tanh(x),
+            Activation::Relu => g.relu(x),
+            Activation::Linear => x,
+        }
+    }
+
+    /// `f'(pre)` as a node, from the layer's output `y = f(pre)` where that
+    /// is how it is cheapest: `y (1 - y)`, `1 - y²`, `1[pre > 0]`, 1.
+    pub fn derivative(self, g: &mut Graph, pre: Var, y: Var) -> Result<Var> {
+        Ok(match self {
+            Activation::Sigmoid => {
+                let one_minus = g.affine(y, -1.0, 1.0);
+                g.mul(y, one_minus)?
+            }
+            Activation::Tanh => {
+                let sq = g.square(y);
+                g.affine(sq, -1.0, 1.0)
+            }
+            Activation::Relu => g.map(Unary::Step, pre),
+            Activation::Linear => {
+                let z = g.scale(pre, 0.0);
+                g.affine(z, 1.0, 1.0)
+            }
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Sigmoid => "sigmoid",
+            Activation::Tanh => "tanh",
+            Activation::Relu => "relu",
+            Activation::Linear => "linear",
+        }
+    }
+
+    /// Parses a name; `what` names the key in errors.
+    pub fn parse(s: &str, what: &str) -> Result<Activation> {
+        match s {
+            "sigmoid" => Ok(Activation::Sigmoid),
+            "tanh" => Ok(Activation::Tanh),
+            "relu" => Ok(Activation::Relu),
+            "linear" => Ok(Activation::Linear),
+            other => Err(Error::value(
+                what,
+                format!("'{other}' is not one of sigmoid, tanh, relu, linear"),
+            )),
+        }
+    }
+}

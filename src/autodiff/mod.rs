@@ -53,5 +53,5 @@ mod forward;
 mod graph;
 mod plan;
 
-pub use graph::{Graph, Loss, Noise, Op, Var};
+pub use graph::{Activation, Graph, Loss, Noise, Op, Var};
 pub use plan::{param_grads, Bindings, Plan};

@@ -116,10 +116,9 @@ fn fusions(g: &Graph, keep: &[Var]) -> (Vec<bool>, Vec<bool>) {
 fn check_differentiable(g: &Graph, need: &[bool]) -> Result<()> {
     for (n, node) in g.nodes.iter().enumerate() {
         if let Op::Map { f, x } = node.op {
-            let smooth = !matches!(f, Unary::Step | Unary::Sign | Unary::NreluLogPartition);
-            if need[n] && need[x.0] && !smooth {
+            if need[n] && need[x.0] && f == Unary::NreluLogPartition {
                 return Err(internal(format!(
-                    "node {n}: {f:?} has no gradient in the graph (it is a step, or a series)"
+                    "node {n}: {f:?} has no gradient rule in the graph (a series)"
                 )));
             }
         }

@@ -1,14 +1,16 @@
-//! `ebmkit eval`: the mean log-probability of the test (and training) data
-//! of a checkpoint's own data set, prepared as its training run saw it.
+//! `ebmkit eval`: for an RBM the mean log-probability of the test (and
+//! training) data of a checkpoint's own data set, prepared as its training
+//! run saw it; for an auto-encoder the reconstruction error of both.
 
 use clap::Args;
+use ebmkit::autodiff::Activation;
 use ebmkit::backend::Fused;
 use ebmkit::data::EvalData;
 use ebmkit::estimate::rbm::{evaluate, EvalOptions, EVAL_SEED};
 use ebmkit::io::checkpoint::Checkpoint;
 use ebmkit::io::recipe::Recipe;
-use ebmkit::models::AnyModel;
-use ebmkit::Error;
+use ebmkit::models::{AeHost, AnyModel, AutoEncoder, RbmHost};
+use ebmkit::{Error, RngStream};
 use std::path::{Path, PathBuf};
 
 #[derive(Args)]
@@ -67,25 +69,68 @@ pub fn checkpoint_data(
     Ok((EvalData::prepare(&d.train, &d.test, how, n)?, d.image_shape))
 }
 
-pub fn run<B: Fused>(be: &B, a: &EvalArgs) -> ebmkit::Result<()> {
-    let (AnyModel::Rbm(host), ck) = AnyModel::load(&a.ckpt)?;
-    let (data, _) = checkpoint_data(&ck, &a.ckpt, a.data.as_deref(), None)?;
-    if data.test.cols != host.n_visible() {
+/// An error unless rows of the checkpoint's data have `n` values.
+fn check_width(a: &EvalArgs, data: &EvalData, n: usize) -> ebmkit::Result<()> {
+    if data.test.cols != n {
         return Err(Error::format(
             &a.ckpt,
             format!(
-                "the model has {} visible units, the data {} values per row",
-                host.n_visible(),
+                "the model has {n} visible units, the data {} values per row",
                 data.test.cols
             ),
         ));
     }
+    Ok(())
+}
+
+pub fn run<B: Fused>(be: &B, a: &EvalArgs) -> ebmkit::Result<()> {
+    let (model, ck) = AnyModel::load(&a.ckpt)?;
+    let (data, _) = checkpoint_data(&ck, &a.ckpt, a.data.as_deref(), None)?;
+    match model {
+        AnyModel::Rbm(host) => rbm(be, a, &host, &ck, &data),
+        AnyModel::Autoencoder(host) => autoencoder(be, a, &host, &data),
+    }
+}
+
+/// The reconstruction error and loss of clean test and training rows.
+fn autoencoder<B: Fused>(
+    be: &B,
+    a: &EvalArgs,
+    host: &AeHost,
+    data: &EvalData,
+) -> ebmkit::Result<()> {
+    check_width(a, data, host.arch.n_visible)?;
+    let ae = AutoEncoder::from_host(be, host)?;
+    let loss = match host.arch.decoder {
+        Activation::Sigmoid => "cross-entropy",
+        _ => "squared error",
+    };
+    for (name, x) in [("test", &data.test), ("train", &data.train)] {
+        // Clean inputs: nothing is drawn.
+        let r = ae.reconstruct(be, x, None, &mut RngStream::new(a.seed, 0))?;
+        println!(
+            "{name}: squared reconstruction error {:.3} per example, {loss} {:.3} ({} rows)",
+            r.squared_error, r.loss, x.rows
+        );
+    }
+    Ok(())
+}
+
+/// The test log-likelihood: exact, or AIS and reverse AIS.
+fn rbm<B: Fused>(
+    be: &B,
+    a: &EvalArgs,
+    host: &RbmHost,
+    ck: &Checkpoint,
+    data: &EvalData,
+) -> ebmkit::Result<()> {
+    check_width(a, data, host.n_visible())?;
     let opts = EvalOptions {
         runs: a.runs,
         betas: a.betas,
         seed: a.seed,
     };
-    for line in evaluate(be, &host, &data, ck.state.get("chain_v"), &opts)? {
+    for line in evaluate(be, host, data, ck.state.get("chain_v"), &opts)? {
         println!("{line}");
     }
     Ok(())

@@ -47,7 +47,18 @@ pub fn run<B: Fused>(be: &B, a: &SampleArgs) -> ebmkit::Result<()> {
     if a.chain_every == Some(0) {
         return Err(Error::value("--chain-every", "must be at least 1"));
     }
-    let (AnyModel::Rbm(host), ck) = AnyModel::load(&a.ckpt)?;
+    let (host, ck) = match AnyModel::load(&a.ckpt)? {
+        (AnyModel::Rbm(h), ck) => (h, ck),
+        (AnyModel::Autoencoder(_), _) => {
+            return Err(Error::value(
+                "ebmkit sample",
+                format!(
+                    "{} holds an auto-encoder: sampling one by the generalized-DAE chain is not built yet",
+                    a.ckpt.display()
+                ),
+            ))
+        }
+    };
     let rbm = Rbm::from_host(be, &host)?;
     let mut shape = tile_shape(host.n_visible());
     let start = if a.from_data {

@@ -1,17 +1,22 @@
-//! `ebmkit train`: a recipe to a checkpoint, curves, filters, samples and
-//! (for RBMs with binary hidden units) the closing test log-likelihood.
+//! `ebmkit train`: a recipe to a checkpoint, curves and pictures, then the
+//! closing evaluation: for RBMs (binary hidden units) filters, samples and
+//! the test log-likelihood; for auto-encoders filters, test inputs beside
+//! their corrupted versions and reconstructions, and the test
+//! reconstruction error.
 
 use clap::Args;
 use ebmkit::backend::Fused;
 use ebmkit::data::tile_shape;
 use ebmkit::energy::{Bipartite, FreeEnergy};
 use ebmkit::io::checkpoint::Checkpoint;
-use ebmkit::io::recipe::Recipe;
+use ebmkit::io::recipe::{ModelSpec, Recipe};
 use ebmkit::models::rbm::GibbsRun;
+use ebmkit::train::autoencoder::AeTrainer;
 use ebmkit::train::rbm::RbmTrainer;
+use ebmkit::train::{Objective, Trainer};
 use ebmkit::units::UnitKind;
-use ebmkit::viz::{save_grid, zoom_for, Norm};
-use ebmkit::{Error, RngStream};
+use ebmkit::viz::{receptive_fields, save_grid, zoom_for, Norm};
+use ebmkit::{Error, HostMat, RngStream};
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -42,62 +47,120 @@ pub struct TrainArgs {
 /// The Philox stream of the samples written after training ("SAMP").
 const SAMPLE_STREAM: u32 = 0x5341_4d50;
 
-pub fn run<B: Fused>(be: &B, args: &TrainArgs) -> ebmkit::Result<()> {
-    let mut recipe = Recipe::load(&args.recipe)?;
-    if let Some(e) = args.epochs {
-        if e == 0 {
-            return Err(Error::value("--epochs", "must be at least 1"));
+/// What every run needs before its kind is known: the recipe (with
+/// `--epochs` applied), the output folder, the data and the checkpoint path.
+struct Setup {
+    recipe: Recipe,
+    out: PathBuf,
+    data: ebmkit::data::Dataset,
+    ckpt: PathBuf,
+}
+
+impl Setup {
+    fn new(args: &TrainArgs) -> ebmkit::Result<Setup> {
+        let mut recipe = Recipe::load(&args.recipe)?;
+        if let Some(e) = args.epochs {
+            if e == 0 {
+                return Err(Error::value("--epochs", "must be at least 1"));
+            }
+            recipe.train.epochs = e;
         }
-        recipe.train.epochs = e;
+        let out = args.out.clone().unwrap_or_else(|| {
+            let stem = args
+                .recipe
+                .file_stem()
+                .map(|x| x.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "run".into());
+            PathBuf::from("out").join(stem)
+        });
+        std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+        let data = recipe.data.load(args.data.as_deref(), recipe.train.seed)?;
+        let ckpt = out.join("model.safetensors");
+        Ok(Setup {
+            recipe,
+            out,
+            data,
+            ckpt,
+        })
     }
-    let out = args.out.clone().unwrap_or_else(|| {
-        let stem = args
-            .recipe
-            .file_stem()
-            .map(|x| x.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "run".into());
-        PathBuf::from("out").join(stem)
-    });
-    std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
-    let data = recipe.data.load(args.data.as_deref(), recipe.train.seed)?;
-    let ckpt_path = out.join("model.safetensors");
+
+    /// The tile shape of a row of `n` values.
+    fn shape(&self, n: usize) -> (usize, usize) {
+        if n == self.data.dim() {
+            self.data.image_shape
+        } else {
+            tile_shape(n)
+        }
+    }
+}
+
+pub fn run<B: Fused>(be: &B, args: &TrainArgs) -> ebmkit::Result<()> {
+    let s = Setup::new(args)?;
+    match &s.recipe.model {
+        ModelSpec::Rbm(_) => rbm(be, args, &s),
+        ModelSpec::Autoencoder(_) => autoencoder(be, args, &s),
+    }
+}
+
+/// A fresh or resumed run of objective `O`, trained with progress to the
+/// recipe's epoch count, its curves written (also when training failed).
+fn train<B: Fused, O: Objective<B>>(
+    be: &B,
+    args: &TrainArgs,
+    s: &Setup,
+    banner: impl Fn(&Trainer<B, O>) -> String,
+) -> ebmkit::Result<(Trainer<B, O>, Vec<PathBuf>)> {
+    let (recipe, data) = (s.recipe.clone(), &s.data);
     let mut trainer = match &args.resume {
         Some(p) => {
             let ck = Checkpoint::load(p)?;
-            RbmTrainer::resume(be, recipe.clone(), &ck, p, (&data.train, Some(&data.test)))?
+            Trainer::resume(be, recipe, &ck, p, (&data.train, Some(&data.test)))?
         }
-        None => RbmTrainer::new(be, recipe.clone(), &data.train, Some(&data.test))?,
+        None => Trainer::new(be, recipe, &data.train, Some(&data.test))?,
     };
-    let rbm = &trainer.objective.rbm;
     eprintln!(
-        "ebmkit train: {} on {}: {} x {} {}-{} RBM, {:?}-{} , {} examples, {} batches/epoch, epochs {}..{}",
+        "ebmkit train: {} on {}: {}, {} examples, {} batches/epoch, epochs {}..{}",
         args.recipe.display(),
         be.name(),
-        rbm.n_visible(),
-        rbm.n_hidden(),
-        rbm.visible,
-        rbm.hidden,
-        recipe.train.method.unwrap_or(ebmkit::io::recipe::Method::Pcd),
-        recipe.train.k,
+        banner(&trainer),
         trainer.training_rows(),
         trainer.batches_per_epoch(),
         trainer.epoch,
-        recipe.train.epochs
+        trainer.recipe.train.epochs
     );
-    let result = fit_with_progress(be, &mut trainer, &ckpt_path, args.quiet);
-    let written = trainer.save_curves(&out)?;
+    let result = fit_with_progress(be, &mut trainer, &s.ckpt, args.quiet);
+    let mut files = vec![s.ckpt.clone()];
+    let curves = trainer.save_curves(&s.out)?;
     result?;
-    let host = trainer.objective.rbm.to_host(be)?;
-    let shape = if host.n_visible() == data.dim() {
-        data.image_shape
-    } else {
-        tile_shape(host.n_visible())
-    };
-    let mut files = vec![ckpt_path.clone()];
-    files.extend(save_pictures(be, &trainer, &host, shape, &out)?);
-    files.extend(written);
+    files.extend(curves);
+    Ok((trainer, files))
+}
+
+fn report(files: &[PathBuf]) {
     let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
     eprintln!("wrote {}", names.join(", "));
+}
+
+fn rbm<B: Fused>(be: &B, args: &TrainArgs, s: &Setup) -> ebmkit::Result<()> {
+    let (trainer, curves) = train(be, args, s, |t: &RbmTrainer<B>| {
+        let rbm = &t.objective.rbm;
+        let r = &t.recipe.train;
+        format!(
+            "{} x {} {}-{} RBM, {:?}-{} ",
+            rbm.n_visible(),
+            rbm.n_hidden(),
+            rbm.visible,
+            rbm.hidden,
+            r.method.unwrap_or(ebmkit::io::recipe::Method::Pcd),
+            r.k,
+        )
+    })?;
+    let host = trainer.objective.rbm.to_host(be)?;
+    let shape = s.shape(host.n_visible());
+    let mut files = vec![curves[0].clone()];
+    files.extend(save_pictures(be, &trainer, &host, shape, &s.out)?);
+    files.extend_from_slice(&curves[1..]);
+    report(&files);
     let evaluable = host.hidden == UnitKind::Bernoulli
         && matches!(host.visible, UnitKind::Bernoulli | UnitKind::Gaussian);
     if !args.no_eval && evaluable {
@@ -105,10 +168,87 @@ pub fn run<B: Fused>(be: &B, args: &TrainArgs) -> ebmkit::Result<()> {
         // AIS and reverse AIS (exact when a layer is small enough).
         super::eval::run(
             be,
-            &super::eval::EvalArgs::closing(ckpt_path, args.data.clone()),
+            &super::eval::EvalArgs::closing(s.ckpt.clone(), args.data.clone()),
         )?;
     }
     Ok(())
+}
+
+fn autoencoder<B: Fused>(be: &B, args: &TrainArgs, s: &Setup) -> ebmkit::Result<()> {
+    let (trainer, curves) = train(be, args, s, |t: &AeTrainer<B>| {
+        let a = &t.objective.ae.arch;
+        let spec = t.recipe.autoencoder().ok();
+        let noise = spec
+            .and_then(|m| m.corruption())
+            .map(|n| format!(", {n:?} noise"))
+            .unwrap_or_default();
+        format!(
+            "{} x {} {} {}-{} auto-encoder{noise}, {:?}",
+            a.n_visible,
+            a.n_hidden,
+            if a.tied { "tied" } else { "untied" },
+            a.encoder.name(),
+            a.decoder.name(),
+            t.recipe.train.optimizer,
+        )
+    })?;
+    let ae = &trainer.objective.ae;
+    let host = ae.to_host(be)?;
+    let shape = s.shape(host.arch.n_visible);
+    let mut files = vec![curves[0].clone()];
+    let filters = s.out.join("filters.png");
+    let w = receptive_fields(&host.params[0], 100)?;
+    save_grid(&filters, &w, shape, 10, Norm::PerTile, zoom_for(shape))?;
+    files.push(filters);
+    let recon = s.out.join("reconstructions.png");
+    let noise = trainer.recipe.autoencoder()?.corruption();
+    let test = ebmkit::data::prepare::head(&s.data.test, 30)?;
+    let mut rng = RngStream::new(trainer.recipe.train.seed ^ 0x5a5a, SAMPLE_STREAM);
+    let r = ae.reconstruct(be, &test, noise, &mut rng)?;
+    let bands = side_by_side(&test, r.corrupted.as_ref(), &r.recon, 10)?;
+    let unit = host.arch.decoder == ebmkit::autodiff::Activation::Sigmoid;
+    save_grid(
+        &recon,
+        &bands,
+        shape,
+        10,
+        Norm::for_values(unit),
+        zoom_for(shape),
+    )?;
+    files.push(recon);
+    files.extend_from_slice(&curves[1..]);
+    report(&files);
+    if !args.no_eval {
+        super::eval::run(
+            be,
+            &super::eval::EvalArgs::closing(s.ckpt.clone(), args.data.clone()),
+        )?;
+    }
+    Ok(())
+}
+
+/// Rows of `per` examples: the inputs, the corrupted inputs (when there
+/// are), the reconstructions, then the next `per` examples.
+pub fn side_by_side(
+    x: &HostMat,
+    corrupted: Option<&HostMat>,
+    recon: &HostMat,
+    per: usize,
+) -> ebmkit::Result<HostMat> {
+    let mut bands: Vec<&HostMat> = vec![x];
+    bands.extend(corrupted);
+    bands.push(recon);
+    let mut data = Vec::new();
+    let mut rows = 0;
+    for start in (0..x.rows).step_by(per) {
+        for b in &bands {
+            for r in start..(start + per).min(x.rows) {
+                data.extend_from_slice(b.row(r));
+                rows += 1;
+            }
+        }
+    }
+    HostMat::new(rows, x.cols, data)
 }
 
 /// `filters.png` (the first 100 receptive fields) and `samples.png` (100
@@ -145,13 +285,12 @@ fn save_pictures<B: Fused>(
 
 /// Trains to the recipe's epoch count with a progress bar (or one line per
 /// epoch when `quiet`), checkpointing into `ckpt`.
-fn fit_with_progress<B: Fused>(
+fn fit_with_progress<B: Fused, O: Objective<B>>(
     be: &B,
-    trainer: &mut RbmTrainer<B>,
+    trainer: &mut Trainer<B, O>,
     ckpt: &std::path::Path,
     quiet: bool,
 ) -> ebmkit::Result<()> {
-    use ebmkit::train::Objective;
     let nb = trainer.batches_per_epoch() as u64;
     let start_epoch = trainer.epoch;
     let remaining = (trainer.recipe.train.epochs as u64).saturating_sub(start_epoch) * nb;

@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use ebmkit::data::tile_shape;
 use ebmkit::models::AnyModel;
-use ebmkit::viz::{save_grid, zoom_for, Norm};
+use ebmkit::viz::{receptive_fields, save_grid, zoom_for, Norm};
 use std::path::PathBuf;
 
 #[derive(Subcommand)]
@@ -21,11 +21,14 @@ pub enum VizWhat {
 
 pub fn run(what: &VizWhat) -> ebmkit::Result<()> {
     let VizWhat::Filters { ckpt, out, n } = what;
-    let (AnyModel::Rbm(host), _) = AnyModel::load(ckpt)?;
-    let shape = tile_shape(host.n_visible());
+    let w = match AnyModel::load(ckpt)?.0 {
+        AnyModel::Rbm(h) => h.w,
+        AnyModel::Autoencoder(h) => h.params[0].clone(),
+    };
+    let shape = tile_shape(w.rows);
     save_grid(
         out,
-        &host.filters(*n)?,
+        &receptive_fields(&w, *n)?,
         shape,
         10,
         Norm::PerTile,

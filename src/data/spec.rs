@@ -56,6 +56,9 @@ pub struct DataSpec {
     /// Where the data come from; absent when they are passed in memory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<DataSource>,
+    /// Absent from a recipe file: the model kind's default
+    /// (`ModelSpec::default_binarize`: stochastic for RBMs, none for
+    /// auto-encoders).
     #[serde(default = "default_binarize")]
     pub binarize: Binarize,
     /// Use only the first `n_train` training examples.

@@ -9,9 +9,12 @@
 //!   the periodic atomic checkpoint.
 //! - [`optim`]: SGD (momentum, Nesterov), Adam, weight decay and gradient
 //!   clipping for every model trained by backpropagation.
+//! - [`autoencoder`]: the auto-encoders' objective: a graph's gradient
+//!   and one of the optimisers above.
 //! - [`rbm`]: the RBM's objective: loss strategies (CD, PCD, FPCD, PT), SGD
 //!   with momentum, weight decay, sparsity and centering, and monitors.
 
+pub mod autoencoder;
 pub mod fit;
 pub mod history;
 pub mod optim;

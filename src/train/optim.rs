@@ -14,8 +14,11 @@
 //! and applied as a broadcast, so a step reads nothing back. The RBM's
 //! sampled gradients have their own optimiser (`train::rbm::sgd`).
 
+use std::path::Path;
+
 use crate::backend::{Backend, Binary, Matrix, Unary};
 use crate::error::{Error, Result};
+use crate::io::checkpoint::Checkpoint;
 
 /// Which update, with its constants.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -226,6 +229,45 @@ impl<B: Backend> Optimizer<B> {
         for (_, ones, col) in &mut self.cols {
             be.gemm(1.0, ones.n(), self.factor.n(), 0.0, col)?;
         }
+        Ok(())
+    }
+}
+
+impl<B: Backend> Optimizer<B> {
+    /// Writes the momentum buffers (SGD) or moments (Adam) of the
+    /// parameters `names` into the checkpoint's state as `opt.<name>.m`
+    /// and `opt.<name>.v`. The step count is not stored: a run takes a
+    /// fixed number of steps per epoch, so the caller derives it.
+    pub fn export(&self, be: &B, names: &[&str], c: &mut Checkpoint) -> Result<()> {
+        for (slot, name) in self.slots.iter().zip(names) {
+            c.state
+                .insert(format!("opt.{name}.m"), be.download(&slot.m)?);
+            if let Some((v, _)) = &slot.v {
+                c.state.insert(format!("opt.{name}.v"), be.download(v)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Restores what [`export`](Self::export) wrote, after `steps` steps.
+    pub fn import(
+        &mut self,
+        be: &B,
+        names: &[&str],
+        (ck, origin): (&Checkpoint, &Path),
+        steps: u64,
+    ) -> Result<()> {
+        for (slot, name) in self.slots.iter_mut().zip(names) {
+            let shape = slot.m.shape();
+            be.write(
+                &mut slot.m,
+                ck.state_tensor(origin, &format!("opt.{name}.m"), shape)?,
+            )?;
+            if let Some((v, _)) = &mut slot.v {
+                be.write(v, ck.state_tensor(origin, &format!("opt.{name}.v"), shape)?)?;
+            }
+        }
+        self.steps = steps;
         Ok(())
     }
 }

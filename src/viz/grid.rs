@@ -28,6 +28,14 @@ impl Norm {
     }
 }
 
+/// The first `n` units' receptive fields (columns of the inputs x units
+/// weights `w`) as rows, ready for [`save_grid`].
+pub fn receptive_fields(w: &HostMat, n: usize) -> Result<HostMat> {
+    let wt = w.transpose();
+    let n = n.clamp(1, wt.rows.max(1));
+    wt.select_rows(&(0..n).collect::<Vec<_>>())
+}
+
 /// Pixel zoom of grid pictures of `(h, w)` tiles: 2 for MNIST digits, more
 /// for small patches so that a tile is at least ~48 pixels across.
 pub fn zoom_for((h, w): (usize, usize)) -> u32 {

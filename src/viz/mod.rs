@@ -9,4 +9,4 @@ pub mod curves;
 pub mod grid;
 
 pub use curves::{save_plots, Color, Line, Plot};
-pub use grid::{save_grid, zoom_for, Norm};
+pub use grid::{receptive_fields, save_grid, zoom_for, Norm};

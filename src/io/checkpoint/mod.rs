@@ -105,6 +105,15 @@ impl Parts {
     }
 }
 
+/// A model's validation error `e` as a fault of the file `origin`.
+pub fn in_file(origin: &Path, e: Error) -> Error {
+    match e {
+        Error::Shape { detail, .. } => Error::format(origin, detail),
+        Error::Value { msg, .. } => Error::format(origin, msg),
+        other => other,
+    }
+}
+
 /// How a model kind is written to and read from a checkpoint.
 pub trait Persist: Sized {
     /// The kind's name in recipes and checkpoints ("rbm", ...).

@@ -29,6 +29,7 @@
 //! lr = 0.05
 //! ```
 
+pub mod autoencoder;
 pub mod rbm;
 
 use std::path::Path;
@@ -37,6 +38,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::data::{Binarize, DataSource, DataSpec};
 use crate::error::{Error, Result};
+pub use autoencoder::{AeSpec, Corruption};
 pub use rbm::RbmSpec;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -59,6 +61,8 @@ pub struct Recipe {
 pub enum ModelSpec {
     /// A restricted Boltzmann machine.
     Rbm(RbmSpec),
+    /// A denoising / contractive / sparse auto-encoder.
+    Autoencoder(AeSpec),
 }
 
 impl ModelSpec {
@@ -66,6 +70,18 @@ impl ModelSpec {
     pub fn kind(&self) -> &'static str {
         match self {
             ModelSpec::Rbm(_) => "rbm",
+            ModelSpec::Autoencoder(_) => "autoencoder",
+        }
+    }
+
+    /// What `[data] binarize` is when a recipe leaves it out: a fresh
+    /// binarisation per presentation for RBMs (binary visible units), the
+    /// values as they are for auto-encoders (cross-entropy against
+    /// intensities, as Vincent et al. train them).
+    pub fn default_binarize(&self) -> Binarize {
+        match self {
+            ModelSpec::Rbm(_) => Binarize::Stochastic,
+            ModelSpec::Autoencoder(_) => Binarize::None,
         }
     }
 }
@@ -89,8 +105,12 @@ impl<'de> Deserialize<'de> for ModelSpec {
                 .try_into()
                 .map(ModelSpec::Rbm)
                 .map_err(D::Error::custom),
+            "autoencoder" => table
+                .try_into()
+                .map(ModelSpec::Autoencoder)
+                .map_err(D::Error::custom),
             other => Err(D::Error::custom(format!(
-                "model.kind = \"{other}\" is not a known model kind (known: rbm)"
+                "model.kind = \"{other}\" is not a known model kind (known: rbm, autoencoder)"
             ))),
         }
     }
@@ -109,6 +129,18 @@ pub enum Method {
     Fpcd,
     /// Parallel tempering (Desjardins et al. 2010).
     Pt,
+}
+
+/// The update rule of a model trained by backpropagation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Optimizer {
+    /// SGD with the momentum schedule.
+    #[default]
+    Sgd,
+    /// SGD with Nesterov's momentum.
+    Nesterov,
+    Adam,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,6 +211,19 @@ pub struct TrainSpec {
     /// Learned variances: their learning rate is `lr` times this.
     #[serde(default = "one_f32")]
     pub variance_lr_factor: f32,
+    /// Models trained by backpropagation: the update rule (sgd uses the
+    /// momentum schedule above), Adam's constants, and clipping of the
+    /// global gradient norm.
+    #[serde(default)]
+    pub optimizer: Optimizer,
+    #[serde(default = "default_adam_beta1")]
+    pub adam_beta1: f32,
+    #[serde(default = "default_adam_beta2")]
+    pub adam_beta2: f32,
+    #[serde(default = "default_adam_eps")]
+    pub adam_eps: f32,
+    #[serde(default)]
+    pub clip_norm: Option<f32>,
     #[serde(default = "one_u64")]
     pub seed: u64,
 }
@@ -210,6 +255,11 @@ impl Default for TrainSpec {
             temperatures: default_temperatures(),
             beta_min: 0.0,
             variance_lr_factor: 1.0,
+            optimizer: Optimizer::Sgd,
+            adam_beta1: default_adam_beta1(),
+            adam_beta2: default_adam_beta2(),
+            adam_eps: default_adam_eps(),
+            clip_norm: None,
             seed: 1,
         }
     }
@@ -268,6 +318,15 @@ fn default_temperatures() -> usize {
 fn default_monitor_rows() -> usize {
     1000
 }
+fn default_adam_beta1() -> f32 {
+    0.9
+}
+fn default_adam_beta2() -> f32 {
+    0.999
+}
+fn default_adam_eps() -> f32 {
+    1e-8
+}
 
 impl Recipe {
     /// A recipe in code: the model section, data passed in memory, and
@@ -275,17 +334,37 @@ impl Recipe {
     /// Adjust with the setters or the public fields.
     ///
     /// ```
-    /// use ebmkit::io::recipe::{Method, RbmSpec, Recipe};
+    /// use ebmkit::io::recipe::{AeSpec, Method, RbmSpec, Recipe};
+    /// # fn main() -> ebmkit::Result<()> {
     /// let r = Recipe::new(RbmSpec::new(64)).method(Method::Cd).epochs(5).lr(0.05);
-    /// assert!(r.validate().is_ok());
-    /// assert_eq!(r.rbm().n_hidden, 64);
+    /// r.validate()?;
+    /// assert_eq!(r.rbm()?.n_hidden, 64);
+    /// // A denoising auto-encoder: the model section is a typed value too.
+    /// let mut dae = AeSpec::new(100);
+    /// dae.noise = ebmkit::io::recipe::Corruption::Masking;
+    /// dae.noise_level = 0.25;
+    /// let r = Recipe::new(dae).epochs(5).lr(0.1);
+    /// r.validate()?;
+    /// assert!(r.rbm().is_err());
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn new(model: impl Into<ModelSpec>) -> Recipe {
+        let model = model.into();
+        let mut train = TrainSpec::default();
+        if !matches!(model, ModelSpec::Rbm(_)) {
+            // The sampling method is an RBM key; the others learn by backprop.
+            train.method = None;
+        }
+        let data = DataSpec {
+            binarize: model.default_binarize(),
+            ..Default::default()
+        };
         Recipe {
             description: String::new(),
-            model: model.into(),
-            data: DataSpec::default(),
-            train: TrainSpec::default(),
+            model,
+            data,
+            train,
             monitor: MonitorSpec::default(),
         }
     }
@@ -349,7 +428,12 @@ impl Recipe {
 impl Recipe {
     /// Parses and validates recipe text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &Path) -> Result<Recipe> {
-        let r: Recipe = toml::from_str(text).map_err(|e| Error::format(origin, e.to_string()))?;
+        let fault = |e: toml::de::Error| Error::format(origin, e.to_string());
+        let mut r: Recipe = toml::from_str(text).map_err(fault)?;
+        let raw: toml::Table = toml::from_str(text).map_err(fault)?;
+        if raw.get("data").and_then(|d| d.get("binarize")).is_none() {
+            r.data.binarize = r.model.default_binarize();
+        }
         r.validate().map_err(|e| match e {
             Error::Value { name, msg } => Error::format(origin, format!("{name}: {msg}")),
             other => other,
@@ -377,6 +461,7 @@ impl Recipe {
         self.data.validate(self.train.batch_size)?;
         match &self.model {
             ModelSpec::Rbm(m) => rbm::validate(self, m),
+            ModelSpec::Autoencoder(m) => autoencoder::validate(self, m),
         }
     }
 
@@ -419,7 +504,14 @@ impl Recipe {
             ));
         }
         unit_interval("train.beta_min", t.beta_min, false)?;
-        finite_nonneg("train.variance_lr_factor", t.variance_lr_factor)
+        finite_nonneg("train.variance_lr_factor", t.variance_lr_factor)?;
+        unit_interval("train.adam_beta1", t.adam_beta1, false)?;
+        unit_interval("train.adam_beta2", t.adam_beta2, false)?;
+        positive_finite("train.adam_eps", t.adam_eps)?;
+        if let Some(c) = t.clip_norm {
+            positive_finite("train.clip_norm", c)?;
+        }
+        Ok(())
     }
 
     /// The learning rate of epoch `e` (0-based).

@@ -84,22 +84,31 @@ impl From<RbmSpec> for ModelSpec {
 }
 
 impl Recipe {
-    /// The RBM section (an RBM is the only kind so far; when there are
-    /// others this becomes fallible).
-    pub fn rbm(&self) -> &RbmSpec {
-        let ModelSpec::Rbm(m) = &self.model;
-        m
+    /// The RBM section.
+    pub fn rbm(&self) -> Result<&RbmSpec> {
+        match &self.model {
+            ModelSpec::Rbm(m) => Ok(m),
+            other => Err(Error::value(
+                "model.kind",
+                format!("the recipe is for a {}, not an rbm", other.kind()),
+            )),
+        }
     }
-    pub fn rbm_mut(&mut self) -> &mut RbmSpec {
-        let ModelSpec::Rbm(m) = &mut self.model;
-        m
+    pub fn rbm_mut(&mut self) -> Result<&mut RbmSpec> {
+        match &mut self.model {
+            ModelSpec::Rbm(m) => Ok(m),
+            other => Err(Error::value(
+                "model.kind",
+                format!("the recipe is for a {}, not an rbm", other.kind()),
+            )),
+        }
     }
     /// The RBM's visible and hidden unit types.
     pub fn visible_units(&self) -> Result<UnitKind> {
-        self.rbm().visible_units()
+        self.rbm()?.visible_units()
     }
     pub fn hidden_units(&self) -> Result<UnitKind> {
-        self.rbm().hidden_units()
+        self.rbm()?.hidden_units()
     }
 }
 
@@ -113,6 +122,13 @@ pub(super) fn validate(r: &Recipe, m: &RbmSpec) -> Result<()> {
         return Err(Error::value(
             "train.method",
             "an RBM is trained by one of cd, pcd, fpcd, pt",
+        ));
+    }
+    if r.train.optimizer != super::Optimizer::Sgd || r.train.clip_norm.is_some() {
+        return Err(Error::value(
+            "train.optimizer",
+            "an RBM takes its own momentum steps on sampled statistics: leave optimizer and \
+             clip_norm out",
         ));
     }
     if r.data.source == Some(DataSource::Patches) && vis != UnitKind::Gaussian {

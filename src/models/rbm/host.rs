@@ -112,9 +112,7 @@ impl RbmHost {
     /// The first `n` receptive fields (columns of W) as rows, to be drawn as
     /// images.
     pub fn filters(&self, n: usize) -> Result<HostMat> {
-        let wt = self.w.transpose();
-        let n = n.clamp(1, wt.rows.max(1));
-        wt.select_rows(&(0..n).collect::<Vec<_>>())
+        crate::viz::receptive_fields(&self.w, n)
     }
 
     /// 1/σ_i² of visible unit `i` (1 unless Gaussian with a variance).

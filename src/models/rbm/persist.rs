@@ -11,18 +11,9 @@ use std::path::Path;
 
 use super::RbmHost;
 use crate::error::{Error, Result};
-use crate::io::checkpoint::{Checkpoint, Parts, Persist, Tensor};
-use crate::io::recipe::{ModelSpec, Recipe};
+use crate::io::checkpoint::{in_file, Checkpoint, Parts, Persist, Tensor};
+use crate::io::recipe::Recipe;
 use crate::units::UnitKind;
-
-/// `e` as a fault of the file `origin`.
-fn in_file(origin: &Path, e: Error) -> Error {
-    match e {
-        Error::Shape { detail, .. } => Error::format(origin, detail),
-        Error::Value { msg, .. } => Error::format(origin, msg),
-        other => other,
-    }
-}
 
 impl Persist for RbmHost {
     const KIND: &'static str = "rbm";
@@ -76,7 +67,7 @@ impl Persist for RbmHost {
 
 /// The unit types and the hidden layer size the stored recipe declares.
 fn check_against_recipe(host: &RbmHost, r: &Recipe, origin: &Path) -> Result<()> {
-    let ModelSpec::Rbm(spec) = &r.model;
+    let spec = r.rbm()?;
     let (vis, hid) = (r.visible_units()?, r.hidden_units()?);
     let fault = |what: &str, file: String, recipe: String| {
         Err(Error::format(

@@ -86,7 +86,7 @@ impl<B: Fused> RbmObjective<B> {
                 ph: be.zeros(nc, nh)?,
             },
         };
-        let m = recipe.rbm();
+        let m = recipe.rbm()?;
         let cfg = SgdConfig {
             weight_decay: t.weight_decay,
             sparsity: t
@@ -155,7 +155,7 @@ impl<B: Fused> RbmObjective<B> {
 
 impl<B: Fused> Objective<B> for RbmObjective<B> {
     fn new(be: &B, recipe: &Recipe, data: &mut Resident<B>, rng: &mut RngStream) -> Result<Self> {
-        let m = recipe.rbm();
+        let m = recipe.rbm()?;
         let (vis, hid) = (m.visible_units()?, m.hidden_units()?);
         let nv = data.cols();
         let rbm = Rbm::new(be, nv, m.n_hidden, vis, hid, m.init_std, rng)?;
@@ -189,13 +189,13 @@ impl<B: Fused> Objective<B> for RbmObjective<B> {
                 ),
             ));
         }
-        if host.n_hidden() != recipe.rbm().n_hidden {
+        if host.n_hidden() != recipe.rbm()?.n_hidden {
             return Err(Error::format(
                 origin,
                 format!(
                     "the model has {} hidden units, the recipe says {}",
                     host.n_hidden(),
-                    recipe.rbm().n_hidden
+                    recipe.rbm()?.n_hidden
                 ),
             ));
         }

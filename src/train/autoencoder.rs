@@ -1,0 +1,241 @@
+//! Training auto-encoders: the auto-encoder's [`Objective`] for the one
+//! training loop.
+//!
+//! Per minibatch: one forward and backward pass of the model's graph
+//! ([`crate::models::autoencoder::Arch::graph`], corruption drawn on the
+//! device from the training stream), then one step of the recipe's
+//! optimiser ([`crate::train::optim`]). The batch losses add up on the
+//! device; nothing is read back until the epoch ends, when the monitors
+//! run the clean graph (no corruption, no penalty) over fixed training and
+//! held-out subsets.
+
+use std::path::Path;
+
+use crate::autodiff::{Activation, Bindings, Plan};
+use crate::backend::Fused;
+use crate::error::{Error, Result};
+use crate::host::HostMat;
+use crate::io::checkpoint::Checkpoint;
+use crate::io::recipe::{self, Recipe};
+use crate::models::autoencoder::{AeHost, Arch, AutoEncoder, Penalties};
+use crate::rng::RngStream;
+use crate::train::fit::{Objective, Resident, Step, Trainer};
+use crate::train::history::{CurveSpec, EpochRecord};
+use crate::train::optim::{OptimConfig, Optimizer, Rule};
+use crate::units::UnitKind;
+use crate::viz::Color;
+
+/// A training run of an auto-encoder.
+pub type AeTrainer<B> = Trainer<B, AeObjective<B>>;
+
+/// The optimiser a recipe's `[train]` section asks for.
+pub fn optim_config(t: &recipe::TrainSpec) -> OptimConfig {
+    let rule = match t.optimizer {
+        recipe::Optimizer::Sgd => Rule::Sgd { nesterov: false },
+        recipe::Optimizer::Nesterov => Rule::Sgd { nesterov: true },
+        recipe::Optimizer::Adam => Rule::Adam {
+            beta1: t.adam_beta1,
+            beta2: t.adam_beta2,
+            eps: t.adam_eps,
+        },
+    };
+    OptimConfig {
+        rule,
+        weight_decay: t.weight_decay,
+        clip_norm: t.clip_norm,
+    }
+}
+
+/// An auto-encoder with its planned graph, optimiser and monitors.
+pub struct AeObjective<B: Fused> {
+    pub ae: AutoEncoder<B>,
+    plan: Plan<B>,
+    opt: Optimizer<B>,
+    /// The sum of the batch losses of the epoch so far (1 x 1) and their count.
+    loss_sum: B::Mat,
+    batches: usize,
+    /// The monitors' fixed training and held-out subsets.
+    probes: Vec<(&'static str, HostMat)>,
+}
+
+impl<B: Fused> AeObjective<B> {
+    fn assemble(be: &B, recipe: &Recipe, ae: AutoEncoder<B>, data: &Resident<B>) -> Result<Self> {
+        let spec = recipe.autoencoder()?;
+        let g = ae
+            .arch
+            .graph(data.batch_size(), &Penalties::from_spec(spec))?;
+        let plan = Plan::new(be, &g.graph, g.loss, &[])?;
+        let params = ae.arch.params();
+        let shapes: Vec<_> = params.iter().map(|(_, s)| *s).collect();
+        let decay: Vec<bool> = params.iter().map(|(n, _)| n.starts_with('W')).collect();
+        let opt = Optimizer::new(be, &shapes, &decay, optim_config(&recipe.train))?;
+        let p = &data.prepared;
+        let mut probes = vec![("train", p.monitor_train.clone())];
+        if let Some(h) = &p.monitor_heldout {
+            probes.push(("heldout", h.clone()));
+        }
+        Ok(AeObjective {
+            ae,
+            plan,
+            opt,
+            loss_sum: be.zeros(1, 1)?,
+            batches: 0,
+            probes,
+        })
+    }
+
+    fn names(&self) -> Vec<&'static str> {
+        self.ae.arch.params().into_iter().map(|(n, _)| n).collect()
+    }
+}
+
+impl<B: Fused> Objective<B> for AeObjective<B> {
+    fn new(be: &B, recipe: &Recipe, data: &mut Resident<B>, rng: &mut RngStream) -> Result<Self> {
+        let spec = recipe.autoencoder()?;
+        let arch = Arch::from_spec(data.cols(), spec);
+        let ae = AutoEncoder::new(be, arch, spec.init_std, rng)?;
+        Self::assemble(be, recipe, ae, data)
+    }
+
+    fn resume(
+        be: &B,
+        recipe: &Recipe,
+        ck: &Checkpoint,
+        origin: &Path,
+        data: &Resident<B>,
+    ) -> Result<Self> {
+        let host: AeHost = ck.model(origin)?;
+        let want = Arch::from_spec(data.cols(), recipe.autoencoder()?);
+        if host.arch != want {
+            return Err(Error::format(
+                origin,
+                format!(
+                    "the model is {:?}, the recipe and data ask for {want:?}",
+                    host.arch
+                ),
+            ));
+        }
+        let ae = AutoEncoder::from_host(be, &host)?;
+        let mut o = Self::assemble(be, recipe, ae, data)?;
+        let steps = ck.epoch * data.batches_per_epoch() as u64;
+        let names = o.names();
+        o.opt.import(be, &names, (ck, origin), steps)?;
+        Ok(o)
+    }
+
+    fn check_data(recipe: &Recipe, x: &HostMat, what: &str) -> Result<()> {
+        // Cross-entropy needs targets in [0, 1]; squared error any finite value.
+        let as_units = match recipe.autoencoder()?.decoder {
+            Activation::Sigmoid => UnitKind::Bernoulli,
+            _ => UnitKind::Gaussian,
+        };
+        as_units.check_values(x, what)
+    }
+
+    fn step(&mut self, be: &B, batch: &B::Mat, at: Step, rng: &mut RngStream) -> Result<()> {
+        {
+            let params = self.ae.bound();
+            let b = Bindings {
+                params: &params,
+                inputs: &[batch],
+            };
+            self.plan.step(be, &b, rng)?;
+        }
+        be.axpby(1.0, self.plan.loss_value()?, 1.0, &mut self.loss_sum)?;
+        self.batches += 1;
+        let grads = (0..self.ae.params.len())
+            .map(|i| self.plan.param_grad(i))
+            .collect::<Result<Vec<_>>>()?;
+        let mut params: Vec<&mut B::Mat> = self.ae.params.iter_mut().collect();
+        self.opt.step(be, &mut params, &grads, at.lr, at.momentum)
+    }
+
+    fn first_non_finite(&self, be: &B) -> Result<Option<&'static str>> {
+        self.ae.first_non_finite(be)
+    }
+
+    fn monitor(&mut self, be: &B, rec: &mut EpochRecord) -> Result<()> {
+        let sum = be.download(&self.loss_sum)?.data[0] as f64;
+        rec.metrics
+            .insert("loss".into(), sum / self.batches.max(1) as f64);
+        be.fill(&mut self.loss_sum, 0.0)?;
+        self.batches = 0;
+        let xent = self.ae.arch.decoder == Activation::Sigmoid;
+        for (name, x) in &self.probes {
+            // The clean graph draws nothing: any stream will do.
+            let r = self
+                .ae
+                .reconstruct(be, x, None, &mut RngStream::new(0, 0))?;
+            rec.metrics.insert(format!("recon_{name}"), r.squared_error);
+            if xent {
+                rec.metrics.insert(format!("xent_{name}"), r.loss);
+            }
+        }
+        Ok(())
+    }
+
+    fn checkpoint(&self, be: &B) -> Result<Checkpoint> {
+        let mut c = Checkpoint::of_model(&self.ae.to_host(be)?)?;
+        self.opt.export(be, &self.names(), &mut c)?;
+        Ok(c)
+    }
+
+    fn describe(&self, r: &EpochRecord) -> String {
+        let o = |k: &str| {
+            r.metric(k)
+                .map(|v| format!("{v:.3}"))
+                .unwrap_or_else(|| "-".into())
+        };
+        let mut m = format!(
+            "epoch {} loss {} recon {} / {}",
+            r.epoch,
+            o("loss"),
+            o("recon_train"),
+            o("recon_heldout")
+        );
+        if r.metric("xent_train").is_some() {
+            m.push_str(&format!(
+                " xent {} / {}",
+                o("xent_train"),
+                o("xent_heldout")
+            ));
+        }
+        m.push_str(&format!(" (train / held-out, {:.2} s)", r.seconds));
+        m
+    }
+
+    fn curves(&self) -> (&'static [CurveSpec], &'static [&'static str]) {
+        (CURVES, COLUMNS)
+    }
+}
+
+/// The columns of an auto-encoder run's `curves.csv`.
+const COLUMNS: &[&str] = &[
+    "loss",
+    "recon_train",
+    "recon_heldout",
+    "xent_train",
+    "xent_heldout",
+];
+
+/// The plots of an auto-encoder run's curves.
+const CURVES: &[CurveSpec] = &[
+    CurveSpec {
+        name: "loss",
+        title: "training loss (corrupted inputs, with penalties)",
+        y_desc: "per example",
+        lines: &[("loss", Color::Blue)],
+    },
+    CurveSpec {
+        name: "recon_error",
+        title: "clean reconstruction error: train (blue), held-out (red)",
+        y_desc: "squared error per example",
+        lines: &[("recon_train", Color::Blue), ("recon_heldout", Color::Red)],
+    },
+    CurveSpec {
+        name: "xent",
+        title: "clean reconstruction cross-entropy: train (blue), held-out (red)",
+        y_desc: "nats per example",
+        lines: &[("xent_train", Color::Blue), ("xent_heldout", Color::Red)],
+    },
+];
