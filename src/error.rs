@@ -38,7 +38,7 @@ pub enum Error {
     )]
     Diverged {
         epoch: u64,
-        param: &'static str,
+        param: String,
         last_good: Option<PathBuf>,
     },
     #[error("GPU: {0}")]

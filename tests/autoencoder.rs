@@ -475,7 +475,7 @@ fn bad_data_and_divergence_are_typed_errors() {
             last_good,
         }) => {
             assert!(epoch > 1, "diverged at epoch {epoch}");
-            assert!(["W", "b_h", "b_v"].contains(&param), "{param}");
+            assert!(["W", "b_h", "b_v"].contains(&param.as_str()), "{param}");
             assert_eq!(last_good.as_deref(), Some(path.as_path()));
             let ck = Checkpoint::load(&path).unwrap();
             assert_eq!(ck.epoch, epoch - 1);

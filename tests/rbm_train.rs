@@ -185,7 +185,7 @@ fn divergence_names_epoch_and_parameter_and_keeps_last_good_checkpoint() {
             last_good,
         } => {
             assert_eq!(*epoch, 2);
-            assert!(["W", "b_v", "b_h"].contains(param));
+            assert!(["W", "b_v", "b_h"].contains(&param.as_str()));
             assert_eq!(last_good.as_deref(), Some(path.as_path()));
         }
         other => panic!("expected divergence, got {other}"),

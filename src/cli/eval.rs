@@ -85,10 +85,25 @@ fn check_width(a: &EvalArgs, data: &EvalData, n: usize) -> ebmkit::Result<()> {
 
 pub fn run<B: Fused>(be: &B, a: &EvalArgs) -> ebmkit::Result<()> {
     let (model, ck) = AnyModel::load(&a.ckpt)?;
+    if let AnyModel::Stack(_) = &model {
+        return Err(Error::value(
+            "ebmkit eval",
+            format!(
+                "{} holds a stack, which has no test score of its own: fine-tune it (ebmkit finetune) or evaluate one layer (layers/layer-k.safetensors)",
+                a.ckpt.display()
+            ),
+        ));
+    }
+    if let AnyModel::Net(host) = &model {
+        // A net's score needs the labels, which EvalData does not carry.
+        let recipe = stored_recipe(&ck, &a.ckpt)?;
+        return super::net::eval(be, host, &recipe, a.data.as_deref());
+    }
     let (data, _) = checkpoint_data(&ck, &a.ckpt, a.data.as_deref(), None)?;
     match model {
         AnyModel::Rbm(host) => rbm(be, a, &host, &ck, &data),
         AnyModel::Autoencoder(host) => autoencoder(be, a, &host, &data),
+        AnyModel::Net(_) | AnyModel::Stack(_) => unreachable!("handled above"),
     }
 }
 

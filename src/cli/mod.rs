@@ -4,8 +4,11 @@
 
 mod bench;
 mod eval;
+mod export;
 mod info;
+mod net;
 mod sample;
+mod stack;
 mod train;
 mod viz;
 
@@ -39,6 +42,10 @@ enum Cmd {
     /// Train a model from a recipe (models/*.toml); writes the checkpoint,
     /// curves, samples and filters to the output folder.
     Train(train::TrainArgs),
+    /// Fine-tune a net (`kind = "net"` recipe) whose hidden layers start
+    /// from a pretrained checkpoint; writes the best validation epoch's net
+    /// in PyTorch's layout and prints its test score.
+    Finetune(net::FinetuneArgs),
     /// Draw samples from a trained RBM by block Gibbs sampling, as a PNG grid.
     Sample(sample::SampleArgs),
     /// Pictures of a trained model.
@@ -49,6 +56,10 @@ enum Cmd {
     /// Log-likelihood of an RBM: exact log Z for small models, else AIS (a
     /// stochastic lower bound) and reverse AIS (an upper bound).
     Eval(eval::EvalArgs),
+    /// Write a checkpoint's layers for other frameworks: safetensors in
+    /// PyTorch's nn.Sequential layout (0.weight, 0.bias, 2.weight, ...) and a
+    /// JSON manifest of the activations.
+    Export(export::ExportArgs),
 }
 
 fn run(cli: Cli) -> ebmkit::Result<()> {
@@ -56,9 +67,14 @@ fn run(cli: Cli) -> ebmkit::Result<()> {
     let any = || AnyBackend::select(backend);
     match cli.cmd {
         Cmd::Train(a) => ebmkit::with_backend!(any()?, |be| train::run(&be, &a)),
+        Cmd::Finetune(a) => {
+            let t = a.train_args();
+            ebmkit::with_backend!(any()?, |be| train::run(&be, &t))
+        }
         Cmd::Sample(a) => ebmkit::with_backend!(any()?, |be| sample::run(&be, &a)),
         Cmd::Eval(a) => ebmkit::with_backend!(any()?, |be| eval::run(&be, &a)),
         Cmd::Viz { what } => viz::run(&what),
+        Cmd::Export(a) => export::run(&a),
         Cmd::Info => info::run(),
         Cmd::Bench { what } => bench::run(&what, backend),
     }

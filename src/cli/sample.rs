@@ -49,6 +49,12 @@ pub fn run<B: Fused>(be: &B, a: &SampleArgs) -> ebmkit::Result<()> {
     }
     let (host, ck) = match AnyModel::load(&a.ckpt)? {
         (AnyModel::Rbm(h), ck) => (h, ck),
+        (AnyModel::Net(_) | AnyModel::Stack(_), _) => {
+            return Err(Error::value(
+                "ebmkit sample",
+                format!("{} holds a feed-forward net or a stack, which has no sampler (yet: a DBN's arrives with its issue)", a.ckpt.display()),
+            ))
+        }
         (AnyModel::Autoencoder(_), _) => {
             return Err(Error::value(
                 "ebmkit sample",

@@ -7,11 +7,14 @@
 use clap::Args;
 use ebmkit::backend::Fused;
 use ebmkit::data::tile_shape;
+use ebmkit::data::Split;
 use ebmkit::energy::{Bipartite, FreeEnergy};
 use ebmkit::io::checkpoint::Checkpoint;
 use ebmkit::io::recipe::{ModelSpec, Recipe};
+use ebmkit::models::net::one_hot;
 use ebmkit::models::rbm::GibbsRun;
 use ebmkit::train::autoencoder::AeTrainer;
+use ebmkit::train::fit::Rows;
 use ebmkit::train::rbm::RbmTrainer;
 use ebmkit::train::{Objective, Trainer};
 use ebmkit::units::UnitKind;
@@ -38,22 +41,31 @@ pub struct TrainArgs {
     /// No progress bar (one line per epoch instead).
     #[arg(long)]
     pub quiet: bool,
-    /// Skip the closing estimate of the test log-likelihood (AIS and
-    /// reverse AIS, or exact for small models).
+    /// Skip the closing evaluation on the test set (for RBMs the AIS and
+    /// reverse AIS estimate of the log-likelihood).
     #[arg(long)]
     pub no_eval: bool,
+    /// Nets: start the hidden layers from this pretrained checkpoint (an
+    /// rbm, autoencoder, stack or net), overriding the recipe's `init`.
+    #[arg(long)]
+    pub init: Option<PathBuf>,
 }
 
 /// The Philox stream of the samples written after training ("SAMP").
 const SAMPLE_STREAM: u32 = 0x5341_4d50;
 
 /// What every run needs before its kind is known: the recipe (with
-/// `--epochs` applied), the output folder, the data and the checkpoint path.
-struct Setup {
-    recipe: Recipe,
-    out: PathBuf,
-    data: ebmkit::data::Dataset,
-    ckpt: PathBuf,
+/// `--epochs` and `--init` applied), the output folder, the data (with the
+/// validation split held out of the training set when the recipe asks),
+/// the targets of supervised nets and the checkpoint path.
+pub(super) struct Setup {
+    pub recipe: Recipe,
+    pub out: PathBuf,
+    pub data: ebmkit::data::Dataset,
+    pub valid: Option<Split>,
+    /// One-hot labels of the training and held-out rows (classifiers).
+    pub targets: Option<(HostMat, HostMat)>,
+    pub ckpt: PathBuf,
 }
 
 impl Setup {
@@ -65,6 +77,9 @@ impl Setup {
             }
             recipe.train.epochs = e;
         }
+        if let Some(init) = &args.init {
+            recipe.net_mut()?.init = Some(init.clone());
+        }
         let out = args.out.clone().unwrap_or_else(|| {
             let stem = args
                 .recipe
@@ -74,18 +89,53 @@ impl Setup {
             PathBuf::from("out").join(stem)
         });
         std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
-        let data = recipe.data.load(args.data.as_deref(), recipe.train.seed)?;
+        let mut data = recipe.data.load(args.data.as_deref(), recipe.train.seed)?;
+        let valid = match recipe.data.validation {
+            Some(n) => Some(data.split_validation(n)?),
+            None => None,
+        };
+        let targets = match recipe.net() {
+            Ok(n) if !n.autoencoder => Some(Self::one_hot(&data, valid.as_ref(), n.classes)?),
+            _ => None,
+        };
         let ckpt = out.join("model.safetensors");
         Ok(Setup {
             recipe,
             out,
             data,
+            valid,
+            targets,
             ckpt,
         })
     }
 
+    /// One-hot labels of the training and held-out rows.
+    fn one_hot(
+        data: &ebmkit::data::Dataset,
+        valid: Option<&Split>,
+        classes: usize,
+    ) -> ebmkit::Result<(HostMat, HostMat)> {
+        let missing = || Error::value("data.source", "a classifier needs labelled data (MNIST)");
+        let train = data.train_labels.as_ref().ok_or_else(missing)?;
+        let held = match valid {
+            Some(v) => v.labels.as_ref(),
+            None => data.test_labels.as_ref(),
+        }
+        .ok_or_else(missing)?;
+        Ok((
+            one_hot(train, classes, "training labels")?,
+            one_hot(held, classes, "held-out labels")?,
+        ))
+    }
+
+    /// The held-out rows the monitors see: the validation split if the
+    /// recipe holds one out, else the test set.
+    pub fn heldout(&self) -> &HostMat {
+        self.valid.as_ref().map_or(&self.data.test, |v| &v.x)
+    }
+
     /// The tile shape of a row of `n` values.
-    fn shape(&self, n: usize) -> (usize, usize) {
+    pub fn shape(&self, n: usize) -> (usize, usize) {
         if n == self.data.dim() {
             self.data.image_shape
         } else {
@@ -99,24 +149,38 @@ pub fn run<B: Fused>(be: &B, args: &TrainArgs) -> ebmkit::Result<()> {
     match &s.recipe.model {
         ModelSpec::Rbm(_) => rbm(be, args, &s),
         ModelSpec::Autoencoder(_) => autoencoder(be, args, &s),
+        ModelSpec::Net(_) => super::net::train(be, args, &s),
+        ModelSpec::Stack(_) => super::stack::train(be, args, &s),
     }
 }
 
 /// A fresh or resumed run of objective `O`, trained with progress to the
 /// recipe's epoch count, its curves written (also when training failed).
-fn train<B: Fused, O: Objective<B>>(
+pub(super) fn train<B: Fused, O: Objective<B>>(
     be: &B,
     args: &TrainArgs,
     s: &Setup,
     banner: impl Fn(&Trainer<B, O>) -> String,
 ) -> ebmkit::Result<(Trainer<B, O>, Vec<PathBuf>)> {
-    let (recipe, data) = (s.recipe.clone(), &s.data);
+    let recipe = s.recipe.clone();
+    let (tt, ht) = match &s.targets {
+        Some((t, h)) => (Some(t), Some(h)),
+        None => (None, None),
+    };
+    let train = Rows {
+        x: &s.data.train,
+        t: tt,
+    };
+    let held = Rows {
+        x: s.heldout(),
+        t: ht,
+    };
     let mut trainer = match &args.resume {
         Some(p) => {
             let ck = Checkpoint::load(p)?;
-            Trainer::resume(be, recipe, &ck, p, (&data.train, Some(&data.test)))?
+            Trainer::resume_supervised(be, recipe, &ck, p, (train, Some(held)))?
         }
-        None => Trainer::new(be, recipe, &data.train, Some(&data.test))?,
+        None => Trainer::new_supervised(be, recipe, train, Some(held))?,
     };
     eprintln!(
         "ebmkit train: {} on {}: {}, {} examples, {} batches/epoch, epochs {}..{}",
@@ -136,7 +200,7 @@ fn train<B: Fused, O: Objective<B>>(
     Ok((trainer, files))
 }
 
-fn report(files: &[PathBuf]) {
+pub(super) fn report(files: &[PathBuf]) {
     let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
     eprintln!("wrote {}", names.join(", "));
 }

@@ -24,6 +24,8 @@ pub fn run(what: &VizWhat) -> ebmkit::Result<()> {
     let w = match AnyModel::load(ckpt)?.0 {
         AnyModel::Rbm(h) => h.w,
         AnyModel::Autoencoder(h) => h.params[0].clone(),
+        AnyModel::Net(h) => h.layers[0].w.clone(),
+        AnyModel::Stack(s) => AnyModel::Stack(s).pretrained(false)?.encoders.remove(0).w,
     };
     let shape = tile_shape(w.rows);
     save_grid(

@@ -39,15 +39,18 @@ pub use image::load_grey;
 pub use mnist::Mnist;
 pub use npy::{read_npy, write_npy, NpyArray};
 pub use patches::{extract_patches, remove_row_means, PatchSpec};
-pub use prepare::{EvalData, TrainingData};
+pub use prepare::{EvalData, Targets, TrainingData};
 pub use spec::{Binarize, DataSource, DataSpec, Whiten};
 pub use whiten::{WhitenConfig, WhitenKind, Whitener};
 
-/// A training and a test set, one example per row, and the shape each row
-/// is drawn as (filters, samples).
+/// A training and a test set, one example per row, their class labels
+/// where the source has them, and the shape each row is drawn as
+/// (filters, samples).
 pub struct Dataset {
     pub train: crate::HostMat,
     pub test: crate::HostMat,
+    pub train_labels: Option<Vec<u8>>,
+    pub test_labels: Option<Vec<u8>>,
     pub image_shape: (usize, usize),
 }
 
@@ -56,6 +59,30 @@ impl Dataset {
     pub fn dim(&self) -> usize {
         self.train.cols
     }
+
+    /// Holds the last `n` training rows (and labels) out as a validation
+    /// set: returns it, and keeps the rest as the training set.
+    pub fn split_validation(&mut self, n: usize) -> crate::Result<Split> {
+        let rows = self.train.rows;
+        if n == 0 || n >= rows {
+            return Err(crate::Error::value(
+                "data.validation",
+                format!("{n} validation rows out of {rows} training rows: need 0 < n < {rows}"),
+            ));
+        }
+        let keep: Vec<usize> = (0..rows - n).collect();
+        let held: Vec<usize> = (rows - n..rows).collect();
+        let x = self.train.select_rows(&held)?;
+        self.train = self.train.select_rows(&keep)?;
+        let labels = self.train_labels.as_mut().map(|l| l.split_off(rows - n));
+        Ok(Split { x, labels })
+    }
+}
+
+/// Rows of a data set and their labels where known.
+pub struct Split {
+    pub x: crate::HostMat,
+    pub labels: Option<Vec<u8>>,
 }
 
 impl From<Mnist> for Dataset {
@@ -63,6 +90,8 @@ impl From<Mnist> for Dataset {
         Dataset {
             train: m.train_images,
             test: m.test_images,
+            train_labels: Some(m.train_labels),
+            test_labels: Some(m.test_labels),
             image_shape: m.image_shape,
         }
     }

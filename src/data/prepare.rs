@@ -57,6 +57,15 @@ pub struct TrainingData {
     /// The epoch-end monitors' training and held-out subsets, fixed.
     pub monitor_train: HostMat,
     pub monitor_heldout: Option<HostMat>,
+    /// Per-row targets of supervised training, cut like the rows.
+    pub targets: Option<Targets>,
+}
+
+/// The targets of [`TrainingData`]'s rows, row for row.
+pub struct Targets {
+    pub resident: HostMat,
+    pub monitor_train: HostMat,
+    pub monitor_heldout: Option<HostMat>,
 }
 
 impl TrainingData {
@@ -92,7 +101,52 @@ impl TrainingData {
             stochastic,
             monitor_train,
             monitor_heldout,
+            targets: None,
         })
+    }
+
+    /// Attaches targets for the training rows `t` and the held-out rows
+    /// `heldout` (row counts must match the sets as given), cut as the rows
+    /// were by [`prepare`](Self::prepare) with the same `n_train` and
+    /// `monitor_rows`.
+    pub fn with_targets(
+        mut self,
+        (t, heldout): (&HostMat, Option<&HostMat>),
+        (train_rows, heldout_rows): (usize, Option<usize>),
+        n_train: Option<usize>,
+        monitor_rows: usize,
+    ) -> Result<TrainingData> {
+        let count = |what: &str, got: usize, want: usize| {
+            if got != want {
+                return Err(Error::shape(
+                    "targets",
+                    format!("{got} {what} targets for {want} rows"),
+                ));
+            }
+            Ok(())
+        };
+        count("training", t.rows, train_rows)?;
+        let resident = head(t, n_train.unwrap_or(t.rows))?;
+        let rows = monitor_rows.min(resident.rows);
+        let monitor_heldout = match (heldout, heldout_rows) {
+            (Some(h), Some(n)) => {
+                count("held-out", h.rows, n)?;
+                Some(head(h, rows)?)
+            }
+            (None, None) => None,
+            _ => {
+                return Err(Error::value(
+                    "targets",
+                    "held-out rows and held-out targets come together",
+                ))
+            }
+        };
+        self.targets = Some(Targets {
+            monitor_train: head(&resident, rows)?,
+            resident,
+            monitor_heldout,
+        });
+        Ok(self)
     }
 }
 

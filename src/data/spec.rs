@@ -64,6 +64,11 @@ pub struct DataSpec {
     /// Use only the first `n_train` training examples.
     #[serde(default)]
     pub n_train: Option<usize>,
+    /// Hold the last `validation` training examples out as a validation
+    /// set (model selection and early stopping of supervised nets; MNIST:
+    /// 10,000, leaving 50,000 to train on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<usize>,
     /// Patches: side in pixels, training and test counts, whitening and its
     /// ε (added to the covariance eigenvalues of the intensities in [0, 1]).
     #[serde(default = "default_patch_size")]
@@ -84,6 +89,7 @@ impl Default for DataSpec {
             source: None,
             binarize: default_binarize(),
             n_train: None,
+            validation: None,
             patch_size: default_patch_size(),
             patches: default_patches(),
             test_patches: default_test_patches(),
@@ -188,6 +194,8 @@ impl DataSpec {
         Ok(Dataset {
             train: set.train,
             test: set.test,
+            train_labels: None,
+            test_labels: None,
             image_shape: shape,
         })
     }

@@ -19,7 +19,7 @@ use crate::io::checkpoint::Checkpoint;
 use crate::io::recipe::{self, Recipe};
 use crate::models::autoencoder::{AeHost, Arch, AutoEncoder, Penalties};
 use crate::rng::RngStream;
-use crate::train::fit::{Objective, Resident, Step, Trainer};
+use crate::train::fit::{Batch, Objective, Resident, Step, Trainer};
 use crate::train::history::{CurveSpec, EpochRecord};
 use crate::train::optim::{OptimConfig, Optimizer, Rule};
 use crate::units::UnitKind;
@@ -132,7 +132,8 @@ impl<B: Fused> Objective<B> for AeObjective<B> {
         as_units.check_values(x, what)
     }
 
-    fn step(&mut self, be: &B, batch: &B::Mat, at: Step, rng: &mut RngStream) -> Result<()> {
+    fn step(&mut self, be: &B, batch: Batch<'_, B>, at: Step, rng: &mut RngStream) -> Result<()> {
+        let batch = batch.x;
         {
             let params = self.ae.bound();
             let b = Bindings {
@@ -150,8 +151,8 @@ impl<B: Fused> Objective<B> for AeObjective<B> {
         self.opt.step(be, &mut params, &grads, at.lr, at.momentum)
     }
 
-    fn first_non_finite(&self, be: &B) -> Result<Option<&'static str>> {
-        self.ae.first_non_finite(be)
+    fn first_non_finite(&self, be: &B) -> Result<Option<String>> {
+        Ok(self.ae.first_non_finite(be)?.map(str::to_string))
     }
 
     fn monitor(&mut self, be: &B, rec: &mut EpochRecord) -> Result<()> {

@@ -37,6 +37,26 @@ pub struct Step {
     pub momentum: f32,
 }
 
+/// One minibatch: its rows and, for supervised objectives, their targets.
+#[derive(Clone, Copy)]
+pub struct Batch<'a, B: Backend> {
+    pub x: &'a B::Mat,
+    pub t: Option<&'a B::Mat>,
+}
+
+/// Rows of a data set with per-row targets where the objective needs them.
+#[derive(Clone, Copy)]
+pub struct Rows<'a> {
+    pub x: &'a HostMat,
+    pub t: Option<&'a HostMat>,
+}
+
+impl<'a> From<&'a HostMat> for Rows<'a> {
+    fn from(x: &'a HostMat) -> Rows<'a> {
+        Rows { x, t: None }
+    }
+}
+
 /// What a model family trains by: one update on a batch, and what the loop
 /// needs around it (monitors, divergence check, checkpoints, curves).
 pub trait Objective<B: Backend>: Sized {
@@ -54,10 +74,15 @@ pub trait Objective<B: Backend>: Sized {
     ) -> Result<Self>;
     /// Checks a data set (`what` names it) against the model's inputs.
     fn check_data(recipe: &Recipe, x: &HostMat, what: &str) -> Result<()>;
-    /// One update from a batch of training rows.
-    fn step(&mut self, be: &B, batch: &B::Mat, at: Step, rng: &mut RngStream) -> Result<()>;
+    /// One update from a batch of training rows (and their targets).
+    fn step(&mut self, be: &B, batch: Batch<'_, B>, at: Step, rng: &mut RngStream) -> Result<()>;
+    /// Whether training should stop before the recipe's last epoch (early
+    /// stopping); checked after every epoch's monitors.
+    fn done(&self) -> bool {
+        false
+    }
     /// The name of the first parameter that is NaN or infinite, if any.
-    fn first_non_finite(&self, be: &B) -> Result<Option<&'static str>>;
+    fn first_non_finite(&self, be: &B) -> Result<Option<String>>;
     /// Fills the epoch-end monitors of `rec`.
     fn monitor(&mut self, be: &B, rec: &mut EpochRecord) -> Result<()>;
     /// The model and its training state (the loop adds the recipe, epoch,
@@ -77,6 +102,8 @@ pub struct Resident<B: Backend> {
     idx: Vec<u32>,
     raw: B::Mat,
     batch: B::Mat,
+    /// All training targets and the batch's, when supervised.
+    targets: Option<(B::Mat, B::Mat)>,
     pub prepared: TrainingData,
 }
 
@@ -91,12 +118,17 @@ impl<B: Backend> Resident<B> {
             ));
         }
         let cols = prepared.resident.cols;
+        let targets = match &prepared.targets {
+            Some(t) => Some((be.upload(&t.resident)?, be.zeros(bs, t.resident.cols)?)),
+            None => None,
+        };
         Ok(Resident {
             data: be.upload(&prepared.resident)?,
             batches: Minibatches::new(n, bs, recipe.train.seed)?.drop_last(true),
             idx: vec![0; bs],
             raw: be.zeros(bs, cols)?,
             batch: be.zeros(bs, cols)?,
+            targets,
             prepared,
         })
     }
@@ -133,8 +165,9 @@ impl<B: Backend> Resident<B> {
         Ok(bin)
     }
 
-    /// Loads the batch of rows `order` into the batch buffer.
-    fn load(&mut self, be: &B, order: &[usize], rng: &mut RngStream) -> Result<&B::Mat> {
+    /// Loads the batch of rows `order` (and their targets) into the batch
+    /// buffers.
+    fn load(&mut self, be: &B, order: &[usize], rng: &mut RngStream) -> Result<Batch<'_, B>> {
         for (d, &i) in self.idx.iter_mut().zip(order) {
             *d = i as u32;
         }
@@ -144,7 +177,13 @@ impl<B: Backend> Resident<B> {
         } else {
             be.gather_rows(&self.data, &self.idx, &mut self.batch)?;
         }
-        Ok(&self.batch)
+        if let Some((all, t)) = &mut self.targets {
+            be.gather_rows(all, &self.idx, t)?;
+        }
+        Ok(Batch {
+            x: &self.batch,
+            t: self.targets.as_ref().map(|(_, t)| t),
+        })
     }
 }
 
@@ -165,6 +204,16 @@ impl<B: Backend, O: Objective<B>> Trainer<B, O> {
     /// A fresh run. `train` and `heldout` hold intensities / values, one
     /// example per row; `heldout` may be None (no held-out monitors then).
     pub fn new(be: &B, recipe: Recipe, train: &HostMat, heldout: Option<&HostMat>) -> Result<Self> {
+        Self::new_supervised(be, recipe, train.into(), heldout.map(Rows::from))
+    }
+
+    /// A fresh run whose rows may carry targets (supervised objectives).
+    pub fn new_supervised(
+        be: &B,
+        recipe: Recipe,
+        train: Rows<'_>,
+        heldout: Option<Rows<'_>>,
+    ) -> Result<Self> {
         let mut rng = RngStream::new(recipe.train.seed, TRAIN_STREAM);
         let mut data = Self::prepare(be, &recipe, train, heldout)?;
         let objective = O::new(be, &recipe, &mut data, &mut rng)?;
@@ -188,6 +237,23 @@ impl<B: Backend, O: Objective<B>> Trainer<B, O> {
         path: &Path,
         (train, heldout): (&HostMat, Option<&HostMat>),
     ) -> Result<Self> {
+        Self::resume_supervised(
+            be,
+            recipe,
+            ck,
+            path,
+            (train.into(), heldout.map(Rows::from)),
+        )
+    }
+
+    /// [`resume`](Self::resume) for rows that may carry targets.
+    pub fn resume_supervised(
+        be: &B,
+        recipe: Recipe,
+        ck: &Checkpoint,
+        path: &Path,
+        (train, heldout): (Rows<'_>, Option<Rows<'_>>),
+    ) -> Result<Self> {
         let data = Self::prepare(be, &recipe, train, heldout)?;
         let objective = O::resume(be, &recipe, ck, path, &data)?;
         Ok(Trainer {
@@ -203,27 +269,39 @@ impl<B: Backend, O: Objective<B>> Trainer<B, O> {
     fn prepare(
         be: &B,
         recipe: &Recipe,
-        train: &HostMat,
-        heldout: Option<&HostMat>,
+        train: Rows<'_>,
+        heldout: Option<Rows<'_>>,
     ) -> Result<Resident<B>> {
         recipe.validate()?;
-        O::check_data(recipe, train, "training data")?;
+        O::check_data(recipe, train.x, "training data")?;
         if let Some(h) = heldout {
-            O::check_data(recipe, h, "held-out data")?;
-            if h.cols != train.cols {
+            O::check_data(recipe, h.x, "held-out data")?;
+            if h.x.cols != train.x.cols {
                 return Err(Error::shape(
                     "held-out data",
-                    format!("{} columns, the training data has {}", h.cols, train.cols),
+                    format!(
+                        "{} columns, the training data has {}",
+                        h.x.cols, train.x.cols
+                    ),
                 ));
             }
         }
-        let prepared = TrainingData::prepare(
-            train,
-            heldout,
+        let (n_train, rows) = (recipe.data.n_train, recipe.monitor.rows);
+        let mut prepared = TrainingData::prepare(
+            train.x,
+            heldout.map(|h| h.x),
             (recipe.data.binarize, recipe.train.seed),
-            recipe.data.n_train,
-            recipe.monitor.rows,
+            n_train,
+            rows,
         )?;
+        if let Some(t) = train.t {
+            let ht = heldout.and_then(|h| h.t);
+            let counts = (
+                train.x.rows,
+                heldout.filter(|_| ht.is_some()).map(|h| h.x.rows),
+            );
+            prepared = prepared.with_targets((t, ht), counts, n_train, rows)?;
+        }
         Resident::new(be, recipe, prepared)
     }
 
@@ -315,12 +393,17 @@ impl<B: Backend, O: Objective<B>> Trainer<B, O> {
                 Err(e) => return Err(e),
             };
             on_epoch(&rec, &self.objective);
+            let stop = self.objective.done();
             if let Some(p) = ckpt_path {
                 let every = self.recipe.monitor.checkpoint_every as u64;
-                if self.epoch % every == 0 || self.epoch == self.recipe.train.epochs as u64 {
+                let last = self.epoch == self.recipe.train.epochs as u64;
+                if self.epoch % every == 0 || last || stop {
                     self.checkpoint(be)?.save(p)?;
                     last_good = Some(p.to_path_buf());
                 }
+            }
+            if stop {
+                break;
             }
         }
         Ok(())

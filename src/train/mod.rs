@@ -11,14 +11,20 @@
 //!   clipping for every model trained by backpropagation.
 //! - [`autoencoder`]: the auto-encoders' objective: a graph's gradient
 //!   and one of the optimisers above.
+//! - [`net`]: the feed-forward nets' objective (fine-tuning), with model
+//!   selection on a validation set and early stopping.
+//! - [`stack`]: greedy layer-wise pretraining, each layer by its kind's
+//!   objective on the codes of the layers below.
 //! - [`rbm`]: the RBM's objective: loss strategies (CD, PCD, FPCD, PT), SGD
 //!   with momentum, weight decay, sparsity and centering, and monitors.
 
 pub mod autoencoder;
 pub mod fit;
 pub mod history;
+pub mod net;
 pub mod optim;
 pub mod rbm;
+pub mod stack;
 
 pub use fit::{Objective, Step, Trainer};
 pub use history::{EpochRecord, History};

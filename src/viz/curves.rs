@@ -87,6 +87,7 @@ fn plot(path: &Path, title: &str, y_desc: &str, series: &[Series]) -> Result<()>
 pub enum Color {
     Blue,
     Red,
+    Green,
 }
 
 impl Color {
@@ -94,6 +95,7 @@ impl Color {
         match self {
             Color::Blue => RGBColor(30, 90, 200),
             Color::Red => RGBColor(200, 40, 40),
+            Color::Green => RGBColor(40, 150, 60),
         }
     }
 }

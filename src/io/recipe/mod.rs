@@ -30,7 +30,9 @@
 //! ```
 
 pub mod autoencoder;
+pub mod net;
 pub mod rbm;
+pub mod stack;
 
 use std::path::Path;
 
@@ -39,7 +41,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::data::{Binarize, DataSource, DataSpec};
 use crate::error::{Error, Result};
 pub use autoencoder::{AeSpec, Corruption};
+pub use net::{NetSpec, Output};
 pub use rbm::RbmSpec;
+pub use stack::{Codes, LayerSpec, StackSpec};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -53,6 +57,9 @@ pub struct Recipe {
     pub train: TrainSpec,
     #[serde(default)]
     pub monitor: MonitorSpec,
+    /// The layers of a stack (`kind = "stack"`), as `[[layer]]` sections.
+    #[serde(default, rename = "layer", skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<LayerSpec>,
 }
 
 /// The `[model]` section: the model kind and its keys.
@@ -63,6 +70,10 @@ pub enum ModelSpec {
     Rbm(RbmSpec),
     /// A denoising / contractive / sparse auto-encoder.
     Autoencoder(AeSpec),
+    /// A feed-forward net: an MLP classifier or a deep auto-encoder.
+    Net(NetSpec),
+    /// Layers pretrained greedily, each on the codes of the one below.
+    Stack(StackSpec),
 }
 
 impl ModelSpec {
@@ -71,6 +82,8 @@ impl ModelSpec {
         match self {
             ModelSpec::Rbm(_) => "rbm",
             ModelSpec::Autoencoder(_) => "autoencoder",
+            ModelSpec::Net(_) => "net",
+            ModelSpec::Stack(_) => "stack",
         }
     }
 
@@ -81,7 +94,8 @@ impl ModelSpec {
     pub fn default_binarize(&self) -> Binarize {
         match self {
             ModelSpec::Rbm(_) => Binarize::Stochastic,
-            ModelSpec::Autoencoder(_) => Binarize::None,
+            // A stack's layer 0 says for itself (`layer(0)`).
+            ModelSpec::Autoencoder(_) | ModelSpec::Net(_) | ModelSpec::Stack(_) => Binarize::None,
         }
     }
 }
@@ -109,8 +123,16 @@ impl<'de> Deserialize<'de> for ModelSpec {
                 .try_into()
                 .map(ModelSpec::Autoencoder)
                 .map_err(D::Error::custom),
+            "net" => table
+                .try_into()
+                .map(ModelSpec::Net)
+                .map_err(D::Error::custom),
+            "stack" => table
+                .try_into()
+                .map(ModelSpec::Stack)
+                .map_err(D::Error::custom),
             other => Err(D::Error::custom(format!(
-                "model.kind = \"{other}\" is not a known model kind (known: rbm, autoencoder)"
+                "model.kind = \"{other}\" is not a known model kind (known: rbm, autoencoder, net, stack)"
             ))),
         }
     }
@@ -366,6 +388,7 @@ impl Recipe {
             data,
             train,
             monitor: MonitorSpec::default(),
+            layers: vec![],
         }
     }
 }
@@ -429,10 +452,23 @@ impl Recipe {
     /// Parses and validates recipe text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &Path) -> Result<Recipe> {
         let fault = |e: toml::de::Error| Error::format(origin, e.to_string());
-        let mut r: Recipe = toml::from_str(text).map_err(fault)?;
-        let raw: toml::Table = toml::from_str(text).map_err(fault)?;
+        let mut raw: toml::Table = toml::from_str(text).map_err(fault)?;
+        let stack = raw
+            .get("model")
+            .and_then(|m| m.get("kind"))
+            .and_then(|k| k.as_str())
+            == Some("stack");
+        // (Layers in a recipe of another kind parse, to be refused by name.)
+        let mut r: Recipe = if stack || raw.contains_key("layer") {
+            stack::merge_layer_defaults(&mut raw);
+            toml::Value::Table(raw.clone()).try_into().map_err(fault)?
+        } else {
+            toml::from_str(text).map_err(fault)?
+        };
         if raw.get("data").and_then(|d| d.get("binarize")).is_none() {
-            r.data.binarize = r.model.default_binarize();
+            // A stack's data are its first layer's.
+            let first = r.layers.first().map(|l| &l.model);
+            r.data.binarize = first.unwrap_or(&r.model).default_binarize();
         }
         r.validate().map_err(|e| match e {
             Error::Value { name, msg } => Error::format(origin, format!("{name}: {msg}")),
@@ -455,6 +491,15 @@ impl Recipe {
     /// Rejects impossible values, naming the key: the checks every kind
     /// shares, then the kind's own.
     pub fn validate(&self) -> Result<()> {
+        if !self.layers.is_empty() && !matches!(self.model, ModelSpec::Stack(_)) {
+            return Err(Error::value(
+                "layer",
+                format!(
+                    "[[layer]] sections belong to kind = \"stack\", not {}",
+                    self.model.kind()
+                ),
+            ));
+        }
         self.validate_train()?;
         positive_usize("monitor.rows", self.monitor.rows)?;
         positive_usize("monitor.checkpoint_every", self.monitor.checkpoint_every)?;
@@ -462,6 +507,8 @@ impl Recipe {
         match &self.model {
             ModelSpec::Rbm(m) => rbm::validate(self, m),
             ModelSpec::Autoencoder(m) => autoencoder::validate(self, m),
+            ModelSpec::Net(m) => net::validate(self, m),
+            ModelSpec::Stack(m) => stack::validate(self, m),
         }
     }
 

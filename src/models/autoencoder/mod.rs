@@ -26,6 +26,7 @@ use crate::backend::{Backend, Matrix, Trans};
 use crate::error::{Error, Result};
 use crate::host::HostMat;
 use crate::io::recipe::AeSpec;
+use crate::models::net::initial_weights;
 use crate::rng::RngStream;
 
 /// The shape of an auto-encoder: its layer sizes and nonlinearities.
@@ -188,8 +189,9 @@ pub struct AutoEncoder<B: Backend> {
 }
 
 impl<B: Backend> AutoEncoder<B> {
-    /// Fresh weights (N(0, init_std²), else Glorot uniform, four times
-    /// wider for sigmoid units) and zero biases, drawn from `rng`.
+    /// Fresh weights ([`initial_weights`]: N(0, init_std²), else Glorot
+    /// uniform, four times wider for sigmoid units) and zero biases, drawn
+    /// from `rng`.
     pub fn new(be: &B, arch: Arch, init_std: Option<f32>, rng: &mut RngStream) -> Result<Self> {
         if arch.n_visible == 0 || arch.n_hidden == 0 {
             return Err(Error::value(
@@ -200,26 +202,12 @@ impl<B: Backend> AutoEncoder<B> {
                 ),
             ));
         }
-        let (nv, nh) = (arch.n_visible, arch.n_hidden);
         let mut params = Vec::new();
-        for (name, (r, c)) in arch.params() {
+        for (name, shape) in arch.params() {
             let m = if name.starts_with('W') {
-                let d = rng.next_draw();
-                let host = match init_std {
-                    Some(s) => HostMat::from_fn(r, c, |i, j| s * d.normal(i * c + j)),
-                    None => {
-                        let wide = if arch.encoder == Activation::Sigmoid {
-                            4.0
-                        } else {
-                            1.0
-                        };
-                        let a = wide * (6.0 / (nv + nh) as f32).sqrt();
-                        HostMat::from_fn(r, c, |i, j| a * (2.0 * d.uniform(i * c + j) - 1.0))
-                    }
-                };
-                be.upload(&host)?
+                be.upload(&initial_weights(shape, arch.encoder, init_std, rng))?
             } else {
-                be.zeros(r, c)?
+                be.zeros(shape.0, shape.1)?
             };
             params.push(m);
         }

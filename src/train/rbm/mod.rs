@@ -33,7 +33,7 @@ use crate::models::rbm::{Rbm, RbmHost};
 use crate::rng::RngStream;
 use crate::sample::tempering::linear_betas;
 use crate::sample::{Chains, Tempering};
-use crate::train::fit::{Objective, Resident, Step, Trainer};
+use crate::train::fit::{Batch, Objective, Resident, Step, Trainer};
 use crate::train::history::{CurveSpec, EpochRecord};
 use crate::units::UnitKind;
 use crate::viz::Color;
@@ -209,7 +209,8 @@ impl<B: Fused> Objective<B> for RbmObjective<B> {
         recipe.visible_units()?.check_values(x, what)
     }
 
-    fn step(&mut self, be: &B, batch: &B::Mat, at: Step, rng: &mut RngStream) -> Result<()> {
+    fn step(&mut self, be: &B, batch: Batch<'_, B>, at: Step, rng: &mut RngStream) -> Result<()> {
+        let batch = batch.x;
         // Positive phase: p⁺ = E[h | v⁺] (and, for CD, the chains' first h).
         let h0 = self.neg.cd_hidden().map(|out| Sample {
             out,
@@ -229,8 +230,8 @@ impl<B: Fused> Objective<B> for RbmObjective<B> {
             .step(be, &mut self.rbm, stats, at.lr, at.momentum, fast)
     }
 
-    fn first_non_finite(&self, be: &B) -> Result<Option<&'static str>> {
-        self.rbm.first_non_finite(be)
+    fn first_non_finite(&self, be: &B) -> Result<Option<String>> {
+        Ok(self.rbm.first_non_finite(be)?.map(str::to_string))
     }
 
     fn monitor(&mut self, be: &B, rec: &mut EpochRecord) -> Result<()> {
