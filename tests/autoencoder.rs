@@ -485,3 +485,78 @@ fn bad_data_and_divergence_are_typed_errors() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `n` draws of N(μ, Σ) for μ = (0.5, -0.3), Σ = [[0.5, 0.3], [0.3, 0.4]].
+fn gaussian_2d(n: usize, seed: u64) -> HostMat {
+    let d = RngStream::new(seed, 12).next_draw();
+    // Cholesky factor of Σ.
+    let (l11, l21) = (0.5f32.sqrt(), 0.3 / 0.5f32.sqrt());
+    let l22 = (0.4 - l21 * l21).sqrt();
+    HostMat::from_fn(n, 2, |r, c| {
+        let (z1, z2) = (d.normal(2 * r), d.normal(2 * r + 1));
+        match c {
+            0 => 0.5 + l11 * z1,
+            _ => -0.3 + l21 * z1 + l22 * z2,
+        }
+    })
+}
+
+fn mean_cov(x: &HostMat) -> ([f64; 2], [f64; 3]) {
+    let n = x.rows as f64;
+    let m = [0, 1].map(|c| (0..x.rows).map(|r| x.get(r, c) as f64).sum::<f64>() / n);
+    let cov = |a: usize, b: usize| {
+        (0..x.rows)
+            .map(|r| (x.get(r, a) as f64 - m[a]) * (x.get(r, b) as f64 - m[b]))
+            .sum::<f64>()
+            / n
+    };
+    (m, [cov(0, 0), cov(0, 1), cov(1, 1)])
+}
+
+#[test]
+fn the_generalized_dae_chain_samples_a_2d_gaussian() {
+    use ebmkit::models::autoencoder::DaeChain;
+    let be = Cpu::new();
+    let (x, held) = (gaussian_2d(2000, 1), gaussian_2d(200, 2));
+    let mut r = recipe(
+        "encoder = \"tanh\"\ndecoder = \"linear\"\ntied = false\nnoise = \"gaussian\"\nnoise_level = 0.3",
+        "optimizer = \"adam\"\nlr = 0.01\nlr_schedule = \"linear\"\nlr_final = 0.0",
+    );
+    r.autoencoder_mut().unwrap().n_hidden = 32;
+    r.train.epochs = 40;
+    r.train.batch_size = 50;
+    let t = train_to_end(&be, r, &x, &held);
+    // 2000 chains started at data points (and, as a second check, at one
+    // point far from the mass) run 200 steps.
+    let mut rng = RngStream::new(9, 9);
+    let far = HostMat::from_fn(2000, 2, |_, c| [2.5, 1.5][c]);
+    for (what, start) in [("data", &x), ("(2.5, 1.5)", &far)] {
+        let run = DaeChain {
+            start,
+            steps: 200,
+            every: None,
+        };
+        let s = t
+            .objective
+            .ae
+            .sample_chain(&be, &run, Noise::Gaussian(0.3), &mut rng)
+            .unwrap();
+        let ((md, cd), (ms, cs)) = (mean_cov(&x), mean_cov(&s.last));
+        eprintln!("from {what}: data mean {md:.3?} cov {cd:.3?}; chain mean {ms:.3?} cov {cs:.3?}");
+        // Means within 0.1 (the data's standard deviations are 0.7 and 0.63);
+        // covariances within 0.06 (σ² = 0.09 too much or too little noise
+        // per step fails it).
+        for i in 0..2 {
+            assert!(
+                (md[i] - ms[i]).abs() < 0.1,
+                "from {what}: mean {ms:?} vs {md:?}"
+            );
+        }
+        for i in 0..3 {
+            assert!(
+                (cd[i] - cs[i]).abs() < 0.06,
+                "from {what}: cov {cs:?} vs {cd:?}"
+            );
+        }
+    }
+}

@@ -46,7 +46,8 @@ enum Cmd {
     /// from a pretrained checkpoint; writes the best validation epoch's net
     /// in PyTorch's layout and prints its test score.
     Finetune(net::FinetuneArgs),
-    /// Draw samples from a trained RBM by block Gibbs sampling, as a PNG grid.
+    /// Draw samples as a PNG grid: block Gibbs for an RBM, the generalized-DAE
+    /// chain (corrupt, then sample the reconstruction) for a denoising AE.
     Sample(sample::SampleArgs),
     /// Pictures of a trained model.
     Viz {

@@ -9,7 +9,7 @@ use ebmkit::data::{prepare::head, Dataset};
 use ebmkit::io::recipe::Recipe;
 use ebmkit::models::net::{export_torch, one_hot, Net, NetHost, Output};
 use ebmkit::train::net::NetTrainer;
-use ebmkit::viz::{receptive_fields, save_grid, zoom_for, Norm};
+use ebmkit::viz::{receptive_fields, save_grid, save_scatter, zoom_for, Norm};
 use ebmkit::{Error, HostMat};
 use std::path::{Path, PathBuf};
 
@@ -116,6 +116,7 @@ pub fn train<B: Fused>(be: &B, args: &TrainArgs, s: &Setup) -> ebmkit::Result<()
     files.push(filters);
     if best.output != Output::Softmax {
         files.push(reconstructions(be, &best, &s.data.test, shape, &s.out)?);
+        files.extend(codes(be, &best, &s.data, &s.out)?);
     }
     files.extend_from_slice(&curves[1..]);
     report(&files);
@@ -150,6 +151,28 @@ fn reconstructions<B: Fused>(
         zoom_for(shape),
     )?;
     Ok(path)
+}
+
+/// For a deep auto-encoder with a 2-unit bottleneck, the codes of the
+/// test digits coloured by label (`codes.png`).
+fn codes<B: Fused>(
+    be: &B,
+    net: &NetHost,
+    data: &Dataset,
+    out: &Path,
+) -> ebmkit::Result<Option<PathBuf>> {
+    let half = net.layers.len() / 2;
+    let (Some(labels), true) = (&data.test_labels, net.sizes()[half] == 2) else {
+        return Ok(None);
+    };
+    let encoder = NetHost {
+        layers: net.layers[..half].to_vec(),
+        output: Output::Linear,
+    };
+    let z = Net::from_host(be, &encoder)?.forward(be, &data.test)?;
+    let path = out.join("codes.png");
+    save_scatter(&path, "2-D codes of the test digits, by label", &z, labels)?;
+    Ok(Some(path))
 }
 
 /// `ebmkit eval` of a net: its test score on its recipe's data.

@@ -1,13 +1,18 @@
-//! `ebmkit sample`: block Gibbs chains of a trained RBM as a PNG grid,
+//! `ebmkit sample`: chains of a trained model as a PNG grid (block Gibbs
+//! for an RBM, the generalized-DAE chain for a denoising auto-encoder),
 //! from random states or from test rows, optionally one row of snapshots
 //! per chain.
 
 use clap::Args;
+use ebmkit::autodiff::Activation;
 use ebmkit::backend::Fused;
 use ebmkit::data::prepare::cycle;
 use ebmkit::data::tile_shape;
+use ebmkit::io::checkpoint::Checkpoint;
+use ebmkit::io::recipe::Recipe;
+use ebmkit::models::autoencoder::DaeChain;
 use ebmkit::models::rbm::{GibbsRun, Rbm};
-use ebmkit::models::AnyModel;
+use ebmkit::models::{AeHost, AnyModel, AutoEncoder};
 use ebmkit::viz::{save_grid, zoom_for, Norm};
 use ebmkit::{Error, HostMat, RngStream};
 use std::path::PathBuf;
@@ -47,33 +52,66 @@ pub fn run<B: Fused>(be: &B, a: &SampleArgs) -> ebmkit::Result<()> {
     if a.chain_every == Some(0) {
         return Err(Error::value("--chain-every", "must be at least 1"));
     }
-    let (host, ck) = match AnyModel::load(&a.ckpt)? {
-        (AnyModel::Rbm(h), ck) => (h, ck),
-        (AnyModel::Net(_) | AnyModel::Stack(_), _) => {
-            return Err(Error::value(
-                "ebmkit sample",
-                format!("{} holds a feed-forward net or a stack, which has no sampler (yet: a DBN's arrives with its issue)", a.ckpt.display()),
-            ))
+    match AnyModel::load(&a.ckpt)? {
+        (AnyModel::Rbm(h), ck) => rbm(be, a, &h, &ck),
+        (AnyModel::Autoencoder(h), ck) => autoencoder(be, a, &h, &ck),
+        (other, _) => Err(Error::value(
+            "ebmkit sample",
+            format!(
+                "{} holds a {}, which has no sampler (a DBN's arrives with its issue)",
+                a.ckpt.display(),
+                other.kind()
+            ),
+        )),
+    }
+}
+
+/// `n` test rows when `--from-data`, with the shape of a row as an image.
+fn start_rows(
+    a: &SampleArgs,
+    ck: &Checkpoint,
+    nv: usize,
+) -> ebmkit::Result<(Option<HostMat>, (usize, usize))> {
+    if !a.from_data {
+        return Ok((None, tile_shape(nv)));
+    }
+    let (d, sh) = super::eval::checkpoint_data(ck, &a.ckpt, a.data.as_deref(), Some(a.n))?;
+    Ok((Some(cycle(&d.test, a.n, "test data")?), sh))
+}
+
+/// The last states as a grid, or with `--chain-every` one grid row per
+/// chain, one column per snapshot.
+fn save_states(
+    a: &SampleArgs,
+    last: &HostMat,
+    snapshots: &[HostMat],
+    shape: (usize, usize),
+    norm: Norm,
+) -> ebmkit::Result<()> {
+    match a.chain_every {
+        Some(_) => {
+            let cols = snapshots.len().max(1);
+            let nv = last.cols;
+            let tiles = HostMat::from_fn(a.n * cols, nv, |t, c| {
+                snapshots.get(t % cols).unwrap_or(last).get(t / cols, c)
+            });
+            save_grid(&a.out, &tiles, shape, cols, norm, zoom_for(shape))?;
         }
-        (AnyModel::Autoencoder(_), _) => {
-            return Err(Error::value(
-                "ebmkit sample",
-                format!(
-                    "{} holds an auto-encoder: sampling one by the generalized-DAE chain is not built yet",
-                    a.ckpt.display()
-                ),
-            ))
-        }
-    };
-    let rbm = Rbm::from_host(be, &host)?;
-    let mut shape = tile_shape(host.n_visible());
-    let start = if a.from_data {
-        let (d, sh) = super::eval::checkpoint_data(&ck, &a.ckpt, a.data.as_deref(), Some(a.n))?;
-        shape = sh;
-        Some(cycle(&d.test, a.n, "test data")?)
-    } else {
-        None
-    };
+        None => save_grid(&a.out, last, shape, 10, norm, zoom_for(shape))?,
+    }
+    eprintln!("wrote {}", a.out.display());
+    Ok(())
+}
+
+/// Block Gibbs chains of an RBM.
+fn rbm<B: Fused>(
+    be: &B,
+    a: &SampleArgs,
+    host: &ebmkit::models::RbmHost,
+    ck: &Checkpoint,
+) -> ebmkit::Result<()> {
+    let rbm = Rbm::from_host(be, host)?;
+    let (start, shape) = start_rows(a, ck, host.n_visible())?;
     let mut rng = RngStream::new(a.seed, SAMPLE_STREAM);
     let run = GibbsRun {
         start: start.as_ref(),
@@ -83,18 +121,45 @@ pub fn run<B: Fused>(be: &B, a: &SampleArgs) -> ebmkit::Result<()> {
     };
     let g = rbm.gibbs(be, &run, &mut rng)?;
     let norm = Norm::for_values(host.visible.is_binary());
-    match a.chain_every {
-        Some(_) => {
-            // One grid row per chain, one column per snapshot.
-            let cols = g.snapshots.len();
-            let nv = g.last.cols;
-            let tiles = HostMat::from_fn(a.n * cols, nv, |t, c| {
-                g.snapshots[t % cols].get(t / cols, c)
-            });
-            save_grid(&a.out, &tiles, shape, cols, norm, zoom_for(shape))?;
+    save_states(a, &g.last, &g.snapshots, shape, norm)
+}
+
+/// The generalized-DAE chain of a denoising auto-encoder, with the
+/// corruption of its recipe; random starts are uniform in [0, 1]
+/// (sigmoid decoder) or standard normal.
+fn autoencoder<B: Fused>(
+    be: &B,
+    a: &SampleArgs,
+    host: &AeHost,
+    ck: &Checkpoint,
+) -> ebmkit::Result<()> {
+    let recipe = Recipe::parse(&ck.recipe, &a.ckpt)?;
+    let noise = recipe.autoencoder()?.corruption().ok_or_else(|| {
+        Error::format(&a.ckpt, "the auto-encoder was trained without corruption: its chain needs the noise it denoises")
+    })?;
+    let ae = AutoEncoder::from_host(be, host)?;
+    let nv = host.arch.n_visible;
+    let (start, shape) = start_rows(a, ck, nv)?;
+    let mut rng = RngStream::new(a.seed, SAMPLE_STREAM);
+    let unit = host.arch.decoder == Activation::Sigmoid;
+    let start = match start {
+        Some(s) => s,
+        None => {
+            let d = rng.next_draw();
+            HostMat::from_fn(a.n, nv, |r, c| {
+                if unit {
+                    d.uniform(r * nv + c)
+                } else {
+                    d.normal(r * nv + c)
+                }
+            })
         }
-        None => save_grid(&a.out, &g.last, shape, 10, norm, zoom_for(shape))?,
-    }
-    eprintln!("wrote {}", a.out.display());
-    Ok(())
+    };
+    let run = DaeChain {
+        start: &start,
+        steps: a.steps,
+        every: a.chain_every,
+    };
+    let g = ae.sample_chain(be, &run, noise, &mut rng)?;
+    save_states(a, &g.last, &g.snapshots, shape, Norm::for_values(unit))
 }

@@ -32,7 +32,8 @@ pub struct TrainArgs {
     /// Output folder (default: out/<recipe name>).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Train until this many epochs are completed (default: the recipe's).
+    /// Train until this many epochs are completed (default: the recipe's;
+    /// for a stack, every layer's).
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Resume from a checkpoint written by `train`.
@@ -76,6 +77,10 @@ impl Setup {
                 return Err(Error::value("--epochs", "must be at least 1"));
             }
             recipe.train.epochs = e;
+            // A stack's layers each train to the count.
+            for l in &mut recipe.layers {
+                l.train.epochs = e;
+            }
         }
         if let Some(init) = &args.init {
             recipe.net_mut()?.init = Some(init.clone());
@@ -171,16 +176,18 @@ pub(super) fn train<B: Fused, O: Objective<B>>(
         x: &s.data.train,
         t: tt,
     };
-    let held = Rows {
+    // A net selects its best epoch on what it monitors: never the test set.
+    let select = matches!(s.recipe.model, ModelSpec::Net(_));
+    let held = (!select || s.valid.is_some()).then(|| Rows {
         x: s.heldout(),
         t: ht,
-    };
+    });
     let mut trainer = match &args.resume {
         Some(p) => {
             let ck = Checkpoint::load(p)?;
-            Trainer::resume_supervised(be, recipe, &ck, p, (train, Some(held)))?
+            Trainer::resume_supervised(be, recipe, &ck, p, (train, held))?
         }
-        None => Trainer::new_supervised(be, recipe, train, Some(held))?,
+        None => Trainer::new_supervised(be, recipe, train, held)?,
     };
     eprintln!(
         "ebmkit train: {} on {}: {}, {} examples, {} batches/epoch, epochs {}..{}",

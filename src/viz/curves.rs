@@ -15,10 +15,10 @@ use crate::error::{Error, Result};
 /// Points of one line and its colour.
 type Series = (Vec<(f64, f64)>, RGBColor);
 
-const FONT: &str = "ebmkit-sans";
+pub(super) const FONT: &str = "ebmkit-sans";
 static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSansMono.ttf");
 
-fn register_font() {
+pub(super) fn register_font() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // The bytes are compiled in and parsed in tests; a failure here

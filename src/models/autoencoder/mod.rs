@@ -355,3 +355,91 @@ impl<B: crate::backend::Fused> AutoEncoder<B> {
         })
     }
 }
+
+/// A run of the generalized-DAE Markov chain (Bengio, Yao, Alain &
+/// Vincent 2013): `x̃ ~ C(x̃ | x)` with the model's corruption, then
+/// `x ~ P(x | x̃)`, the reconstruction distribution: Bernoulli with the
+/// sigmoid decoder's probabilities, or N(r(x̃), σ²) for a linear decoder
+/// trained with Gaussian corruption of the same σ (the chain is then
+/// Langevin dynamics with step 2σ² on the density the DAE learned, Alain
+/// & Bengio 2014).
+pub struct DaeChain<'a> {
+    /// One chain per row.
+    pub start: &'a HostMat,
+    pub steps: usize,
+    /// Also keep the states every this many steps.
+    pub every: Option<usize>,
+}
+
+/// What a chain run returns: the last states and the snapshots.
+pub struct ChainStates {
+    pub last: HostMat,
+    pub snapshots: Vec<HostMat>,
+}
+
+impl<B: crate::backend::Fused> AutoEncoder<B> {
+    /// Runs the generalized-DAE chain with the corruption `noise` (the one
+    /// the model was trained with), all on the device; draws from `rng`.
+    pub fn sample_chain(
+        &self,
+        be: &B,
+        run: &DaeChain<'_>,
+        noise: Noise,
+        rng: &mut RngStream,
+    ) -> Result<ChainStates> {
+        use crate::autodiff::{Bindings, Plan};
+        let sigma = match (self.arch.decoder, noise) {
+            (Activation::Sigmoid, _) => None,
+            (_, Noise::Gaussian(s)) => Some(s),
+            _ => {
+                return Err(Error::value(
+                    "DAE sampling",
+                    "a linear decoder's reconstruction distribution is N(r, σ²) with the σ of Gaussian corruption: train it with noise = \"gaussian\"",
+                ))
+            }
+        };
+        let x0 = run.start;
+        if x0.cols != self.arch.n_visible || x0.rows == 0 {
+            return Err(Error::shape(
+                "DAE sampling",
+                format!(
+                    "{} chains of {} values for a model of {}",
+                    x0.rows, x0.cols, self.arch.n_visible
+                ),
+            ));
+        }
+        let pen = Penalties {
+            noise: Some(noise),
+            ..Default::default()
+        };
+        let g = self.arch.graph(x0.rows, &pen)?;
+        let mut plan = Plan::new(be, &g.graph, g.loss, &[g.recon])?;
+        let mut x = be.upload(x0)?;
+        let mut next = be.zeros(x0.rows, x0.cols)?;
+        let params = self.bound();
+        let mut snapshots = Vec::new();
+        for step in 1..=run.steps {
+            plan.forward(
+                be,
+                &Bindings {
+                    params: &params,
+                    inputs: &[&x],
+                },
+                rng,
+            )?;
+            let r = plan.value(g.recon)?;
+            match sigma {
+                None => be.bernoulli(r, &mut next, rng)?,
+                Some(s) => be.gaussian(r, s, &mut next, rng)?,
+            }
+            std::mem::swap(&mut x, &mut next);
+            if run.every.is_some_and(|e| step % e == 0) {
+                snapshots.push(be.download(&x)?);
+            }
+        }
+        Ok(ChainStates {
+            last: be.download(&x)?,
+            snapshots,
+        })
+    }
+}
