@@ -92,7 +92,7 @@ fn every_configuration_passes_the_gradient_check() {
                         &g.graph,
                         g.loss,
                         &params(&a, 10),
-                        std::slice::from_ref(&x),
+                        &[x.clone(), x.clone()],
                         3,
                     )
                     .unwrap();
@@ -138,7 +138,7 @@ fn loss64(a: &Arch, pen: &Penalties, p: &[HostMat], x: &HostMat) -> f64 {
     let pr: Vec<_> = pv.iter().collect();
     let b = Bindings {
         params: &pr,
-        inputs: &[&xv],
+        inputs: &[&xv, &xv],
     };
     plan.forward(&F64, &b, &mut RngStream::new(0, 0)).unwrap();
     plan.loss_value().unwrap().data[0]
@@ -273,6 +273,7 @@ fn resuming_continues_bit_for_bit() {
             "noise = \"masking\"\nnoise_level = 0.3",
             "optimizer = \"nesterov\"",
         ),
+        ("noise = \"masking\"\nnoise_level = 0.3\nwalkback = 3", ""),
     ] {
         let r = recipe(model, train);
         let straight = train_to_end(&be, r.clone(), &x, &held);
@@ -310,6 +311,7 @@ fn cpu_and_gpu_take_the_same_steps() {
         "noise = \"masking\"\nnoise_level = 0.25",
         "tied = false\nnoise = \"salt-pepper\"\nnoise_level = 0.1\ncontractive = 0.1",
         "decoder = \"linear\"\nnoise = \"gaussian\"\nnoise_level = 0.2\nsparsity_target = 0.2",
+        "noise = \"salt-pepper\"\nnoise_level = 0.2\nwalkback = 2",
     ] {
         let mut r = recipe(model, "optimizer = \"adam\"\nlr = 0.01");
         r.train.epochs = 2;
@@ -416,6 +418,13 @@ fn bad_recipes_name_the_key() {
             "model.sparsity_target",
         ),
         ("sparsity_target = 1.5", "", "model.sparsity_target"),
+        ("walkback = 2", "", "model.walkback"),
+        ("walkback = 0", "", "model.walkback"),
+        (
+            "decoder = \"linear\"\nnoise = \"masking\"\nnoise_level = 0.2\nwalkback = 2",
+            "",
+            "model.walkback",
+        ),
         ("", "method = \"pcd\"", "train.method"),
         ("", "centering = true", "train.centering"),
         ("", "optimizer = \"rmsprop\"", "rmsprop"),
@@ -515,6 +524,10 @@ fn mean_cov(x: &HostMat) -> ([f64; 2], [f64; 3]) {
 
 #[test]
 fn the_generalized_dae_chain_samples_a_2d_gaussian() {
+    chain_matches_a_2d_gaussian(1);
+}
+
+fn chain_matches_a_2d_gaussian(walkback: usize) {
     use ebmkit::models::autoencoder::DaeChain;
     let be = Cpu::new();
     let (x, held) = (gaussian_2d(2000, 1), gaussian_2d(200, 2));
@@ -523,6 +536,7 @@ fn the_generalized_dae_chain_samples_a_2d_gaussian() {
         "optimizer = \"adam\"\nlr = 0.01\nlr_schedule = \"linear\"\nlr_final = 0.0",
     );
     r.autoencoder_mut().unwrap().n_hidden = 32;
+    r.autoencoder_mut().unwrap().walkback = walkback;
     r.train.epochs = 40;
     r.train.batch_size = 50;
     let t = train_to_end(&be, r, &x, &held);
@@ -542,7 +556,7 @@ fn the_generalized_dae_chain_samples_a_2d_gaussian() {
             .sample_chain(&be, &run, Noise::Gaussian(0.3), &mut rng)
             .unwrap();
         let ((md, cd), (ms, cs)) = (mean_cov(&x), mean_cov(&s.last));
-        eprintln!("from {what}: data mean {md:.3?} cov {cd:.3?}; chain mean {ms:.3?} cov {cs:.3?}");
+        eprintln!("walkback {walkback}, from {what}: data mean {md:.3?} cov {cd:.3?}; chain mean {ms:.3?} cov {cs:.3?}");
         // Means within 0.1 (the data's standard deviations are 0.7 and 0.63);
         // covariances within 0.06 (σ² = 0.09 too much or too little noise
         // per step fails it).

@@ -292,6 +292,26 @@ fn a_classifier_learns_keeps_its_best_epoch_and_stops_early() {
         .evaluate(&be, &vx, &vt)
         .unwrap();
     assert_eq!(100.0 * s.error_rate.unwrap(), errs[first_best]);
+    // A stopped run stays stopped, fitted again or resumed from its
+    // checkpoint.
+    let n = tr.history.epochs.len();
+    tr.fit(&be, None, &mut |_, _| {}, &mut |_, _| {}).unwrap();
+    assert_eq!(tr.history.epochs.len(), n);
+    let origin = Path::new("stopped.safetensors");
+    let ck = tr.checkpoint(&be).unwrap();
+    let rows = (
+        Rows { x: &x, t: Some(&t) },
+        Some(Rows {
+            x: &vx,
+            t: Some(&vt),
+        }),
+    );
+    let mut again =
+        NetTrainer::resume_supervised(&be, tr.recipe.clone(), &ck, origin, rows).unwrap();
+    again
+        .fit(&be, None, &mut |_, _| {}, &mut |_, _| {})
+        .unwrap();
+    assert_eq!(again.history.epochs.len(), n);
 }
 
 #[test]

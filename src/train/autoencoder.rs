@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use crate::autodiff::{Activation, Bindings, Plan};
+use crate::autodiff::{Activation, Bindings, Plan, Var};
 use crate::backend::Fused;
 use crate::error::{Error, Result};
 use crate::host::HostMat;
@@ -50,12 +50,23 @@ pub fn optim_config(t: &recipe::TrainSpec) -> OptimConfig {
 pub struct AeObjective<B: Fused> {
     pub ae: AutoEncoder<B>,
     plan: Plan<B>,
+    /// The reconstruction's node (kept by the plan for walkback).
+    recon: Var,
     opt: Optimizer<B>,
     /// The sum of the batch losses of the epoch so far (1 x 1) and their count.
     loss_sum: B::Mat,
     batches: usize,
     /// The monitors' fixed training and held-out subsets.
     probes: Vec<(&'static str, HostMat)>,
+    walk: Option<Walkback<B>>,
+}
+
+/// Walkback training's state: the chain's further steps per batch, its
+/// Bernoulli samples and the gradients summed over the passes.
+struct Walkback<B: Fused> {
+    steps: usize,
+    x: B::Mat,
+    grads: Vec<B::Mat>,
 }
 
 impl<B: Fused> AeObjective<B> {
@@ -64,7 +75,9 @@ impl<B: Fused> AeObjective<B> {
         let g = ae
             .arch
             .graph(data.batch_size(), &Penalties::from_spec(spec))?;
-        let plan = Plan::new(be, &g.graph, g.loss, &[])?;
+        let walking = spec.walkback > 1;
+        let keep = if walking { vec![g.recon] } else { vec![] };
+        let plan = Plan::new(be, &g.graph, g.loss, &keep)?;
         let params = ae.arch.params();
         let shapes: Vec<_> = params.iter().map(|(_, s)| *s).collect();
         let decay: Vec<bool> = params.iter().map(|(n, _)| n.starts_with('W')).collect();
@@ -74,14 +87,64 @@ impl<B: Fused> AeObjective<B> {
         if let Some(h) = &p.monitor_heldout {
             probes.push(("heldout", h.clone()));
         }
+        let walk = match walking {
+            false => None,
+            true => Some(Walkback {
+                steps: spec.walkback - 1,
+                x: be.zeros(data.batch_size(), data.cols())?,
+                grads: shapes
+                    .iter()
+                    .map(|&(r, c)| be.zeros(r, c))
+                    .collect::<Result<_>>()?,
+            }),
+        };
         Ok(AeObjective {
+            recon: g.recon,
             ae,
             plan,
             opt,
             loss_sum: be.zeros(1, 1)?,
             batches: 0,
             probes,
+            walk,
         })
+    }
+
+    /// After the plain pass on `batch`: walks the chain `steps` more times
+    /// (sample the reconstruction, corrupt it, reconstruct towards the
+    /// batch), and steps along the gradient averaged over every pass.
+    fn walkback_step(
+        &mut self,
+        be: &B,
+        batch: &B::Mat,
+        at: Step,
+        rng: &mut RngStream,
+    ) -> Result<()> {
+        let w = self.walk.as_mut().expect("walkback is on");
+        let n = self.ae.params.len();
+        for i in 0..n {
+            be.copy(self.plan.param_grad(i)?, &mut w.grads[i])?;
+        }
+        for _ in 0..w.steps {
+            let r = self.plan.value(self.recon)?;
+            be.bernoulli(r, &mut w.x, rng)?;
+            let params = self.ae.bound();
+            let b = Bindings {
+                params: &params,
+                inputs: &[&w.x, batch],
+            };
+            self.plan.step(be, &b, rng)?;
+            for i in 0..n {
+                be.axpby(1.0, self.plan.param_grad(i)?, 1.0, &mut w.grads[i])?;
+            }
+        }
+        let k = (w.steps + 1) as f32;
+        for g in &mut w.grads {
+            be.affine(g, 1.0 / k, 0.0)?;
+        }
+        let grads: Vec<&B::Mat> = w.grads.iter().collect();
+        let mut params: Vec<&mut B::Mat> = self.ae.params.iter_mut().collect();
+        self.opt.step(be, &mut params, &grads, at.lr, at.momentum)
     }
 
     fn names(&self) -> Vec<&'static str> {
@@ -138,12 +201,15 @@ impl<B: Fused> Objective<B> for AeObjective<B> {
             let params = self.ae.bound();
             let b = Bindings {
                 params: &params,
-                inputs: &[batch],
+                inputs: &[batch, batch],
             };
             self.plan.step(be, &b, rng)?;
         }
         be.axpby(1.0, self.plan.loss_value()?, 1.0, &mut self.loss_sum)?;
         self.batches += 1;
+        if self.walk.is_some() {
+            return self.walkback_step(be, batch, at, rng);
+        }
         let grads = (0..self.ae.params.len())
             .map(|i| self.plan.param_grad(i))
             .collect::<Result<Vec<_>>>()?;

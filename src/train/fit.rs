@@ -378,7 +378,8 @@ impl<B: Backend, O: Objective<B>> Trainer<B, O> {
         on_epoch: &mut dyn FnMut(&EpochRecord, &O),
     ) -> Result<()> {
         let mut last_good: Option<PathBuf> = None;
-        while self.epoch < self.recipe.train.epochs as u64 {
+        // (A run resumed after it stopped early stays stopped.)
+        while self.epoch < self.recipe.train.epochs as u64 && !self.objective.done() {
             let e = self.epoch;
             let rec = match self.run_epoch(be, &mut |b| on_batch(e, b)) {
                 Ok(r) => r,
@@ -401,9 +402,6 @@ impl<B: Backend, O: Objective<B>> Trainer<B, O> {
                     self.checkpoint(be)?.save(p)?;
                     last_good = Some(p.to_path_buf());
                 }
-            }
-            if stop {
-                break;
             }
         }
         Ok(())

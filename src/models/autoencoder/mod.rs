@@ -14,7 +14,9 @@
 //! ```
 //!
 //! every term averaged over the rows of a batch. Parameters, in graph
-//! order: `W`, (`W_dec`), `b_h`, `b_v`.
+//! order: `W`, (`W_dec`), `b_h`, `b_v`; inputs `x` (encoded) and `t` (the
+//! reconstruction's target: `x` itself, or in walkback training the data
+//! row whose chain sample `x` is).
 
 mod host;
 mod persist;
@@ -103,6 +105,9 @@ impl Arch {
         let mut g = Graph::new();
         let (nv, nh) = (self.n_visible, self.n_hidden);
         let x = g.input("x", rows, nv);
+        // The targets: the inputs themselves, except in walkback training,
+        // where the input is a sample of the model's chain started at them.
+        let t = g.input("t", rows, nv);
         let w = g.param("W", nv, nh);
         let w_dec = if self.tied {
             w
@@ -125,7 +130,7 @@ impl Arch {
             Activation::Sigmoid => (Loss::SigmoidBce, g.sigmoid(z)),
             _ => (Loss::SquaredError, z),
         };
-        let mut loss = g.loss(rec_loss, z, x)?;
+        let mut loss = g.loss(rec_loss, z, t)?;
         if pen.contractive > 0.0 {
             let pc = contractive(
                 &mut g,
@@ -146,7 +151,7 @@ impl Arch {
             let s = g.scale(s, pen.l1 / rows as f32);
             loss = g.add(loss, s)?;
         }
-        let squared_error = g.loss(Loss::SquaredError, recon, x)?;
+        let squared_error = g.loss(Loss::SquaredError, recon, t)?;
         Ok(AeGraph {
             graph: g,
             loss,
@@ -332,7 +337,7 @@ impl<B: crate::backend::Fused> AutoEncoder<B> {
                 be,
                 &Bindings {
                     params: &params,
-                    inputs: &[&xb],
+                    inputs: &[&xb, &xb],
                 },
                 rng,
             )?;
@@ -423,7 +428,7 @@ impl<B: crate::backend::Fused> AutoEncoder<B> {
                 be,
                 &Bindings {
                     params: &params,
-                    inputs: &[&x],
+                    inputs: &[&x, &x],
                 },
                 rng,
             )?;
