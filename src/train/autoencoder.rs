@@ -11,51 +11,29 @@
 
 use std::path::Path;
 
-use crate::autodiff::{Activation, Bindings, Plan, Var};
+use crate::autodiff::{Activation, Var};
 use crate::backend::Fused;
 use crate::error::{Error, Result};
 use crate::host::HostMat;
 use crate::io::checkpoint::Checkpoint;
-use crate::io::recipe::{self, Recipe};
+use crate::io::recipe::Recipe;
 use crate::models::autoencoder::{AeHost, Arch, AutoEncoder, Penalties};
 use crate::rng::RngStream;
+use crate::train::backprop::Backprop;
 use crate::train::fit::{Batch, Objective, Resident, Step, Trainer};
 use crate::train::history::{CurveSpec, EpochRecord};
-use crate::train::optim::{OptimConfig, Optimizer, Rule};
 use crate::units::UnitKind;
 use crate::viz::Color;
 
 /// A training run of an auto-encoder.
 pub type AeTrainer<B> = Trainer<B, AeObjective<B>>;
 
-/// The optimiser a recipe's `[train]` section asks for.
-pub fn optim_config(t: &recipe::TrainSpec) -> OptimConfig {
-    let rule = match t.optimizer {
-        recipe::Optimizer::Sgd => Rule::Sgd { nesterov: false },
-        recipe::Optimizer::Nesterov => Rule::Sgd { nesterov: true },
-        recipe::Optimizer::Adam => Rule::Adam {
-            beta1: t.adam_beta1,
-            beta2: t.adam_beta2,
-            eps: t.adam_eps,
-        },
-    };
-    OptimConfig {
-        rule,
-        weight_decay: t.weight_decay,
-        clip_norm: t.clip_norm,
-    }
-}
-
 /// An auto-encoder with its planned graph, optimiser and monitors.
 pub struct AeObjective<B: Fused> {
     pub ae: AutoEncoder<B>,
-    plan: Plan<B>,
+    bp: Backprop<B>,
     /// The reconstruction's node (kept by the plan for walkback).
     recon: Var,
-    opt: Optimizer<B>,
-    /// The sum of the batch losses of the epoch so far (1 x 1) and their count.
-    loss_sum: B::Mat,
-    batches: usize,
     /// The monitors' fixed training and held-out subsets.
     probes: Vec<(&'static str, HostMat)>,
     walk: Option<Walkback<B>>,
@@ -77,11 +55,8 @@ impl<B: Fused> AeObjective<B> {
             .graph(data.batch_size(), &Penalties::from_spec(spec))?;
         let walking = spec.walkback > 1;
         let keep = if walking { vec![g.recon] } else { vec![] };
-        let plan = Plan::new(be, &g.graph, g.loss, &keep)?;
-        let params = ae.arch.params();
-        let shapes: Vec<_> = params.iter().map(|(_, s)| *s).collect();
-        let decay: Vec<bool> = params.iter().map(|(n, _)| n.starts_with('W')).collect();
-        let opt = Optimizer::new(be, &shapes, &decay, optim_config(&recipe.train))?;
+        let bp = Backprop::new(be, &g.graph, (g.loss, &keep), &recipe.train)?;
+        let shapes: Vec<_> = ae.arch.params().iter().map(|(_, s)| *s).collect();
         let p = &data.prepared;
         let mut probes = vec![("train", p.monitor_train.clone())];
         if let Some(h) = &p.monitor_heldout {
@@ -101,10 +76,7 @@ impl<B: Fused> AeObjective<B> {
         Ok(AeObjective {
             recon: g.recon,
             ae,
-            plan,
-            opt,
-            loss_sum: be.zeros(1, 1)?,
-            batches: 0,
+            bp,
             probes,
             walk,
         })
@@ -123,19 +95,14 @@ impl<B: Fused> AeObjective<B> {
         let w = self.walk.as_mut().expect("walkback is on");
         let n = self.ae.params.len();
         for i in 0..n {
-            be.copy(self.plan.param_grad(i)?, &mut w.grads[i])?;
+            be.copy(self.bp.plan.param_grad(i)?, &mut w.grads[i])?;
         }
         for _ in 0..w.steps {
-            let r = self.plan.value(self.recon)?;
+            let r = self.bp.plan.value(self.recon)?;
             be.bernoulli(r, &mut w.x, rng)?;
-            let params = self.ae.bound();
-            let b = Bindings {
-                params: &params,
-                inputs: &[&w.x, batch],
-            };
-            self.plan.step(be, &b, rng)?;
+            self.bp.pass(be, &self.ae.bound(), &[&w.x, batch], rng)?;
             for i in 0..n {
-                be.axpby(1.0, self.plan.param_grad(i)?, 1.0, &mut w.grads[i])?;
+                be.axpby(1.0, self.bp.plan.param_grad(i)?, 1.0, &mut w.grads[i])?;
             }
         }
         let k = (w.steps + 1) as f32;
@@ -143,12 +110,7 @@ impl<B: Fused> AeObjective<B> {
             be.affine(g, 1.0 / k, 0.0)?;
         }
         let grads: Vec<&B::Mat> = w.grads.iter().collect();
-        let mut params: Vec<&mut B::Mat> = self.ae.params.iter_mut().collect();
-        self.opt.step(be, &mut params, &grads, at.lr, at.momentum)
-    }
-
-    fn names(&self) -> Vec<&'static str> {
-        self.ae.arch.params().into_iter().map(|(n, _)| n).collect()
+        self.bp.update_with(be, &mut self.ae.params, &grads, at)
     }
 }
 
@@ -181,8 +143,7 @@ impl<B: Fused> Objective<B> for AeObjective<B> {
         let ae = AutoEncoder::from_host(be, &host)?;
         let mut o = Self::assemble(be, recipe, ae, data)?;
         let steps = ck.epoch * data.batches_per_epoch() as u64;
-        let names = o.names();
-        o.opt.import(be, &names, (ck, origin), steps)?;
+        o.bp.import(be, (ck, origin), steps)?;
         Ok(o)
     }
 
@@ -197,24 +158,12 @@ impl<B: Fused> Objective<B> for AeObjective<B> {
 
     fn step(&mut self, be: &B, batch: Batch<'_, B>, at: Step, rng: &mut RngStream) -> Result<()> {
         let batch = batch.x;
-        {
-            let params = self.ae.bound();
-            let b = Bindings {
-                params: &params,
-                inputs: &[batch, batch],
-            };
-            self.plan.step(be, &b, rng)?;
-        }
-        be.axpby(1.0, self.plan.loss_value()?, 1.0, &mut self.loss_sum)?;
-        self.batches += 1;
+        self.bp.pass(be, &self.ae.bound(), &[batch, batch], rng)?;
+        self.bp.note_loss(be)?;
         if self.walk.is_some() {
             return self.walkback_step(be, batch, at, rng);
         }
-        let grads = (0..self.ae.params.len())
-            .map(|i| self.plan.param_grad(i))
-            .collect::<Result<Vec<_>>>()?;
-        let mut params: Vec<&mut B::Mat> = self.ae.params.iter_mut().collect();
-        self.opt.step(be, &mut params, &grads, at.lr, at.momentum)
+        self.bp.update(be, &mut self.ae.params, at)
     }
 
     fn first_non_finite(&self, be: &B) -> Result<Option<String>> {
@@ -222,11 +171,8 @@ impl<B: Fused> Objective<B> for AeObjective<B> {
     }
 
     fn monitor(&mut self, be: &B, rec: &mut EpochRecord) -> Result<()> {
-        let sum = be.download(&self.loss_sum)?.data[0] as f64;
         rec.metrics
-            .insert("loss".into(), sum / self.batches.max(1) as f64);
-        be.fill(&mut self.loss_sum, 0.0)?;
-        self.batches = 0;
+            .insert("loss".into(), self.bp.take_mean_loss(be)?);
         let xent = self.ae.arch.decoder == Activation::Sigmoid;
         for (name, x) in &self.probes {
             // The clean graph draws nothing: any stream will do.
@@ -243,7 +189,7 @@ impl<B: Fused> Objective<B> for AeObjective<B> {
 
     fn checkpoint(&self, be: &B) -> Result<Checkpoint> {
         let mut c = Checkpoint::of_model(&self.ae.to_host(be)?)?;
-        self.opt.export(be, &self.names(), &mut c)?;
+        self.bp.export(be, &mut c)?;
         Ok(c)
     }
 

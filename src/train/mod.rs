@@ -9,6 +9,8 @@
 //!   the periodic atomic checkpoint.
 //! - [`optim`]: SGD (momentum, Nesterov), Adam, weight decay and gradient
 //!   clipping for every model trained by backpropagation.
+//! - [`backprop`]: what every backprop objective shares: the planned
+//!   graph, the optimiser, the epoch's loss summed on the device.
 //! - [`autoencoder`]: the auto-encoders' objective: a graph's gradient
 //!   and one of the optimisers above.
 //! - [`net`]: the feed-forward nets' objective (fine-tuning), with model
@@ -19,6 +21,7 @@
 //!   with momentum, weight decay, sparsity and centering, and monitors.
 
 pub mod autoencoder;
+pub mod backprop;
 pub mod fit;
 pub mod history;
 pub mod net;

@@ -11,7 +11,6 @@
 
 use std::path::Path;
 
-use crate::autodiff::{Bindings, Plan};
 use crate::backend::{Backend, Fused};
 use crate::error::{Error, Result};
 use crate::host::HostMat;
@@ -20,10 +19,9 @@ use crate::io::recipe::{Output, Recipe};
 use crate::models::net::{build, Dropout, Net, NetHost};
 use crate::models::AnyModel;
 use crate::rng::RngStream;
-use crate::train::autoencoder::optim_config;
+use crate::train::backprop::Backprop;
 use crate::train::fit::{Batch, Objective, Resident, Step, Trainer};
 use crate::train::history::{CurveSpec, EpochRecord};
-use crate::train::optim::Optimizer;
 use crate::units::UnitKind;
 use crate::viz::Color;
 
@@ -40,10 +38,7 @@ struct Best<B: Backend> {
 /// A net with its planned graph, optimiser, monitors and best epoch.
 pub struct NetObjective<B: Fused> {
     pub net: Net<B>,
-    plan: Plan<B>,
-    opt: Optimizer<B>,
-    loss_sum: B::Mat,
-    batches: usize,
+    bp: Backprop<B>,
     /// (name, rows, targets) of the training subset and the validation set.
     probes: Vec<(&'static str, HostMat, HostMat)>,
     best: Option<Best<B>>,
@@ -69,11 +64,7 @@ impl<B: Fused> NetObjective<B> {
             hidden: spec.dropout_hidden,
         };
         let g = net.graph(data.batch_size(), dropout)?;
-        let plan = Plan::new(be, &g.graph, g.loss, &[])?;
-        let shapes = net.param_shapes();
-        let decay: Vec<bool> = shapes.iter().map(|(n, _)| n.starts_with('W')).collect();
-        let sizes: Vec<_> = shapes.iter().map(|(_, s)| *s).collect();
-        let opt = Optimizer::new(be, &sizes, &decay, optim_config(&recipe.train))?;
+        let bp = Backprop::new(be, &g.graph, (g.loss, &[]), &recipe.train)?;
         let p = &data.prepared;
         let targets = |x: &HostMat, t: Option<&HostMat>| -> Result<HostMat> {
             match (spec.autoencoder, t) {
@@ -97,10 +88,7 @@ impl<B: Fused> NetObjective<B> {
         }
         Ok(NetObjective {
             net,
-            plan,
-            opt,
-            loss_sum: be.zeros(1, 1)?,
-            batches: 0,
+            bp,
             probes,
             best: None,
             epoch: 0,
@@ -189,9 +177,7 @@ impl<B: Fused> Objective<B> for NetObjective<B> {
         let host: NetHost = ck.model(origin)?;
         let mut o = Self::assemble(be, recipe, &host, data)?;
         let steps = ck.epoch * data.batches_per_epoch() as u64;
-        let names = o.names();
-        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        o.opt.import(be, &refs, (ck, origin), steps)?;
+        o.bp.import(be, (ck, origin), steps)?;
         o.epoch = ck.epoch;
         if ck.state.contains_key("best_score") {
             let score = ck.state_tensor(origin, "best_score", (1, 1))?.data[0];
@@ -225,22 +211,11 @@ impl<B: Fused> Objective<B> for NetObjective<B> {
     }
 
     fn step(&mut self, be: &B, batch: Batch<'_, B>, at: Step, rng: &mut RngStream) -> Result<()> {
-        {
-            let params = self.net.bound();
-            let t = batch.t.unwrap_or(batch.x);
-            let b = Bindings {
-                params: &params,
-                inputs: &[batch.x, t],
-            };
-            self.plan.step(be, &b, rng)?;
-        }
-        be.axpby(1.0, self.plan.loss_value()?, 1.0, &mut self.loss_sum)?;
-        self.batches += 1;
-        let grads = (0..self.net.params.len())
-            .map(|i| self.plan.param_grad(i))
-            .collect::<Result<Vec<_>>>()?;
-        let mut params: Vec<&mut B::Mat> = self.net.params.iter_mut().collect();
-        self.opt.step(be, &mut params, &grads, at.lr, at.momentum)
+        // A deep auto-encoder's targets are its inputs.
+        let t = batch.t.unwrap_or(batch.x);
+        self.bp.pass(be, &self.net.bound(), &[batch.x, t], rng)?;
+        self.bp.note_loss(be)?;
+        self.bp.update(be, &mut self.net.params, at)
     }
 
     fn done(&self) -> bool {
@@ -256,11 +231,8 @@ impl<B: Fused> Objective<B> for NetObjective<B> {
 
     fn monitor(&mut self, be: &B, rec: &mut EpochRecord) -> Result<()> {
         self.epoch += 1;
-        let sum = be.download(&self.loss_sum)?.data[0] as f64;
         rec.metrics
-            .insert("loss".into(), sum / self.batches.max(1) as f64);
-        be.fill(&mut self.loss_sum, 0.0)?;
-        self.batches = 0;
+            .insert("loss".into(), self.bp.take_mean_loss(be)?);
         let mut score = None;
         for (name, x, t) in &self.probes {
             let s = self.net.evaluate(be, x, t)?;
@@ -289,9 +261,8 @@ impl<B: Fused> Objective<B> for NetObjective<B> {
 
     fn checkpoint(&self, be: &B) -> Result<Checkpoint> {
         let mut c = Checkpoint::of_model(&self.net.to_host(be)?)?;
+        self.bp.export(be, &mut c)?;
         let names = self.names();
-        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        self.opt.export(be, &refs, &mut c)?;
         if let Some(b) = &self.best {
             for (name, m) in names.iter().zip(&b.params) {
                 c.state.insert(format!("best.{name}"), be.download(m)?);
