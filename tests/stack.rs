@@ -10,7 +10,7 @@ use ebmkit::io::recipe::{Codes, ModelSpec, Recipe};
 use ebmkit::models::{AnyModel, StackHost};
 use ebmkit::prelude::*;
 use ebmkit::train::autoencoder::AeTrainer;
-use ebmkit::train::stack::{encode, Progress, StackTrainer};
+use ebmkit::train::stack::{encode, LayerStart, Progress, StackTrainer};
 use std::path::Path;
 
 const STACK: &str = r#"
@@ -106,10 +106,30 @@ fn data(n: usize, seed: u64) -> HostMat {
 
 type EpochRecordAlias = ebmkit::train::EpochRecord;
 
-fn fit(recipe: Recipe, dir: &Path, resume: bool, x: &HostMat, h: &HostMat) -> StackHost {
-    let mut a = |_: usize, _: &Recipe, _: u64| {};
+/// The stack, and each layer's (index, first epoch, batches per epoch,
+/// batches reported).
+type Starts = Vec<(usize, u64, usize, usize)>;
+
+fn fit_reporting(
+    recipe: Recipe,
+    dir: &Path,
+    resume: bool,
+    x: &HostMat,
+    h: &HostMat,
+) -> (StackHost, Starts) {
+    let starts = std::cell::RefCell::new(Starts::new());
+    let mut a = |s: LayerStart<'_>| {
+        starts
+            .borrow_mut()
+            .push((s.k, s.from, s.batches_per_epoch, 0))
+    };
+    let mut n = |_: u64, _: usize| {
+        if let Some(last) = starts.borrow_mut().last_mut() {
+            last.3 += 1;
+        }
+    };
     let mut b = |_: usize, _: &EpochRecordAlias, _: String| {};
-    StackTrainer::new(recipe, dir)
+    let stack = StackTrainer::new(recipe, dir)
         .unwrap()
         .fit(
             &Cpu::new(),
@@ -117,10 +137,25 @@ fn fit(recipe: Recipe, dir: &Path, resume: bool, x: &HostMat, h: &HostMat) -> St
             resume,
             Progress {
                 on_layer: &mut a,
+                on_batch: &mut n,
                 on_epoch: &mut b,
             },
         )
-        .unwrap()
+        .unwrap();
+    (stack, starts.into_inner())
+}
+
+fn fit(recipe: Recipe, dir: &Path, resume: bool, x: &HostMat, h: &HostMat) -> StackHost {
+    fit_reporting(recipe, dir, resume, x, h).0
+}
+
+/// The epochs in a layer's curves.csv.
+fn curve_epochs(dir: &Path, k: usize) -> Vec<u64> {
+    let csv = std::fs::read_to_string(dir.join(format!("layer-{k}/curves.csv"))).unwrap();
+    csv.lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect()
 }
 
 fn temp(name: &str) -> std::path::PathBuf {
@@ -154,8 +189,17 @@ fn each_layer_learns_from_the_codes_below_and_resumes_where_it_stopped() {
     let mut short = r.clone();
     short.layers[1].train.epochs = 2;
     fit(short, &b, false, &x, &h);
-    let resumed = fit(r.clone(), &b, true, &x, &h);
+    assert_eq!(curve_epochs(&b, 1), [1, 2]);
+    let (resumed, starts) = fit_reporting(r.clone(), &b, true, &x, &h);
     assert_eq!(resumed, stack);
+    // Layer 0 was done; layer 1 went on from epoch 2, every batch reported.
+    let e0 = r.layer(0).unwrap().train.epochs as u64;
+    let (bpe, left) = (starts[1].2, (4 - 2) as usize);
+    assert_eq!(starts[0], (0, e0, 0, 0));
+    assert_eq!(starts[1], (1, 2, bpe, bpe * left));
+    assert!(bpe > 0);
+    // The resumed layer's curves hold its whole history.
+    assert_eq!(curve_epochs(&b, 1), [1, 2, 3, 4]);
     // Without --resume every layer starts again, from the same seeds.
     assert_eq!(fit(r.clone(), &b, false, &x, &h), stack);
 

@@ -1,13 +1,14 @@
 //! `ebmkit train` of a stack recipe: every layer in turn (each with its
 //! own checkpoint under `layers/`, so that `--resume` continues the layer
 //! it stopped in), then the stack as one checkpoint and the first layer's
-//! filters. Epochs print one line each, `--quiet` or not.
+//! filters, with each layer's curves under `layers/layer-k/`. A progress
+//! bar per layer (one line per epoch with `--quiet`).
 
-use super::train::{report, Setup, TrainArgs};
+use super::train::{progress_bar, report, Setup, TrainArgs};
 use ebmkit::backend::Fused;
 use ebmkit::io::checkpoint::Checkpoint;
 use ebmkit::models::AnyModel;
-use ebmkit::train::stack::{Progress, StackTrainer};
+use ebmkit::train::stack::{LayerStart, Progress, StackTrainer};
 use ebmkit::viz::{receptive_fields, save_grid, zoom_for, Norm};
 
 pub fn train<B: Fused>(be: &B, args: &TrainArgs, s: &Setup) -> ebmkit::Result<()> {
@@ -19,17 +20,43 @@ pub fn train<B: Fused>(be: &B, args: &TrainArgs, s: &Setup) -> ebmkit::Result<()
         be.name(),
         s.data.train.rows
     );
-    let mut on_layer = |k: usize, r: &ebmkit::io::recipe::Recipe, from: u64| {
+    let bar = std::cell::RefCell::new(indicatif::ProgressBar::hidden());
+    // The layer's first epoch and batches per epoch, for the bar's position.
+    let at = std::cell::Cell::new((0u64, 0usize));
+    let mut on_layer = |l: LayerStart<'_>| {
+        let r = l.recipe;
         eprintln!(
-            "layer {k} of {n}: {} ({} hidden units), epochs {from}..{}",
+            "layer {} of {n}: {} ({} hidden units), epochs {}..{}",
+            l.k,
             r.model.kind(),
             layer_width(r),
+            l.from,
             r.train.epochs
         );
+        let left = (r.train.epochs as u64).saturating_sub(l.from) * l.batches_per_epoch as u64;
+        let pb = if args.quiet || left == 0 {
+            indicatif::ProgressBar::hidden()
+        } else {
+            progress_bar(left)
+        };
+        bar.replace(pb).finish_and_clear();
+        at.set((l.from, l.batches_per_epoch));
     };
-    // One line per epoch (a stack has no single progress bar to fill).
+    let mut on_batch = |e: u64, b: usize| {
+        let (from, nb) = at.get();
+        let done = (e - from) * nb as u64 + b as u64 + 1;
+        if done % 10 == 0 {
+            bar.borrow().set_position(done);
+        }
+    };
     let mut on_epoch = |k: usize, _: &ebmkit::train::EpochRecord, line: String| {
-        eprintln!("  [{k}] {line}");
+        let pb = bar.borrow();
+        pb.set_message(line.clone());
+        if args.quiet || pb.is_hidden() {
+            eprintln!("  [{k}] {line}");
+        } else {
+            pb.println(format!("  [{k}] {line}"));
+        }
     };
     let stack = run.fit(
         be,
@@ -37,9 +64,12 @@ pub fn train<B: Fused>(be: &B, args: &TrainArgs, s: &Setup) -> ebmkit::Result<()
         args.resume.is_some(),
         Progress {
             on_layer: &mut on_layer,
+            on_batch: &mut on_batch,
             on_epoch: &mut on_epoch,
         },
-    )?;
+    );
+    bar.borrow().finish_and_clear();
+    let stack = stack?;
     let mut ck = Checkpoint::of_model(&stack)?;
     ck.recipe = s.recipe.to_toml()?;
     ck.save(&s.ckpt)?;
@@ -50,6 +80,7 @@ pub fn train<B: Fused>(be: &B, args: &TrainArgs, s: &Setup) -> ebmkit::Result<()
     save_grid(&filters, &w, shape, 10, Norm::PerTile, zoom_for(shape))?;
     let mut files = vec![s.ckpt.clone(), filters];
     files.extend((0..n).map(|k| run.layer_path(k)));
+    files.extend((0..n).map(|k| run.curves_dir(k).join("curves.csv")));
     report(&files);
     Ok(())
 }

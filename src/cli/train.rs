@@ -354,6 +354,19 @@ fn save_pictures<B: Fused>(
     Ok(vec![filters, samples])
 }
 
+/// A bar over `batches` minibatches, the last epoch's line beside it.
+pub fn progress_bar(batches: u64) -> indicatif::ProgressBar {
+    let pb = indicatif::ProgressBar::new(batches);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} batches, ETA {eta} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    pb
+}
+
 /// Trains to the recipe's epoch count with a progress bar (or one line per
 /// epoch when `quiet`), checkpointing into `ckpt`.
 fn fit_with_progress<B: Fused, O: Objective<B>>(
@@ -368,15 +381,8 @@ fn fit_with_progress<B: Fused, O: Objective<B>>(
     let pb = if quiet {
         indicatif::ProgressBar::hidden()
     } else {
-        indicatif::ProgressBar::new(remaining)
+        progress_bar(remaining)
     };
-    pb.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] {pos}/{len} batches, ETA {eta} {msg}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
     let result = trainer.fit(
         be,
         Some(ckpt),
@@ -389,7 +395,8 @@ fn fit_with_progress<B: Fused, O: Objective<B>>(
         &mut |r, o| {
             let line = o.describe(r);
             pb.set_message(line.clone());
-            if quiet {
+            // A bar that draws nothing (stderr not a terminal) prints nothing.
+            if quiet || pb.is_hidden() {
                 eprintln!("{line}");
             } else {
                 pb.println(line);

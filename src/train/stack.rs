@@ -22,10 +22,23 @@ use crate::train::fit::{Objective, Trainer};
 use crate::train::history::EpochRecord;
 use crate::train::rbm::RbmObjective;
 
-/// What a stack run reports as it goes: a layer starting (index, its
-/// recipe, the epoch it starts from), and every epoch's line.
+/// A layer of a stack starting its training.
+pub struct LayerStart<'a> {
+    /// Its index in the stack.
+    pub k: usize,
+    /// Its recipe (the stack's `[train]` with the layer's keys over it).
+    pub recipe: &'a Recipe,
+    /// The epoch it starts from (its epoch count when it is already done).
+    pub from: u64,
+    /// Minibatches per epoch (0 when there is nothing left to train).
+    pub batches_per_epoch: usize,
+}
+
+/// What a stack run reports as it goes: a layer starting, every minibatch
+/// (epoch, batch index), and every epoch's line.
 pub struct Progress<'a> {
-    pub on_layer: &'a mut dyn FnMut(usize, &Recipe, u64),
+    pub on_layer: &'a mut dyn FnMut(LayerStart<'_>),
+    pub on_batch: &'a mut dyn FnMut(u64, usize),
     pub on_epoch: &'a mut dyn FnMut(usize, &EpochRecord, String),
 }
 
@@ -52,6 +65,11 @@ impl StackTrainer {
         self.dir.join(format!("layer-{k}.safetensors"))
     }
 
+    /// The folder of layer `k`'s training curves (CSV and PNG).
+    pub fn curves_dir(&self, k: usize) -> PathBuf {
+        self.dir.join(format!("layer-{k}"))
+    }
+
     /// Trains every layer in turn on `train` (held-out rows `heldout` for
     /// the monitors). With `resume`, a layer whose checkpoint exists
     /// continues from it (a finished one is kept as it is); without, every
@@ -61,7 +79,7 @@ impl StackTrainer {
         be: &B,
         (train, heldout): (&HostMat, Option<&HostMat>),
         resume: bool,
-        progress: Progress<'_>,
+        mut progress: Progress<'_>,
     ) -> Result<StackHost> {
         std::fs::create_dir_all(&self.dir).map_err(|e| crate::Error::io(&self.dir, e))?;
         // Later layers see the rows layer 0 trains on.
@@ -71,26 +89,18 @@ impl StackTrainer {
         for k in 0..self.recipe.layers.len() {
             let r = self.recipe.layer(k)?;
             let path = self.layer_path(k);
+            let curves = self.curves_dir(k);
             let rows = (if k == 0 { train } else { &x }, held.as_ref());
             let go = Layer {
                 k,
                 path: &path,
+                curves: &curves,
                 resume,
                 rows,
             };
             let model = match &r.model {
-                ModelSpec::Rbm(_) => go.fit::<B, RbmObjective<B>>(
-                    be,
-                    r,
-                    &mut *progress.on_layer,
-                    &mut *progress.on_epoch,
-                )?,
-                _ => go.fit::<B, AeObjective<B>>(
-                    be,
-                    r,
-                    &mut *progress.on_layer,
-                    &mut *progress.on_epoch,
-                )?,
+                ModelSpec::Rbm(_) => go.fit::<B, RbmObjective<B>>(be, r, &mut progress)?,
+                _ => go.fit::<B, AeObjective<B>>(be, r, &mut progress)?,
             };
             if k + 1 < self.recipe.layers.len() {
                 x = encode(be, &model, &x)?;
@@ -112,10 +122,12 @@ pub fn encode<B: Fused>(be: &B, model: &AnyModel, x: &HostMat) -> Result<HostMat
     Net::from_host(be, &net)?.forward(be, x)
 }
 
-/// One layer's training: where it checkpoints, whether it resumes, its rows.
+/// One layer's training: where it checkpoints and writes its curves,
+/// whether it resumes, its rows.
 struct Layer<'a> {
     k: usize,
     path: &'a Path,
+    curves: &'a Path,
     resume: bool,
     rows: (&'a HostMat, Option<&'a HostMat>),
 }
@@ -125,29 +137,40 @@ impl Layer<'_> {
         &self,
         be: &B,
         recipe: Recipe,
-        on_layer: &mut dyn FnMut(usize, &Recipe, u64),
-        on_epoch: &mut dyn FnMut(usize, &EpochRecord, String),
+        progress: &mut Progress<'_>,
     ) -> Result<AnyModel> {
         let (k, path) = (self.k, self.path);
         let epochs = recipe.train.epochs as u64;
-        if self.resume && path.exists() {
+        let mut t = if self.resume && path.exists() {
             let ck = Checkpoint::load(path)?;
             if ck.epoch >= epochs {
-                on_layer(k, &recipe, ck.epoch);
+                (progress.on_layer)(LayerStart {
+                    k,
+                    recipe: &recipe,
+                    from: ck.epoch,
+                    batches_per_epoch: 0,
+                });
                 return AnyModel::from_checkpoint(&ck, path);
             }
-            let mut t = Trainer::<B, O>::resume(be, recipe, &ck, path, self.rows)?;
-            on_layer(k, &t.recipe, t.epoch);
-            t.fit(be, Some(path), &mut |_, _| {}, &mut |r, o| {
-                on_epoch(k, r, o.describe(r))
-            })?;
+            Trainer::<B, O>::resume(be, recipe, &ck, path, self.rows)?
         } else {
-            let mut t = Trainer::<B, O>::new(be, recipe, self.rows.0, self.rows.1)?;
-            on_layer(k, &t.recipe, 0);
-            t.fit(be, Some(path), &mut |_, _| {}, &mut |r, o| {
-                on_epoch(k, r, o.describe(r))
-            })?;
-        }
+            Trainer::<B, O>::new(be, recipe, self.rows.0, self.rows.1)?
+        };
+        (progress.on_layer)(LayerStart {
+            k,
+            recipe: &t.recipe,
+            from: t.epoch,
+            batches_per_epoch: t.batches_per_epoch(),
+        });
+        let on_batch = &mut *progress.on_batch;
+        let on_epoch = &mut *progress.on_epoch;
+        let fitted = t.fit(be, Some(path), &mut |e, b| on_batch(e, b), &mut |r, o| {
+            on_epoch(k, r, o.describe(r))
+        });
+        // The curves also when training failed: they show where it went.
+        std::fs::create_dir_all(self.curves).map_err(|e| crate::Error::io(self.curves, e))?;
+        t.save_curves(self.curves)?;
+        fitted?;
         Ok(AnyModel::load(path)?.0)
     }
 }
