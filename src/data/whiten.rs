@@ -67,56 +67,70 @@ pub struct Whitener {
 /// O(d^2 + block*d) whatever the number of examples.
 const COV_BLOCK: usize = 4096;
 
+/// The arguments of [`Whitener::fit`] checked; returns the number of
+/// components kept.
+fn check_fit(data: &HostMat, config: &WhitenConfig) -> Result<usize> {
+    let (n, d) = data.shape();
+    if n < 2 || d == 0 {
+        return Err(Error::shape(
+            "Whitener::fit",
+            format!("needs at least 2 rows and 1 column, got {n}x{d}"),
+        ));
+    }
+    let eps = config.epsilon;
+    if !(eps.is_finite() && eps >= 0.0) {
+        return Err(Error::value(
+            "epsilon",
+            format!("{eps}; must be finite and >= 0"),
+        ));
+    }
+    let k = config.components.unwrap_or(d);
+    if k == 0 || k > d {
+        return Err(Error::value(
+            "components",
+            format!("{k}; must be between 1 and the dimension {d}"),
+        ));
+    }
+    if let Some(i) = data.data.iter().position(|v| !v.is_finite()) {
+        return Err(Error::value(
+            "whitening data",
+            format!("non-finite value at row {}, column {}", i / d, i % d),
+        ));
+    }
+    Ok(k)
+}
+
+/// The mean of the rows and their covariance (unbiased, n - 1), in f64,
+/// exactly symmetric.
+fn mean_and_covariance(data: &HostMat) -> (Vec<f64>, DMatrix<f64>) {
+    let (n, d) = data.shape();
+    let mut mean = vec![0f64; d];
+    for r in 0..n {
+        for (m, &v) in mean.iter_mut().zip(data.row(r)) {
+            *m += v as f64;
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= n as f64);
+
+    let mut cov = DMatrix::<f64>::zeros(d, d);
+    for start in (0..n).step_by(COV_BLOCK) {
+        let m = COV_BLOCK.min(n - start);
+        let block = DMatrix::<f64>::from_fn(d, m, |i, j| data.get(start + j, i) as f64 - mean[i]);
+        cov.gemm(1.0, &block, &block.transpose(), 1.0);
+    }
+    cov /= (n - 1) as f64;
+    // Exact symmetry keeps the eigen-solver from wandering on roundoff.
+    let cov = (&cov + cov.transpose()) * 0.5;
+    (mean, cov)
+}
+
 impl Whitener {
     /// Fits mean and covariance (unbiased, n - 1) of the rows of `data`.
     pub fn fit(data: &HostMat, config: &WhitenConfig) -> Result<Self> {
-        let (n, d) = data.shape();
-        if n < 2 || d == 0 {
-            return Err(Error::shape(
-                "Whitener::fit",
-                format!("needs at least 2 rows and 1 column, got {n}x{d}"),
-            ));
-        }
+        let d = data.cols;
+        let k = check_fit(data, config)?;
         let eps = config.epsilon;
-        if !(eps.is_finite() && eps >= 0.0) {
-            return Err(Error::value(
-                "epsilon",
-                format!("{eps}; must be finite and >= 0"),
-            ));
-        }
-        let k = config.components.unwrap_or(d);
-        if k == 0 || k > d {
-            return Err(Error::value(
-                "components",
-                format!("{k}; must be between 1 and the dimension {d}"),
-            ));
-        }
-        if let Some(i) = data.data.iter().position(|v| !v.is_finite()) {
-            return Err(Error::value(
-                "whitening data",
-                format!("non-finite value at row {}, column {}", i / d, i % d),
-            ));
-        }
-
-        let mut mean = vec![0f64; d];
-        for r in 0..n {
-            for (m, &v) in mean.iter_mut().zip(data.row(r)) {
-                *m += v as f64;
-            }
-        }
-        mean.iter_mut().for_each(|m| *m /= n as f64);
-
-        let mut cov = DMatrix::<f64>::zeros(d, d);
-        for start in (0..n).step_by(COV_BLOCK) {
-            let m = COV_BLOCK.min(n - start);
-            let block =
-                DMatrix::<f64>::from_fn(d, m, |i, j| data.get(start + j, i) as f64 - mean[i]);
-            cov.gemm(1.0, &block, &block.transpose(), 1.0);
-        }
-        cov /= (n - 1) as f64;
-        // Exact symmetry keeps the eigen-solver from wandering on roundoff.
-        let cov = (&cov + cov.transpose()) * 0.5;
-
+        let (mean, cov) = mean_and_covariance(data);
         let eig = SymmetricEigen::new(cov);
         let mut order: Vec<usize> = (0..d).collect();
         order.sort_by(|&a, &b| eig.eigenvalues[b].total_cmp(&eig.eigenvalues[a]));

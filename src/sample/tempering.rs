@@ -64,6 +64,78 @@ pub fn linear_betas(t: usize, beta_min: f32) -> Vec<f32> {
         .collect()
 }
 
+/// The ladder starts at 1, decreases and stays >= 0; at least one chain.
+fn check_ladder(betas: &[f32], n: usize) -> Result<()> {
+    if betas.is_empty() || (betas[0] - 1.0).abs() > 1e-6 {
+        return Err(Error::value(
+            "temperatures",
+            "the first inverse temperature must be 1",
+        ));
+    }
+    for w in betas.windows(2) {
+        if w[1] >= w[0] || w[1] < 0.0 {
+            return Err(Error::value(
+                "temperatures",
+                format!("inverse temperatures must decrease and stay >= 0: {betas:?}"),
+            ));
+        }
+    }
+    if n == 0 {
+        return Err(Error::value(
+            "chains",
+            "need at least one chain per temperature",
+        ));
+    }
+    Ok(())
+}
+
+/// Per swap phase and chain row: the partner row, the lower row of the
+/// pair, β_row - β_partner, and 1 where the row counts the pair's attempt.
+struct SwapTables {
+    partner: [Vec<u32>; 2],
+    lower: [Vec<u32>; 2],
+    dbeta: [HostMat; 2],
+    cmask: [HostMat; 2],
+}
+
+fn swap_tables(betas: &[f32], n: usize) -> SwapTables {
+    let t = betas.len();
+    let r = t * n;
+    let mut partner = [vec![0u32; r], vec![0u32; r]];
+    let mut lower = [vec![0u32; r], vec![0u32; r]];
+    let mut dbeta = [HostMat::zeros(r, 1), HostMat::zeros(r, 1)];
+    let mut cmask = [HostMat::zeros(r, 1), HostMat::zeros(r, 1)];
+    for phase in 0..2 {
+        for ti in 0..t {
+            // Phase p pairs (p, p+1), (p+2, p+3), ...
+            let p = if ti >= phase && (ti - phase) % 2 == 0 {
+                if ti + 1 < t {
+                    ti + 1
+                } else {
+                    ti
+                }
+            } else if ti > phase {
+                ti - 1
+            } else {
+                ti
+            };
+            for c in 0..n {
+                let row = ti * n + c;
+                partner[phase][row] = (p * n + c) as u32;
+                lower[phase][row] = (ti.min(p) * n + c) as u32;
+                dbeta[phase].data[row] = betas[ti] - betas[p];
+                cmask[phase].data[row] = if p == ti + 1 { 1.0 } else { 0.0 };
+            }
+        }
+    }
+    SwapTables {
+        partner,
+        lower,
+        dbeta,
+        cmask,
+    }
+}
+
 impl<B: Backend> Tempering<B> {
     /// `n` chains per temperature (all zero until [`start_from`](Self::start_from)).
     pub fn new(
@@ -73,55 +145,14 @@ impl<B: Backend> Tempering<B> {
         n_visible: usize,
         n_hidden: usize,
     ) -> Result<Self> {
-        let t = betas.len();
-        if t == 0 || (betas[0] - 1.0).abs() > 1e-6 {
-            return Err(Error::value(
-                "temperatures",
-                "the first inverse temperature must be 1",
-            ));
-        }
-        for w in betas.windows(2) {
-            if w[1] >= w[0] || w[1] < 0.0 {
-                return Err(Error::value(
-                    "temperatures",
-                    format!("inverse temperatures must decrease and stay >= 0: {betas:?}"),
-                ));
-            }
-        }
-        if n == 0 {
-            return Err(Error::value(
-                "chains",
-                "need at least one chain per temperature",
-            ));
-        }
-        let r = t * n;
-        let mut partner = [vec![0u32; r], vec![0u32; r]];
-        let mut lower = [vec![0u32; r], vec![0u32; r]];
-        let mut dbeta = [HostMat::zeros(r, 1), HostMat::zeros(r, 1)];
-        let mut cmask = [HostMat::zeros(r, 1), HostMat::zeros(r, 1)];
-        for phase in 0..2 {
-            for ti in 0..t {
-                // Phase p pairs (p, p+1), (p+2, p+3), ...
-                let p = if ti >= phase && (ti - phase) % 2 == 0 {
-                    if ti + 1 < t {
-                        ti + 1
-                    } else {
-                        ti
-                    }
-                } else if ti > phase {
-                    ti - 1
-                } else {
-                    ti
-                };
-                for c in 0..n {
-                    let row = ti * n + c;
-                    partner[phase][row] = (p * n + c) as u32;
-                    lower[phase][row] = (ti.min(p) * n + c) as u32;
-                    dbeta[phase].data[row] = betas[ti] - betas[p];
-                    cmask[phase].data[row] = if p == ti + 1 { 1.0 } else { 0.0 };
-                }
-            }
-        }
+        check_ladder(&betas, n)?;
+        let r = betas.len() * n;
+        let SwapTables {
+            partner,
+            lower,
+            dbeta,
+            cmask,
+        } = swap_tables(&betas, n);
         Ok(Tempering {
             n,
             v: be.zeros(r, n_visible)?,
@@ -143,7 +174,7 @@ impl<B: Backend> Tempering<B> {
             accept: be.zeros(r, 1)?,
             accept_pair: be.zeros(r, 1)?,
             accepted: be.zeros(r, 1)?,
-            attempts: vec![0; t],
+            attempts: vec![0; betas.len()],
             dv: be.zeros(r, n_visible)?,
             dh: be.zeros(r, n_hidden)?,
             first_block: (0..n as u32).collect(),

@@ -24,27 +24,10 @@ pub(super) fn gemm_raw(
         return;
     }
     if k == 0 {
-        c.data.iter_mut().for_each(|x| *x *= beta);
-        if beta == 0.0 {
-            c.data.iter_mut().for_each(|x| *x = 0.0);
-        }
-        if let Some(e) = epilogue {
-            let c_ptr = SendPtr(c.data.as_mut_ptr());
-            // SAFETY: the whole of C, owned by this call.
-            e(c_ptr.0, 0, m, 0, n);
-        }
-        return;
+        return empty_product(c, beta, (m, n), epilogue);
     }
-    // Row-major X (r x c): element (i, j) at i*c + j, so rs = c, cs = 1;
-    // its transpose swaps the two strides.
-    let (a_rs, a_cs) = match ta {
-        Trans::N => (a.cols as isize, 1),
-        Trans::T => (1, a.cols as isize),
-    };
-    let (b_rs, b_cs) = match tb {
-        Trans::N => (b.cols as isize, 1),
-        Trans::T => (1, b.cols as isize),
-    };
+    let (a_rs, a_cs) = strides(ta, a.cols);
+    let (b_rs, b_cs) = strides(tb, b.cols);
     let threads = rayon::current_num_threads();
     let flops = 2.0 * m as f64 * n as f64 * k as f64;
     let a_ptr = SendPtr(a.data.as_ptr() as *mut f32);
@@ -89,6 +72,39 @@ pub(super) fn gemm_raw(
             }
         }
     };
+    split(m, n, parts, &block);
+}
+
+/// C = beta C (with its epilogue) when the inner dimension is 0.
+fn empty_product(
+    c: &mut HostMat,
+    beta: f32,
+    (m, n): (usize, usize),
+    epilogue: Option<&Epilogue<'_>>,
+) {
+    c.data.iter_mut().for_each(|x| *x *= beta);
+    if beta == 0.0 {
+        c.data.iter_mut().for_each(|x| *x = 0.0);
+    }
+    if let Some(e) = epilogue {
+        let c_ptr = SendPtr(c.data.as_mut_ptr());
+        // SAFETY: the whole of C, owned by this call.
+        e(c_ptr.0, 0, m, 0, n);
+    }
+}
+
+/// Row-major X (r x c): element (i, j) at i*c + j, so rs = c, cs = 1; its
+/// transpose swaps the two strides.
+fn strides(t: Trans, cols: usize) -> (isize, isize) {
+    match t {
+        Trans::N => (cols as isize, 1),
+        Trans::T => (1, cols as isize),
+    }
+}
+
+/// Runs `block(i0, i1, j0, j1)` over `parts` disjoint blocks of an m x n C,
+/// split along its longer side, in parallel.
+fn split(m: usize, n: usize, parts: usize, block: &(dyn Fn(usize, usize, usize, usize) + Sync)) {
     if parts == 1 {
         block(0, m, 0, n);
     } else if n >= m {
