@@ -4,7 +4,8 @@
 //! loop of the same model in the same run: `cargo bench --bench dae`. The
 //! peer is `benches/torch_dae.py` (2 threads on the CPU; CUDA when a GPU
 //! is there); it is skipped with a note when python3 or torch is missing.
-//! Set `EBMKIT_BENCH_PEER=0` to skip it.
+//! Set `EBMKIT_BENCH_PEER=0` to skip it. `cargo bench --bench dae -- gpu`
+//! (or `cpu`) measures one backend only.
 
 use ebmkit::backend::{cpu::Cpu, gpu::Gpu, Backend, Fused};
 use ebmkit::data::{data_dir, mnist::Mnist};
@@ -52,7 +53,12 @@ fn torch(images: &Path, device: &str) -> Option<(f64, f64, String)> {
     if std::env::var("EBMKIT_BENCH_PEER").as_deref() == Ok("0") {
         return None;
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/torch_dae.py");
+    // From the working folder first: a bench binary copied to another
+    // machine (experiments/gpu_speed.sh) runs from a checkout there.
+    let script = [Path::new("benches/torch_dae.py").to_path_buf()]
+        .into_iter()
+        .chain([Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/torch_dae.py")])
+        .find(|p| p.exists())?;
     let out = Command::new("python3")
         .arg(script)
         .arg(images)
@@ -97,28 +103,43 @@ fn main() {
     .iter()
     .map(|p| dir.join(p))
     .find(|p| p.exists());
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let named = |b: &str| args.iter().any(|a| a == b);
+    let all = !named("cpu") && !named("gpu");
+    if all || named("cpu") {
+        cpu_pair(&mnist.train_images, images.as_deref());
+    }
+    if all || named("gpu") {
+        gpu_pair(&mnist.train_images, images.as_deref());
+    }
+}
+
+fn cpu_pair(train: &ebmkit::HostMat, images: Option<&Path>) {
     let cpu = Cpu::new();
-    let t_cpu = median(ours(&cpu, &mnist.train_images)[1..].to_vec());
+    let t_cpu = median(ours(&cpu, train)[1..].to_vec());
     println!(
         "ebmkit {:<36} DAE epoch: {t_cpu:.3} s (median of epochs 2-4)",
         cpu.name()
     );
-    match images.as_deref().and_then(|p| torch(p, "cpu")) {
+    match images.and_then(|p| torch(p, "cpu")) {
         Some((s, g, peer)) => println!(
             "{peer:<43} DAE epoch: {s:.3} s (GEMM 100x784x1000 {g:.0} GFLOP/s)  -> ebmkit cpu / torch = {:.2}",
             t_cpu / s
         ),
         None => println!("torch cpu peer: skipped"),
     }
+}
+
+fn gpu_pair(train: &ebmkit::HostMat, images: Option<&Path>) {
     match Gpu::new() {
         Ok(gpu) if gpu.is_software() => println!("gpu: skipped (software adapter {})", gpu.name()),
         Ok(gpu) => {
-            let t = median(ours(&gpu, &mnist.train_images)[1..].to_vec());
+            let t = median(ours(&gpu, train)[1..].to_vec());
             println!(
                 "ebmkit {:<36} DAE epoch: {t:.4} s (median of epochs 2-4)",
                 gpu.name()
             );
-            match images.as_deref().and_then(|p| torch(p, "cuda")) {
+            match images.and_then(|p| torch(p, "cuda")) {
                 Some((s, g, peer)) => println!(
                     "{peer:<43} DAE epoch: {s:.4} s (GEMM {g:.0} GFLOP/s)  -> ebmkit gpu / torch = {:.2}",
                     t / s

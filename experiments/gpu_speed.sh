@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The GPU speed figures of the README in one run, beside the PyTorch peer:
 # GEMM throughput, one PCD-1 epoch (784x500, batch 100, 60,000 digits) and
-# AIS (100 runs x 14,500 temperatures), with the dispatches per step.
+# AIS (100 runs x 14,500 temperatures), with the dispatches per step, and
+# one epoch of the denoising auto-encoder (784x1000 tied, batch 100) beside
+# PyTorch's CUDA loop of it (benches/torch_dae.py, from the checkout).
 #
 #   experiments/gpu_speed.sh prepare   # here: build the binaries into .dev/ and
 #                                      # copy MNIST and the peer script beside them
@@ -17,7 +19,7 @@ case "${1:-}" in
     cargo build --release --quiet
     mkdir -p .dev/data .dev/bench
     cp target/release/ebmkit .dev/
-    for b in rbm ais; do
+    for b in rbm ais dae; do
       exe=$(cargo bench --bench "$b" --no-run --message-format=json 2>/dev/null |
         grep -o "\"executable\":\"[^\"]*/deps/$b-[^\"]*\"" | cut -d\" -f4 | tail -1)
       cp "$exe" ".dev/bench-$b"
@@ -26,7 +28,7 @@ case "${1:-}" in
     cp -r "$data/mnist" .dev/data/
     cp "${EBMKIT_BENCH:-../shared/bench}/torch_rbm.py" .dev/bench/
     # Debug info would take the folder past the 64 MiB a device run carries.
-    strip .dev/ebmkit .dev/bench-rbm .dev/bench-ais
+    strip .dev/ebmkit .dev/bench-rbm .dev/bench-ais .dev/bench-dae
     du -sh .dev
     ;;
   run)
@@ -39,6 +41,7 @@ case "${1:-}" in
     stamp ais; .dev/bench-ais gpu
     stamp rbm-epoch; .dev/bench-rbm
     stamp torch; python3 .dev/bench/torch_rbm.py .dev/data/mnist || echo "torch peer failed"
+    stamp dae; EBMKIT_BENCH_PEER=1 .dev/bench-dae gpu
     stamp end
     ;;
   *)

@@ -21,15 +21,19 @@ pub struct FinetuneArgs {
     /// The net recipe (`kind = "net"`).
     #[arg(long)]
     pub recipe: PathBuf,
+    /// Data folder for `source = "mnist"` (default: $EBMKIT_DATA, else ../shared/data).
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Output folder (default: out/<recipe name>).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Train until this many epochs are completed (default: the recipe's).
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// Resume from a checkpoint written by an earlier `finetune`.
     #[arg(long)]
     pub resume: Option<PathBuf>,
+    /// No progress bar (one line per epoch instead).
     #[arg(long)]
     pub quiet: bool,
 }
