@@ -1,6 +1,7 @@
 //! `ebmkit eval`: for an RBM the mean log-probability of the test (and
 //! training) data of a checkpoint's own data set, prepared as its training
-//! run saw it; for an auto-encoder the reconstruction error of both.
+//! run saw it; for an auto-encoder the reconstruction error of both; for a
+//! stack of RBMs the DBN's variational lower bound on it.
 
 use clap::Args;
 use ebmkit::autodiff::Activation;
@@ -28,6 +29,9 @@ pub struct EvalArgs {
     pub betas: Option<usize>,
     #[arg(long, default_value_t = EVAL_SEED)]
     pub seed: u64,
+    /// DBNs: recognition passes per row for the bound's expectation.
+    #[arg(long, default_value_t = ebmkit::estimate::dbn::DEFAULT_SAMPLES)]
+    pub samples: usize,
 }
 
 impl EvalArgs {
@@ -40,6 +44,7 @@ impl EvalArgs {
             runs: d.runs,
             betas: d.betas,
             seed: d.seed,
+            samples: ebmkit::estimate::dbn::DEFAULT_SAMPLES,
         }
     }
 }
@@ -85,14 +90,17 @@ fn check_width(a: &EvalArgs, data: &EvalData, n: usize) -> ebmkit::Result<()> {
 
 pub fn run<B: Fused>(be: &B, a: &EvalArgs) -> ebmkit::Result<()> {
     let (model, ck) = AnyModel::load(&a.ckpt)?;
-    if let AnyModel::Stack(_) = &model {
-        return Err(Error::value(
-            "ebmkit eval",
-            format!(
-                "{} holds a stack, which has no test score of its own: fine-tune it (ebmkit finetune) or evaluate one layer (layers/layer-k.safetensors)",
-                a.ckpt.display()
-            ),
-        ));
+    if let AnyModel::Stack(s) = &model {
+        let all_rbms = s.layers.iter().all(|l| matches!(l, AnyModel::Rbm(_)));
+        if !all_rbms || s.layers.len() < 2 {
+            return Err(Error::value(
+                "ebmkit eval",
+                format!(
+                    "{} holds a stack that is not a DBN (two or more RBMs), which has no test score of its own: fine-tune it (ebmkit finetune) or evaluate one layer (layers/layer-k.safetensors)",
+                    a.ckpt.display()
+                ),
+            ));
+        }
     }
     if let AnyModel::Net(host) = &model {
         // A net's score needs the labels, which EvalData does not carry.
@@ -103,7 +111,8 @@ pub fn run<B: Fused>(be: &B, a: &EvalArgs) -> ebmkit::Result<()> {
     match model {
         AnyModel::Rbm(host) => rbm(be, a, &host, &ck, &data),
         AnyModel::Autoencoder(host) => autoencoder(be, a, &host, &data),
-        AnyModel::Net(_) | AnyModel::Stack(_) => unreachable!("handled above"),
+        AnyModel::Stack(s) => dbn(be, a, &s, &data),
+        AnyModel::Net(_) => unreachable!("handled above"),
     }
 }
 
@@ -147,6 +156,33 @@ fn rbm<B: Fused>(
     };
     for line in evaluate(be, host, data, ck.state.get("chain_v"), &opts)? {
         println!("{line}");
+    }
+    Ok(())
+}
+
+/// The DBN's lower bound on the mean test (and training) log-probability,
+/// for each estimate of the top RBM's log Z.
+fn dbn<B: Fused>(
+    be: &B,
+    a: &EvalArgs,
+    stack: &ebmkit::models::StackHost,
+    data: &EvalData,
+) -> ebmkit::Result<()> {
+    let nv = stack.sizes()?[0];
+    check_width(a, data, nv)?;
+    if let Some(v) = data.test.data.iter().find(|&&v| v != 0.0 && v != 1.0) {
+        return Err(Error::format(
+            &a.ckpt,
+            format!("the DBN bound is for binary data; the recipe's data (data.binarize) gives values such as {v}"),
+        ));
+    }
+    let opts = EvalOptions {
+        runs: a.runs,
+        betas: a.betas,
+        seed: a.seed,
+    };
+    for l in ebmkit::estimate::dbn::evaluate(be, stack, data, &opts, a.samples)? {
+        println!("{}", ebmkit::estimate::dbn::describe(&l));
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `ebmkit sample`: chains of a trained model as a PNG grid (block Gibbs
-//! for an RBM, the generalized-DAE chain for a denoising auto-encoder),
+//! for an RBM, the generalized-DAE chain for a denoising auto-encoder,
+//! Gibbs in the top RBM and a top-down pass for a stack of RBMs: a DBN),
 //! from random states or from test rows, optionally one row of snapshots
 //! per chain.
 
@@ -11,6 +12,7 @@ use ebmkit::data::tile_shape;
 use ebmkit::io::checkpoint::Checkpoint;
 use ebmkit::io::recipe::Recipe;
 use ebmkit::models::autoencoder::DaeChain;
+use ebmkit::models::dbn::Dbn;
 use ebmkit::models::rbm::{GibbsRun, Rbm};
 use ebmkit::models::{AeHost, AnyModel, AutoEncoder};
 use ebmkit::viz::{save_grid, zoom_for, Norm};
@@ -55,10 +57,11 @@ pub fn run<B: Fused>(be: &B, a: &SampleArgs) -> ebmkit::Result<()> {
     match AnyModel::load(&a.ckpt)? {
         (AnyModel::Rbm(h), ck) => rbm(be, a, &h, &ck),
         (AnyModel::Autoencoder(h), ck) => autoencoder(be, a, &h, &ck),
+        (AnyModel::Stack(s), ck) => dbn(be, a, &s, &ck),
         (other, _) => Err(Error::value(
             "ebmkit sample",
             format!(
-                "{} holds a {}, which has no sampler (a DBN's arrives with its issue)",
+                "{} holds a {}, which has no sampler",
                 a.ckpt.display(),
                 other.kind()
             ),
@@ -121,6 +124,34 @@ fn rbm<B: Fused>(
     };
     let g = rbm.gibbs(be, &run, &mut rng)?;
     let norm = Norm::for_values(host.visible.is_binary());
+    save_states(a, &g.last, &g.snapshots, shape, norm)
+}
+
+/// A stack of RBMs as a deep belief net: `--steps` sweeps in the top RBM
+/// (from the recognition means of test rows with `--from-data`), each
+/// snapshot carried down to the visible layer.
+fn dbn<B: Fused>(
+    be: &B,
+    a: &SampleArgs,
+    stack: &ebmkit::models::StackHost,
+    ck: &Checkpoint,
+) -> ebmkit::Result<()> {
+    let dbn = Dbn::from_stack(be, stack).map_err(|e| {
+        Error::value(
+            "ebmkit sample",
+            format!("{}: a stack samples as a DBN: {e}", a.ckpt.display()),
+        )
+    })?;
+    let (start, shape) = start_rows(a, ck, dbn.n_visible())?;
+    let mut rng = RngStream::new(a.seed, SAMPLE_STREAM);
+    let run = GibbsRun {
+        start: start.as_ref(),
+        chains: a.n,
+        steps: a.steps,
+        every: a.chain_every,
+    };
+    let g = dbn.sample(be, &run, &mut rng)?;
+    let norm = Norm::for_values(dbn.rbms[0].visible.is_binary());
     save_states(a, &g.last, &g.snapshots, shape, norm)
 }
 

@@ -1,15 +1,20 @@
 //! `ebmkit train` of a stack recipe: every layer in turn (each with its
 //! own checkpoint under `layers/`, so that `--resume` continues the layer
 //! it stopped in), then the stack as one checkpoint and the first layer's
-//! filters, with each layer's curves under `layers/layer-k/`. A progress
+//! filters, with each layer's curves under `layers/layer-k/`; a stack of
+//! binary RBMs is a DBN, whose samples are drawn and whose variational
+//! bound closes the run (unless `--no-eval`). A progress
 //! bar per layer (one line per epoch with `--quiet`).
 
 use super::train::{progress_bar, report, Setup, TrainArgs};
 use ebmkit::backend::Fused;
 use ebmkit::io::checkpoint::Checkpoint;
+use ebmkit::models::dbn::Dbn;
+use ebmkit::models::rbm::GibbsRun;
 use ebmkit::models::AnyModel;
 use ebmkit::train::stack::{LayerStart, Progress, StackTrainer};
 use ebmkit::viz::{receptive_fields, save_grid, zoom_for, Norm};
+use ebmkit::RngStream;
 
 pub fn train<B: Fused>(be: &B, args: &TrainArgs, s: &Setup) -> ebmkit::Result<()> {
     let run = StackTrainer::new(s.recipe.clone(), s.out.join("layers"))?;
@@ -69,20 +74,70 @@ pub fn train<B: Fused>(be: &B, args: &TrainArgs, s: &Setup) -> ebmkit::Result<()
         },
     );
     bar.borrow().finish_and_clear();
-    let stack = stack?;
+    finish(be, args, s, &run, stack?)
+}
+
+/// The stack's checkpoint, its pictures and (for a DBN of binary data) the
+/// closing bound.
+fn finish<B: Fused>(
+    be: &B,
+    args: &TrainArgs,
+    s: &Setup,
+    run: &StackTrainer,
+    stack: ebmkit::models::StackHost,
+) -> ebmkit::Result<()> {
+    let n = stack.layers.len();
     let mut ck = Checkpoint::of_model(&stack)?;
     ck.recipe = s.recipe.to_toml()?;
     ck.save(&s.ckpt)?;
+    // A stack of binary RBMs is a deep belief net: its samples and its bound.
+    let dbn = Dbn::from_stack(be, &stack).ok();
     let first = AnyModel::Stack(stack).pretrained(false)?.encoders.remove(0);
     let shape = s.shape(first.w.rows);
     let filters = s.out.join("filters.png");
     let w = receptive_fields(&first.w, 100)?;
     save_grid(&filters, &w, shape, 10, Norm::PerTile, zoom_for(shape))?;
     let mut files = vec![s.ckpt.clone(), filters];
+    if let Some(dbn) = &dbn {
+        files.push(dbn_samples(be, dbn, s, shape)?);
+    }
     files.extend((0..n).map(|k| run.layer_path(k)));
     files.extend((0..n).map(|k| run.curves_dir(k).join("curves.csv")));
     report(&files);
+    // The bound is a log-probability of binary data only.
+    let binary = s.recipe.data.binarize != ebmkit::data::Binarize::None
+        && dbn
+            .as_ref()
+            .is_some_and(|d| d.rbms[0].visible == ebmkit::units::UnitKind::Bernoulli);
+    if binary && !args.no_eval {
+        super::eval::run(
+            be,
+            &super::eval::EvalArgs::closing(s.ckpt.clone(), args.data.clone()),
+        )?;
+    }
     Ok(())
+}
+
+/// `samples.png`: 100 DBN samples, 1000 sweeps of the top RBM from random
+/// states, then the top-down pass.
+fn dbn_samples<B: Fused>(
+    be: &B,
+    dbn: &Dbn<B>,
+    s: &Setup,
+    shape: (usize, usize),
+) -> ebmkit::Result<std::path::PathBuf> {
+    let path = s.out.join("samples.png");
+    let mut rng = RngStream::new(s.recipe.train.seed ^ 0x5a5a, super::train::SAMPLE_STREAM);
+    let run = GibbsRun {
+        start: None,
+        chains: 100,
+        steps: 1000,
+        every: None,
+    };
+    let g = dbn.sample(be, &run, &mut rng)?;
+    let norm = Norm::for_values(dbn.rbms[0].visible.is_binary());
+    save_grid(&path, &g.last, shape, 10, norm, zoom_for(shape))?;
+    Ok(path)
 }
 
 fn layer_width(r: &ebmkit::io::recipe::Recipe) -> usize {

@@ -53,7 +53,7 @@ pub struct TrainArgs {
 }
 
 /// The Philox stream of the samples written after training ("SAMP").
-const SAMPLE_STREAM: u32 = 0x5341_4d50;
+pub(super) const SAMPLE_STREAM: u32 = 0x5341_4d50;
 
 /// What every run needs before its kind is known: the recipe (with
 /// `--epochs` and `--init` applied), the output folder, the data (with the

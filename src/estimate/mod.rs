@@ -11,6 +11,9 @@
 //!   path forward (a stochastic lower bound on log Z) or in reverse (a
 //!   stochastic upper bound, Burda, Grosse & Salakhutdinov 2015).
 //!
+//! For deep belief nets ([`dbn`]): the variational lower bound on log p(v)
+//! with the top RBM's log Z from the RBM estimators.
+//!
 //! For RBMs ([`rbm`]): exact log Z by enumerating the smaller layer, exact
 //! samples, the fused annealing path from a base-rate model, and the
 //! evaluation `ebmkit eval` reports (exact when small, else AIS and reverse
@@ -20,6 +23,7 @@
 //! rows, states or runs is finished in f64 on the host.
 
 pub mod ais;
+pub mod dbn;
 pub mod proxies;
 pub mod rbm;
 

@@ -7,6 +7,8 @@
 //!   trained by backpropagation through [`crate::autodiff`].
 //! - [`stack`]: layers pretrained greedily (RBMs, auto-encoders), each on
 //!   the codes of the one below.
+//! - [`dbn`]: a stack of RBMs read as a deep belief net (top RBM, directed
+//!   layers below): generation.
 //! - [`net`]: feed-forward nets of dense layers (the MLP a pretrained
 //!   stack is handed to, the unrolled deep auto-encoder) and their export
 //!   in PyTorch's layout.
@@ -15,6 +17,7 @@
 //! loading path ([`crate::io::checkpoint::Checkpoint::model`]).
 
 pub mod autoencoder;
+pub mod dbn;
 pub mod net;
 pub mod rbm;
 pub mod stack;
