@@ -6,9 +6,12 @@
 #   dbn-mlp  RBM stack 500-500-2000 (Hinton & Salakhutdinov 2006: 1.2 %)
 # Each step resumes where an earlier run stopped (checkpoints in out/).
 # The twin gets the same recipe (epochs, early stopping, learning rate)
-# without the stack. Results: experiments/results/$RESULTS/.
+# without the stack. With LRS="0.03 0.1" both nets are fine-tuned at each
+# learning rate (the recipe otherwise unchanged) and each reports the run
+# with the lowest validation error; without, the recipe's own rate.
+# Results: experiments/results/$RESULTS/.
 #
-# usage: experiments/finetune_mnist.sh [sda3|cae|dbn-mlp ...] [-- --backend cpu|gpu]
+# usage: [LRS="..."] experiments/finetune_mnist.sh [sda3|cae|dbn-mlp ...] [-- --backend cpu|gpu]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RESULTS="experiments/results/${RESULTS:-cpu-2026-12-03}"
@@ -21,20 +24,49 @@ extra=("$@")
 cargo build --release --quiet
 bin=target/release/ebmkit
 resume() { [ -f "$1/model.safetensors" ] && echo "--resume $1/model.safetensors" || true; }
+# The lowest validation error in a run's curves.csv.
+best_valid() {
+  awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "valid_error") c = i; next }
+           c && (m == "" || $c < m) { m = $c } END { print m }' "$1"
+}
 
 for n in "${names[@]}"; do
   $bin train "models/$n-stack.toml" --out "out/$n-stack" --quiet $(resume "out/$n-stack") "${extra[@]}" \
     2>&1 | tee -a "$RESULTS/$n-stack.log"
-  $bin finetune "out/$n-stack/model.safetensors" --recipe "models/$n-finetune.toml" \
-    --out "out/$n-pretrained" --quiet $(resume "out/$n-pretrained") "${extra[@]}" \
-    2>&1 | tee -a "$RESULTS/$n-pretrained.log"
-  $bin train "models/$n-finetune.toml" --out "out/$n-random" --quiet $(resume "out/$n-random") "${extra[@]}" \
-    2>&1 | tee -a "$RESULTS/$n-random.log"
-  for run in "$n-pretrained" "$n-random"; do
-    cp "out/$run/curves.csv" "$RESULTS/$run.curves.csv"
-    cp "out/$run/curve-error.png" "$RESULTS/$run.curve-error.png"
+  tags=("")
+  if [ -n "${LRS:-}" ]; then
+    tags=()
+    for lr in $LRS; do
+      tags+=("-lr$lr")
+      sed "s/^lr = .*/lr = $lr/" "models/$n-finetune.toml" > "out/$n-finetune-lr$lr.toml"
+    done
+  fi
+  for tag in "${tags[@]}"; do
+    recipe="models/$n-finetune.toml"
+    [ -z "$tag" ] || recipe="out/$n-finetune$tag.toml"
+    $bin finetune "out/$n-stack/model.safetensors" --recipe "$recipe" \
+      --out "out/$n-pretrained$tag" --quiet $(resume "out/$n-pretrained$tag") "${extra[@]}" \
+      2>&1 | tee -a "$RESULTS/$n-pretrained$tag.log"
+    $bin train "$recipe" --out "out/$n-random$tag" --quiet $(resume "out/$n-random$tag") "${extra[@]}" \
+      2>&1 | tee -a "$RESULTS/$n-random$tag.log"
+    for run in "$n-pretrained$tag" "$n-random$tag"; do
+      cp "out/$run/curves.csv" "$RESULTS/$run.curves.csv"
+      cp "out/$run/curve-error.png" "$RESULTS/$run.curve-error.png"
+    done
   done
   echo "== $n"
-  grep -h "^best validation epoch\|^test:" "$RESULTS/$n-pretrained.log" | tail -2 | sed 's/^/pretrained: /'
-  grep -h "^best validation epoch\|^test:" "$RESULTS/$n-random.log" | tail -2 | sed 's/^/random:     /'
+  for kind in pretrained random; do
+    # The run with the lowest validation error (never the test error).
+    pick="" score=""
+    for tag in "${tags[@]}"; do
+      v=$(best_valid "out/$n-$kind$tag/curves.csv")
+      if [ -z "$score" ] || awk -v a="$v" -v b="$score" 'BEGIN { exit !(a < b) }'; then
+        pick=$tag score=$v
+      fi
+    done
+    how="the recipe's learning rate"
+    [ -z "$pick" ] || how="${pick#-}, the lowest validation error of LRS=$LRS"
+    echo "$kind: $how: best validation error $score %"
+    grep -h "^best validation epoch\|^test:" "$RESULTS/$n-$kind$pick.log" | tail -2 | sed "s/^/$kind: /"
+  done
 done
