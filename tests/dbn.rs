@@ -51,15 +51,27 @@ fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// log p(x | h) under RBM `r` read downwards: Σ x a − softplus(a),
-/// a = h Wᵀ + b_v.
+/// The logit of visible unit i given hidden states h: (h Wᵀ + b_v)_i.
+fn down_logit(r: &RbmHost, h: &[f32], i: usize) -> f64 {
+    let w: f64 = (0..r.n_hidden())
+        .map(|j| h[j] as f64 * r.w.get(i, j) as f64)
+        .sum();
+    r.b_v.data[i] as f64 + w
+}
+
+/// The logit of hidden unit j given visible states x: (x W + b_h)_j.
+fn up_logit(r: &RbmHost, x: &[f32], j: usize) -> f64 {
+    let w: f64 = (0..r.n_visible())
+        .map(|i| x[i] as f64 * r.w.get(i, j) as f64)
+        .sum();
+    r.b_h.data[j] as f64 + w
+}
+
+/// log p(x | h) under RBM `r` read downwards: Σ x a − softplus(a).
 fn log_down(r: &RbmHost, h: &[f32], x: &[f32]) -> f64 {
     (0..r.n_visible())
         .map(|i| {
-            let a = r.b_v.data[i] as f64
-                + (0..r.n_hidden())
-                    .map(|j| h[j] as f64 * r.w.get(i, j) as f64)
-                    .sum::<f64>();
+            let a = down_logit(r, h, i);
             x[i] as f64 * a - softplus(a)
         })
         .sum()
@@ -69,11 +81,7 @@ fn log_down(r: &RbmHost, h: &[f32], x: &[f32]) -> f64 {
 fn q_up(r: &RbmHost, x: &[f32], h: &[f32]) -> f64 {
     (0..r.n_hidden())
         .map(|j| {
-            let a = r.b_h.data[j] as f64
-                + (0..r.n_visible())
-                    .map(|i| x[i] as f64 * r.w.get(i, j) as f64)
-                    .sum::<f64>();
-            let p = sigmoid(a);
+            let p = sigmoid(up_logit(r, x, j));
             if h[j] > 0.5 {
                 p
             } else {
@@ -87,10 +95,7 @@ fn q_up(r: &RbmHost, x: &[f32], h: &[f32]) -> f64 {
 fn entropy_up(r: &RbmHost, x: &[f32]) -> f64 {
     (0..r.n_hidden())
         .map(|j| {
-            let a = r.b_h.data[j] as f64
-                + (0..r.n_visible())
-                    .map(|i| x[i] as f64 * r.w.get(i, j) as f64)
-                    .sum::<f64>();
+            let a = up_logit(r, x, j);
             softplus(a) - sigmoid(a) * a
         })
         .sum()
@@ -307,5 +312,16 @@ fn cpu_and_gpu_give_the_same_bound_and_samples() {
     // The same uniforms: a state flips only where one lies within float
     // rounding of its probability.
     assert!(differ <= 2, "{differ} of {} samples differ", v.rows);
-    assert!(sc.last.max_abs_diff(&sg.last).unwrap() < 1e-4 || differ > 0);
+    // The visible means follow the top-down states: equal to float rounding
+    // but where a draw above flipped.
+    let moved = (0..v.rows)
+        .filter(|&r| {
+            sc.last
+                .row(r)
+                .iter()
+                .zip(sg.last.row(r))
+                .any(|(a, b)| (a - b).abs() > 1e-4)
+        })
+        .count();
+    assert!(moved <= 2, "{moved} of {} rows of means differ", v.rows);
 }

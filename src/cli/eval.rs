@@ -10,6 +10,7 @@ use ebmkit::data::EvalData;
 use ebmkit::estimate::rbm::{evaluate, EvalOptions, EVAL_SEED};
 use ebmkit::io::checkpoint::Checkpoint;
 use ebmkit::io::recipe::Recipe;
+use ebmkit::models::dbn::Dbn;
 use ebmkit::models::{AeHost, AnyModel, AutoEncoder, RbmHost};
 use ebmkit::{Error, RngStream};
 use std::path::{Path, PathBuf};
@@ -91,16 +92,16 @@ fn check_width(a: &EvalArgs, data: &EvalData, n: usize) -> ebmkit::Result<()> {
 pub fn run<B: Fused>(be: &B, a: &EvalArgs) -> ebmkit::Result<()> {
     let (model, ck) = AnyModel::load(&a.ckpt)?;
     if let AnyModel::Stack(s) = &model {
-        let all_rbms = s.layers.iter().all(|l| matches!(l, AnyModel::Rbm(_)));
-        if !all_rbms || s.layers.len() < 2 {
-            return Err(Error::value(
+        // Only a DBN has a test score of its own.
+        ebmkit::models::dbn::check(s).map_err(|e| {
+            Error::value(
                 "ebmkit eval",
                 format!(
-                    "{} holds a stack that is not a DBN (two or more RBMs), which has no test score of its own: fine-tune it (ebmkit finetune) or evaluate one layer (layers/layer-k.safetensors)",
+                    "{}: {e}; a stack that is not a DBN has no test score of its own: fine-tune it (ebmkit finetune) or evaluate one layer (layers/layer-k.safetensors)",
                     a.ckpt.display()
                 ),
-            ));
-        }
+            )
+        })?;
     }
     if let AnyModel::Net(host) = &model {
         // A net's score needs the labels, which EvalData does not carry.
@@ -168,8 +169,8 @@ fn dbn<B: Fused>(
     stack: &ebmkit::models::StackHost,
     data: &EvalData,
 ) -> ebmkit::Result<()> {
-    let nv = stack.sizes()?[0];
-    check_width(a, data, nv)?;
+    let dbn = Dbn::from_stack(be, stack)?;
+    check_width(a, data, dbn.n_visible())?;
     if let Some(v) = data.test.data.iter().find(|&&v| v != 0.0 && v != 1.0) {
         return Err(Error::format(
             &a.ckpt,
@@ -181,7 +182,7 @@ fn dbn<B: Fused>(
         betas: a.betas,
         seed: a.seed,
     };
-    for l in ebmkit::estimate::dbn::evaluate(be, stack, data, &opts, a.samples)? {
+    for l in ebmkit::estimate::dbn::evaluate(be, &dbn, data, &opts, a.samples)? {
         println!("{}", ebmkit::estimate::dbn::describe(&l));
     }
     Ok(())

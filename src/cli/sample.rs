@@ -106,6 +106,20 @@ fn save_states(
     Ok(())
 }
 
+/// The chains, sweeps and snapshots the flags ask for, from `start`.
+fn gibbs_run<'a>(a: &SampleArgs, start: Option<&'a HostMat>) -> GibbsRun<'a> {
+    GibbsRun {
+        start,
+        chains: a.n,
+        steps: a.steps,
+        every: a.chain_every,
+    }
+}
+
+fn sample_rng(a: &SampleArgs) -> RngStream {
+    RngStream::new(a.seed, SAMPLE_STREAM)
+}
+
 /// Block Gibbs chains of an RBM.
 fn rbm<B: Fused>(
     be: &B,
@@ -115,14 +129,7 @@ fn rbm<B: Fused>(
 ) -> ebmkit::Result<()> {
     let rbm = Rbm::from_host(be, host)?;
     let (start, shape) = start_rows(a, ck, host.n_visible())?;
-    let mut rng = RngStream::new(a.seed, SAMPLE_STREAM);
-    let run = GibbsRun {
-        start: start.as_ref(),
-        chains: a.n,
-        steps: a.steps,
-        every: a.chain_every,
-    };
-    let g = rbm.gibbs(be, &run, &mut rng)?;
+    let g = rbm.gibbs(be, &gibbs_run(a, start.as_ref()), &mut sample_rng(a))?;
     let norm = Norm::for_values(host.visible.is_binary());
     save_states(a, &g.last, &g.snapshots, shape, norm)
 }
@@ -143,14 +150,7 @@ fn dbn<B: Fused>(
         )
     })?;
     let (start, shape) = start_rows(a, ck, dbn.n_visible())?;
-    let mut rng = RngStream::new(a.seed, SAMPLE_STREAM);
-    let run = GibbsRun {
-        start: start.as_ref(),
-        chains: a.n,
-        steps: a.steps,
-        every: a.chain_every,
-    };
-    let g = dbn.sample(be, &run, &mut rng)?;
+    let g = dbn.sample(be, &gibbs_run(a, start.as_ref()), &mut sample_rng(a))?;
     let norm = Norm::for_values(dbn.rbms[0].visible.is_binary());
     save_states(a, &g.last, &g.snapshots, shape, norm)
 }
@@ -171,7 +171,7 @@ fn autoencoder<B: Fused>(
     let ae = AutoEncoder::from_host(be, host)?;
     let nv = host.arch.n_visible;
     let (start, shape) = start_rows(a, ck, nv)?;
-    let mut rng = RngStream::new(a.seed, SAMPLE_STREAM);
+    let mut rng = sample_rng(a);
     let unit = host.arch.decoder == Activation::Sigmoid;
     let start = match start {
         Some(s) => s,

@@ -90,8 +90,12 @@ fn finish<B: Fused>(
     let mut ck = Checkpoint::of_model(&stack)?;
     ck.recipe = s.recipe.to_toml()?;
     ck.save(&s.ckpt)?;
-    // A stack of binary RBMs is a deep belief net: its samples and its bound.
-    let dbn = Dbn::from_stack(be, &stack).ok();
+    // A stack of binary RBMs is a deep belief net: its samples and its bound
+    // (any other stack is none, and has neither).
+    let dbn = match ebmkit::models::dbn::check(&stack) {
+        Ok(_) => Some(Dbn::from_stack(be, &stack)?),
+        Err(_) => None,
+    };
     let first = AnyModel::Stack(stack).pretrained(false)?.encoders.remove(0);
     let shape = s.shape(first.w.rows);
     let filters = s.out.join("filters.png");

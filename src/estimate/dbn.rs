@@ -26,7 +26,6 @@ use crate::estimate::rbm::{self as rbm_est, EvalOptions, LogLikelihood, Method, 
 use crate::estimate::BATCH_ROWS;
 use crate::host::HostMat;
 use crate::models::dbn::Dbn;
-use crate::models::StackHost;
 use crate::rng::RngStream;
 use crate::units::UnitKind;
 
@@ -75,8 +74,13 @@ pub fn bound_terms<B: Fused>(
 }
 
 /// Buffers of recognition passes over one block of rows; `acc` sums each
-/// row's terms over the passes.
+/// row's terms over the passes. Q(h¹ | v) depends on the rows alone, so its
+/// means and entropy are computed on the first pass and kept.
 struct Pass<B: Fused> {
+    /// Whether Q(h¹ | v) (`q[0]`, `ent[0]`) is computed.
+    first_done: bool,
+    /// H(Q(hᵏ | hᵏ⁻¹)) per row, for each directed layer.
+    ent: Vec<B::Mat>,
     logits: Vec<B::Mat>,
     q: Vec<B::Mat>,
     states: Vec<B::Mat>,
@@ -97,6 +101,8 @@ impl<B: Fused> Pass<B> {
         };
         let top = dbn.top();
         Ok(Pass {
+            first_done: false,
+            ent: by(&|_| 1)?,
             logits: by(&|r| r.w.cols())?,
             q: by(&|r| r.w.cols())?,
             states: by(&|r| r.w.cols())?,
@@ -116,13 +122,17 @@ impl<B: Fused> Pass<B> {
             let below = if k == 0 { v } else { &lo[k - 1] };
             let (x, q, t) = (&mut self.logits[k], &mut self.q[k], &mut self.tmp[k]);
             // Q(hᵏ | hᵏ⁻¹): logits, entropy, a state.
-            be.gemm(1.0, below.n(), r.w.n(), 0.0, x)?;
-            be.add_row_vec(x, &r.b_h, 1.0)?;
-            be.unary(Unary::Softplus, x, t)?;
-            be.row_sums(t, 1.0, 1.0, &mut self.acc)?;
-            be.unary(Unary::Sigmoid, x, q)?;
-            be.binary(Binary::Mul, q, x, t)?;
-            be.row_sums(t, -1.0, 1.0, &mut self.acc)?;
+            let e = &mut self.ent[k];
+            if k > 0 || !self.first_done {
+                be.gemm(1.0, below.n(), r.w.n(), 0.0, x)?;
+                be.add_row_vec(x, &r.b_h, 1.0)?;
+                be.unary(Unary::Softplus, x, t)?;
+                be.row_sums(t, 1.0, 0.0, e)?;
+                be.unary(Unary::Sigmoid, x, q)?;
+                be.binary(Binary::Mul, q, x, t)?;
+                be.row_sums(t, -1.0, 1.0, e)?;
+            }
+            be.axpby(1.0, e, 1.0, &mut self.acc)?;
             let h = &mut hi[0];
             be.bernoulli(q, h, rng)?;
             // log p(hᵏ⁻¹ | hᵏ) = Σ hᵏ⁻¹ a − softplus(a), a = hᵏ W_kᵀ + b_v,k.
@@ -134,6 +144,7 @@ impl<B: Fused> Pass<B> {
             be.binary_inplace(Binary::Sub, a, sp)?;
             be.row_sums(a, 1.0, 1.0, &mut self.acc)?;
         }
+        self.first_done = true;
         let top_state = &self.states[self.states.len() - 1];
         dbn.top()
             .free_energy(be, top_state, &mut self.fe_scratch, &mut self.fe)?;
@@ -148,22 +159,18 @@ impl<B: Fused> Pass<B> {
 /// and the starts of reverse AIS's chains).
 pub fn evaluate<B: Fused>(
     be: &B,
-    stack: &StackHost,
+    dbn: &Dbn<B>,
     data: &EvalData,
     opts: &EvalOptions,
     samples: usize,
 ) -> Result<Vec<LogLikelihood>> {
-    let dbn = Dbn::from_stack(be, stack)?;
-    let Some(crate::models::AnyModel::Rbm(top)) = stack.layers.last() else {
-        return Err(Error::value("dbn", "the top layer is not an RBM"));
-    };
     let train = head(&data.train, rbm_est::EVAL_TRAIN_ROWS)?;
     let codes = |x: &HostMat| -> Result<HostMat> { be.download(&dbn.up(be, &be.upload(x)?)?) };
     let top_data = EvalData {
         test: codes(&data.test)?,
         train: codes(&train)?,
     };
-    let log_zs = rbm_est::evaluate(be, top, &top_data, None, opts)?;
+    let log_zs = rbm_est::evaluate(be, &dbn.top().to_host(be)?, &top_data, None, opts)?;
     let mut rng = RngStream::new(opts.seed, EVAL_STREAM ^ 0xDB);
     let mean = |v: Vec<f64>| -> Result<f64> {
         if v.is_empty() {
@@ -171,8 +178,8 @@ pub fn evaluate<B: Fused>(
         }
         Ok(v.iter().sum::<f64>() / v.len() as f64)
     };
-    let test = mean(bound_terms(be, &dbn, &data.test, samples, &mut rng)?)?;
-    let train = mean(bound_terms(be, &dbn, &train, samples, &mut rng)?)?;
+    let test = mean(bound_terms(be, dbn, &data.test, samples, &mut rng)?)?;
+    let train = mean(bound_terms(be, dbn, &train, samples, &mut rng)?)?;
     Ok(log_zs
         .into_iter()
         .map(|l| LogLikelihood {

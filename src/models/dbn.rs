@@ -17,9 +17,47 @@ use crate::energy::{Bipartite, LayerScratch};
 use crate::error::{Error, Result};
 use crate::host::HostMat;
 use crate::models::rbm::{GibbsOutput, GibbsRun, Rbm};
-use crate::models::{AnyModel, StackHost};
+use crate::models::{AnyModel, RbmHost, StackHost};
 use crate::rng::RngStream;
 use crate::units::UnitKind;
+
+/// A stack that is a DBN: at least two RBMs whose hidden layers are
+/// binary below the top (each is the visible layer of the next, and the
+/// directed layers draw binary states); returns its RBMs.
+pub fn check(stack: &StackHost) -> Result<Vec<&RbmHost>> {
+    stack.validate()?;
+    if stack.layers.len() < 2 {
+        return Err(Error::value(
+            "dbn",
+            "a deep belief net needs at least two RBM layers (one is an RBM)",
+        ));
+    }
+    let mut rbms = Vec::new();
+    for (k, l) in stack.layers.iter().enumerate() {
+        let AnyModel::Rbm(h) = l else {
+            return Err(Error::value(
+                "dbn",
+                format!(
+                    "layer {k} is of kind {}; a DBN is a stack of RBMs",
+                    l.kind()
+                ),
+            ));
+        };
+        let top = k + 1 == stack.layers.len();
+        let binary_below = k == 0 || h.visible == UnitKind::Bernoulli;
+        if !binary_below || (!top && h.hidden != UnitKind::Bernoulli) {
+            return Err(Error::value(
+                "dbn",
+                format!(
+                    "layer {k} is a {}-{} RBM; the layers of a DBN above the data are binary",
+                    h.visible, h.hidden
+                ),
+            ));
+        }
+        rbms.push(h);
+    }
+    Ok(rbms)
+}
 
 /// A DBN on a backend: its RBMs, input side first (the last is the top).
 pub struct Dbn<B: Fused> {
@@ -27,41 +65,12 @@ pub struct Dbn<B: Fused> {
 }
 
 impl<B: Fused> Dbn<B> {
-    /// The DBN of a stack of at least two RBMs whose hidden layers are
-    /// binary (each is the visible layer of the next, and the directed
-    /// layers below the top draw binary states).
+    /// The DBN of a stack that passes [`check`].
     pub fn from_stack(be: &B, stack: &StackHost) -> Result<Self> {
-        stack.validate()?;
-        if stack.layers.len() < 2 {
-            return Err(Error::value(
-                "dbn",
-                "a deep belief net needs at least two RBM layers (one is an RBM)",
-            ));
-        }
-        let mut rbms = Vec::new();
-        for (k, l) in stack.layers.iter().enumerate() {
-            let AnyModel::Rbm(h) = l else {
-                return Err(Error::value(
-                    "dbn",
-                    format!(
-                        "layer {k} is of kind {}; a DBN is a stack of RBMs",
-                        l.kind()
-                    ),
-                ));
-            };
-            let top = k + 1 == stack.layers.len();
-            let binary_below = k == 0 || h.visible == UnitKind::Bernoulli;
-            if !binary_below || (!top && h.hidden != UnitKind::Bernoulli) {
-                return Err(Error::value(
-                    "dbn",
-                    format!(
-                        "layer {k} is a {}-{} RBM; the layers of a DBN above the data are binary",
-                        h.visible, h.hidden
-                    ),
-                ));
-            }
-            rbms.push(Rbm::from_host(be, h)?);
-        }
+        let rbms = check(stack)?
+            .into_iter()
+            .map(|h| Rbm::from_host(be, h))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Dbn { rbms })
     }
 

@@ -91,6 +91,11 @@ impl<B: Fused> Backprop<B> {
         self.opt.step(be, &mut p, &grads, at.lr, at.momentum)
     }
 
+    /// The parameters' names, in graph order (checkpoint keys).
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
     /// One optimiser step along `grads`.
     pub fn update_with(
         &mut self,

@@ -96,14 +96,6 @@ impl<B: Fused> NetObjective<B> {
         })
     }
 
-    fn names(&self) -> Vec<String> {
-        self.net
-            .param_shapes()
-            .into_iter()
-            .map(|(n, _)| n)
-            .collect()
-    }
-
     /// The net of the best validation epoch (the current one when there
     /// is no validation set).
     pub fn best(&self, be: &B) -> Result<NetHost> {
@@ -262,9 +254,8 @@ impl<B: Fused> Objective<B> for NetObjective<B> {
     fn checkpoint(&self, be: &B) -> Result<Checkpoint> {
         let mut c = Checkpoint::of_model(&self.net.to_host(be)?)?;
         self.bp.export(be, &mut c)?;
-        let names = self.names();
         if let Some(b) = &self.best {
-            for (name, m) in names.iter().zip(&b.params) {
+            for (name, m) in self.bp.names().iter().zip(&b.params) {
                 c.state.insert(format!("best.{name}"), be.download(m)?);
             }
             c.state
