@@ -40,7 +40,9 @@ fn assert_samples_agree(what: &str, got: &HostMat, want: &HostMat) {
     );
 }
 
-fn check_sigmoid_affine<B: Fused>(be: &B, tag: &str) {
+/// `sigmoid_affine`, or with `acc` `sigmoid_affine_acc` on a prefilled
+/// output.
+fn check_sigmoid_affine<B: Fused>(be: &B, tag: &str, acc: bool) {
     for &(m, k, n) in &[(7, 13, 5), (33, 64, 40), (1, 1, 1)] {
         for (ta, tb) in [
             (Trans::N, Trans::N),
@@ -57,19 +59,25 @@ fn check_sigmoid_affine<B: Fused>(be: &B, tag: &str) {
             );
             let (oa, ob) = (Op { m: &a, t: ta }, Op { m: &b, t: tb });
             let run = |fused: bool| -> (HostMat, HostMat, u64) {
-                let mut prob = be.zeros(m, n).unwrap();
+                // The accumulated input is wide enough to move the result.
+                let mut prob = be.upload(&rand_mat(m, n, 8, -2.0, 2.0)).unwrap();
                 let mut s = be.zeros(m, n).unwrap();
                 let mut rng = RngStream::new(9, 9);
                 let sample = Some(Sample {
                     out: &mut s,
                     rng: &mut rng,
                 });
-                if fused {
-                    be.sigmoid_affine(0.7, oa, ob, &bias, &mut prob, sample)
-                        .unwrap();
-                } else {
-                    composed::sigmoid_affine(be, 0.7, oa, ob, &bias, &mut prob, sample).unwrap();
+                match (fused, acc) {
+                    (true, false) => be.sigmoid_affine(0.7, oa, ob, &bias, &mut prob, sample),
+                    (false, false) => {
+                        composed::sigmoid_affine(be, 0.7, oa, ob, &bias, &mut prob, sample)
+                    }
+                    (true, true) => be.sigmoid_affine_acc(0.7, oa, ob, &bias, &mut prob, sample),
+                    (false, true) => {
+                        composed::sigmoid_affine_acc(be, 0.7, oa, ob, &bias, &mut prob, sample)
+                    }
                 }
+                .unwrap();
                 (
                     be.download(&prob).unwrap(),
                     be.download(&s).unwrap(),
@@ -78,7 +86,12 @@ fn check_sigmoid_affine<B: Fused>(be: &B, tag: &str) {
             };
             let (pf, sf, of) = run(true);
             let (pc, sc, oc) = run(false);
-            let what = format!("{tag} sigmoid_affine {m}x{k}x{n} {ta:?}{tb:?}");
+            let op = if acc {
+                "sigmoid_affine_acc"
+            } else {
+                "sigmoid_affine"
+            };
+            let what = format!("{tag} {op} {m}x{k}x{n} {ta:?}{tb:?}");
             assert_close(&what, &pf, &pc, 2e-6);
             assert_samples_agree(&what, &sf, &sc);
             assert_eq!(of, oc, "{what}: draws consumed");
@@ -166,7 +179,8 @@ fn check_tempered<B: Fused>(be: &B, tag: &str) {
 #[test]
 fn cpu_fused_ops_match_their_compositions() {
     let cpu = Cpu::new();
-    check_sigmoid_affine(&cpu, "cpu");
+    check_sigmoid_affine(&cpu, "cpu", false);
+    check_sigmoid_affine(&cpu, "cpu", true);
     check_bias_steps(&cpu, "cpu");
     check_tempered(&cpu, "cpu");
 }
@@ -174,7 +188,8 @@ fn cpu_fused_ops_match_their_compositions() {
 #[test]
 fn gpu_fused_ops_match_their_compositions() {
     let g = gpu_or_skip!();
-    check_sigmoid_affine(g, "gpu");
+    check_sigmoid_affine(g, "gpu", false);
+    check_sigmoid_affine(g, "gpu", true);
     check_bias_steps(g, "gpu");
     check_tempered(g, "gpu");
 }

@@ -174,8 +174,8 @@ fn each_layer_learns_from_the_codes_below_and_resumes_where_it_stopped() {
     assert_eq!(stack.sizes().unwrap(), [12, 8, 5]);
 
     // Layer 1 is the auto-encoder its own recipe trains on layer 0's means.
-    let codes = encode(&be, &stack.layers[0], &x).unwrap();
-    let held = encode(&be, &stack.layers[0], &h).unwrap();
+    let codes = encode(&be, &stack.layers[0], &x, 1.0).unwrap();
+    let held = encode(&be, &stack.layers[0], &h, 1.0).unwrap();
     let mut t = AeTrainer::new(&be, r.layer(1).unwrap(), &codes, Some(&held)).unwrap();
     t.fit(&be, None, &mut |_, _| {}, &mut |_, _| {}).unwrap();
     assert_eq!(

@@ -71,6 +71,23 @@ pub trait Fused: Backend {
         composed::sigmoid_affine(self, alpha, a, b, bias, prob, sample)
     }
 
+    /// `prob = sigmoid(alpha * (prob + op(A) op(B) + bias))`, and, if asked,
+    /// `sample = bernoulli(prob)`: the conditional of a layer with two
+    /// neighbours (a deep Boltzmann machine's inner layers), called after
+    /// `prob` received the other neighbour's product or an input that stays
+    /// fixed over the iterations of mean-field inference.
+    fn sigmoid_affine_acc(
+        &self,
+        alpha: f32,
+        a: Op<'_, Self::Mat>,
+        b: Op<'_, Self::Mat>,
+        bias: &Self::Mat,
+        prob: &mut Self::Mat,
+        sample: Option<Sample<'_, Self::Mat>>,
+    ) -> Result<()> {
+        composed::sigmoid_affine_acc(self, alpha, a, b, bias, prob, sample)
+    }
+
     /// See [`BiasStep`]; `alpha_a` and `alpha_b` scale the two statistics.
     fn bias_step(
         &self,
@@ -193,6 +210,26 @@ pub mod composed {
     ) -> Result<()> {
         sigmoid_affine_check(a, b, bias, prob, sample.as_ref().map(|s| &*s.out))?;
         be.gemm(1.0, a, b, 0.0, prob)?;
+        be.add_row_vec(prob, bias, 1.0)?;
+        be.affine(prob, alpha, 0.0)?;
+        be.unary_inplace(Unary::Sigmoid, prob)?;
+        match sample {
+            Some(s) => be.bernoulli(prob, s.out, s.rng),
+            None => Ok(()),
+        }
+    }
+
+    pub fn sigmoid_affine_acc<B: Backend + ?Sized>(
+        be: &B,
+        alpha: f32,
+        a: Op<'_, B::Mat>,
+        b: Op<'_, B::Mat>,
+        bias: &B::Mat,
+        prob: &mut B::Mat,
+        sample: Option<Sample<'_, B::Mat>>,
+    ) -> Result<()> {
+        sigmoid_affine_check(a, b, bias, prob, sample.as_ref().map(|s| &*s.out))?;
+        be.gemm(1.0, a, b, 1.0, prob)?;
         be.add_row_vec(prob, bias, 1.0)?;
         be.affine(prob, alpha, 0.0)?;
         be.unary_inplace(Unary::Sigmoid, prob)?;

@@ -26,6 +26,7 @@ pub fn run(what: &VizWhat) -> ebmkit::Result<()> {
         AnyModel::Autoencoder(h) => h.params[0].clone(),
         AnyModel::Net(h) => h.layers[0].w.clone(),
         AnyModel::Stack(s) => AnyModel::Stack(s).pretrained(false)?.encoders.remove(0).w,
+        AnyModel::Dbm(h) => h.w[0].clone(),
     };
     let shape = tile_shape(w.rows);
     save_grid(

@@ -23,6 +23,7 @@
 //! rows, states or runs is finished in f64 on the host.
 
 pub mod ais;
+pub mod dbm;
 pub mod dbn;
 pub mod proxies;
 pub mod rbm;

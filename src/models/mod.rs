@@ -17,6 +17,7 @@
 //! loading path ([`crate::io::checkpoint::Checkpoint::model`]).
 
 pub mod autoencoder;
+pub mod dbm;
 pub mod dbn;
 pub mod net;
 pub mod rbm;
@@ -28,6 +29,7 @@ use crate::error::{Error, Result};
 use crate::io::checkpoint::{Checkpoint, Persist};
 
 pub use autoencoder::{AeHost, AutoEncoder};
+pub use dbm::{Dbm, DbmHost};
 pub use net::{Net, NetHost};
 pub use rbm::{Rbm, RbmHost};
 pub use stack::StackHost;
@@ -39,6 +41,7 @@ pub enum AnyModel {
     Autoencoder(AeHost),
     Net(NetHost),
     Stack(StackHost),
+    Dbm(DbmHost),
 }
 
 impl AnyModel {
@@ -49,10 +52,12 @@ impl AnyModel {
             AeHost::KIND => Ok(AnyModel::Autoencoder(ck.model(origin)?)),
             NetHost::KIND => Ok(AnyModel::Net(ck.model(origin)?)),
             StackHost::KIND => Ok(AnyModel::Stack(ck.model(origin)?)),
+            DbmHost::KIND => Ok(AnyModel::Dbm(ck.model(origin)?)),
             other => Err(Error::format(
                 origin,
                 format!(
-                    "model kind '{other}' is not one this version knows (rbm, autoencoder, net, stack)"
+                    "model kind '{other}' is not one this version knows (rbm, autoencoder, net, \
+                     stack, dbm)"
                 ),
             )),
         }
@@ -65,6 +70,12 @@ impl AnyModel {
             AnyModel::Rbm(m) => net::Pretrained::of(&[m], with_decoders),
             AnyModel::Autoencoder(m) => net::Pretrained::of(&[m], with_decoders),
             AnyModel::Stack(s) => s.pretrained(with_decoders),
+            AnyModel::Dbm(_) => Err(Error::value(
+                "pretrained net",
+                "a DBM is not handed to a plain MLP: its fine-tuned net also reads the top \
+                 layer's mean-field posterior (Salakhutdinov & Hinton 2009), which this version \
+                 does not build yet",
+            )),
             AnyModel::Net(n) => {
                 if with_decoders {
                     return Err(Error::value(

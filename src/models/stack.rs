@@ -42,6 +42,7 @@ impl AnyModel {
             AnyModel::Autoencoder(_) => AeHost::KIND,
             AnyModel::Net(_) => super::NetHost::KIND,
             AnyModel::Stack(_) => StackHost::KIND,
+            AnyModel::Dbm(_) => super::DbmHost::KIND,
         }
     }
 }

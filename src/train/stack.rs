@@ -14,7 +14,7 @@ use crate::data::prepare::head;
 use crate::error::Result;
 use crate::host::HostMat;
 use crate::io::checkpoint::Checkpoint;
-use crate::io::recipe::{ModelSpec, Recipe};
+use crate::io::recipe::{DbmLayer, ModelSpec, Recipe};
 use crate::models::net::{Net, NetHost, Output};
 use crate::models::{AnyModel, StackHost};
 use crate::train::autoencoder::AeObjective;
@@ -98,13 +98,19 @@ impl StackTrainer {
                 resume,
                 rows,
             };
+            // A DBM's first and middle RBMs pass their doubled-input
+            // means up, as they were trained.
+            let up = match &r.model {
+                ModelSpec::Rbm(m) => DbmLayer::multipliers(m.dbm_layer).0,
+                _ => 1.0,
+            };
             let model = match &r.model {
                 ModelSpec::Rbm(_) => go.fit::<B, RbmObjective<B>>(be, r, &mut progress)?,
                 _ => go.fit::<B, AeObjective<B>>(be, r, &mut progress)?,
             };
             if k + 1 < self.recipe.layers.len() {
-                x = encode(be, &model, &x)?;
-                held = held.map(|h| encode(be, &model, &h)).transpose()?;
+                x = encode(be, &model, &x, up)?;
+                held = held.map(|h| encode(be, &model, &h, up)).transpose()?;
             }
             layers.push(model);
         }
@@ -112,9 +118,15 @@ impl StackTrainer {
     }
 }
 
-/// The means of a layer-wise model's hidden units for the rows of `x`.
-pub fn encode<B: Fused>(be: &B, model: &AnyModel, x: &HostMat) -> Result<HostMat> {
-    let layer = model.layerwise()?.encoder()?;
+/// The means of a layer-wise model's hidden units for the rows of `x`,
+/// their total input multiplied by `scale` (1 but for the RBMs that
+/// pretrain a DBM, see [`DbmLayer`]).
+pub fn encode<B: Fused>(be: &B, model: &AnyModel, x: &HostMat, scale: f32) -> Result<HostMat> {
+    let mut layer = model.layerwise()?.encoder()?;
+    if scale != 1.0 {
+        layer.w.data.iter_mut().for_each(|w| *w *= scale);
+        layer.b.data.iter_mut().for_each(|b| *b *= scale);
+    }
     let net = NetHost {
         layers: vec![layer],
         output: Output::Linear,

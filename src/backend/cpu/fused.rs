@@ -110,49 +110,19 @@ impl Fused for Cpu {
         prob: &mut HostMat,
         sample: Option<Sample<'_, HostMat>>,
     ) -> Result<()> {
-        let (m, k, n) = sigmoid_affine_check(a, b, bias, prob, sample.as_ref().map(|s| &*s.out))?;
-        if n == 0 || m == 0 {
-            return Ok(());
-        }
-        let (draw, s_ptr) = match sample {
-            Some(s) => (
-                Some(s.rng.next_draw()),
-                Some(SendPtr(s.out.data.as_mut_ptr())),
-            ),
-            None => (None, None),
-        };
-        // Bias, sigmoid and the Bernoulli draw run on each GEMM block as soon
-        // as it is computed, on the core that holds it in cache.
-        let epilogue = move |c: *mut f32, i0: usize, i1: usize, j0: usize, j1: usize| {
-            let w = j1 - j0;
-            let mut u = [0f32; 256];
-            for r in i0..i1 {
-                // SAFETY: gemm_raw hands each block to exactly one thread and
-                // [r*n + j0, r*n + j1) lies inside the m x n buffers.
-                let row = unsafe { std::slice::from_raw_parts_mut(c.add(r * n + j0), w) };
-                sigmoid_bias_row(row, &bias.data[j0..j1], alpha);
-                if let (Some(d), Some(sp)) = (&draw, s_ptr) {
-                    let srow = unsafe { std::slice::from_raw_parts_mut(sp.0.add(r * n + j0), w) };
-                    let start = r * n + j0;
-                    for (ci, (sc, pc)) in srow.chunks_mut(256).zip(row.chunks(256)).enumerate() {
-                        let at = start + ci * 256;
-                        let u = &mut u[..sc.len()];
-                        if at % 4 == 0 {
-                            d.fill_uniform_at(at, u);
-                        } else {
-                            u.iter_mut()
-                                .enumerate()
-                                .for_each(|(j, x)| *x = d.uniform(at + j));
-                        }
-                        for ((y, q), v) in sc.iter_mut().zip(pc).zip(u.iter()) {
-                            *y = if *v < *q { 1.0 } else { 0.0 };
-                        }
-                    }
-                }
-            }
-        };
-        gemm_raw((m, k, n), 1.0, a, b, 0.0, prob, Some(&epilogue));
-        Ok(())
+        sigmoid_epilogue(alpha, a, b, 0.0, bias, prob, sample)
+    }
+
+    fn sigmoid_affine_acc(
+        &self,
+        alpha: f32,
+        a: Op<'_, HostMat>,
+        b: Op<'_, HostMat>,
+        bias: &HostMat,
+        prob: &mut HostMat,
+        sample: Option<Sample<'_, HostMat>>,
+    ) -> Result<()> {
+        sigmoid_epilogue(alpha, a, b, 1.0, bias, prob, sample)
     }
 
     fn tempered_hidden(
@@ -218,6 +188,62 @@ impl Fused for Cpu {
         lw.data.iter_mut().zip(sums).for_each(|(l, s)| *l += s);
         Ok(())
     }
+}
+
+/// `prob = sigmoid(alpha (beta prob + op(A) op(B) + bias))` with the
+/// Bernoulli draw, the bias and the sigmoid applied to each GEMM block.
+fn sigmoid_epilogue(
+    alpha: f32,
+    a: Op<'_, HostMat>,
+    b: Op<'_, HostMat>,
+    beta: f32,
+    bias: &HostMat,
+    prob: &mut HostMat,
+    sample: Option<Sample<'_, HostMat>>,
+) -> Result<()> {
+    let (m, k, n) = sigmoid_affine_check(a, b, bias, prob, sample.as_ref().map(|s| &*s.out))?;
+    if n == 0 || m == 0 {
+        return Ok(());
+    }
+    let (draw, s_ptr) = match sample {
+        Some(s) => (
+            Some(s.rng.next_draw()),
+            Some(SendPtr(s.out.data.as_mut_ptr())),
+        ),
+        None => (None, None),
+    };
+    // Bias, sigmoid and the Bernoulli draw run on each GEMM block as soon
+    // as it is computed, on the core that holds it in cache.
+    let epilogue = move |c: *mut f32, i0: usize, i1: usize, j0: usize, j1: usize| {
+        let w = j1 - j0;
+        let mut u = [0f32; 256];
+        for r in i0..i1 {
+            // SAFETY: gemm_raw hands each block to exactly one thread and
+            // [r*n + j0, r*n + j1) lies inside the m x n buffers.
+            let row = unsafe { std::slice::from_raw_parts_mut(c.add(r * n + j0), w) };
+            sigmoid_bias_row(row, &bias.data[j0..j1], alpha);
+            if let (Some(d), Some(sp)) = (&draw, s_ptr) {
+                let srow = unsafe { std::slice::from_raw_parts_mut(sp.0.add(r * n + j0), w) };
+                let start = r * n + j0;
+                for (ci, (sc, pc)) in srow.chunks_mut(256).zip(row.chunks(256)).enumerate() {
+                    let at = start + ci * 256;
+                    let u = &mut u[..sc.len()];
+                    if at % 4 == 0 {
+                        d.fill_uniform_at(at, u);
+                    } else {
+                        u.iter_mut()
+                            .enumerate()
+                            .for_each(|(j, x)| *x = d.uniform(at + j));
+                    }
+                    for ((y, q), v) in sc.iter_mut().zip(pc).zip(u.iter()) {
+                        *y = if *v < *q { 1.0 } else { 0.0 };
+                    }
+                }
+            }
+        }
+    };
+    gemm_raw((m, k, n), 1.0, a, b, beta, prob, Some(&epilogue));
+    Ok(())
 }
 
 #[cfg(test)]

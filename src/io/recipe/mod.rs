@@ -42,7 +42,7 @@ use crate::data::{Binarize, DataSource, DataSpec};
 use crate::error::{Error, Result};
 pub use autoencoder::{AeSpec, Corruption};
 pub use net::{NetSpec, Output};
-pub use rbm::RbmSpec;
+pub use rbm::{DbmLayer, RbmSpec};
 pub use stack::{Codes, LayerSpec, StackSpec};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

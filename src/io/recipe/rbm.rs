@@ -35,6 +35,34 @@ pub struct RbmSpec {
     /// Learned variances never go below this.
     #[serde(default = "default_min_variance")]
     pub min_variance: f32,
+    /// This RBM pretrains a layer of a deep Boltzmann machine: "first"
+    /// (its hidden layer's input doubled), "middle" (both layers' inputs
+    /// doubled) or "last" (its visible layer's input doubled), after
+    /// Salakhutdinov & Hinton (2009, 2012); see
+    /// [`crate::models::Rbm::with_multipliers`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dbm_layer: Option<DbmLayer>,
+}
+
+/// Where an RBM sits in the stack that pretrains a DBM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DbmLayer {
+    First,
+    Middle,
+    Last,
+}
+
+impl DbmLayer {
+    /// The (up, down) multipliers of the RBM's conditionals.
+    pub fn multipliers(layer: Option<DbmLayer>) -> (f32, f32) {
+        match layer {
+            None => (1.0, 1.0),
+            Some(DbmLayer::First) => (2.0, 1.0),
+            Some(DbmLayer::Middle) => (2.0, 2.0),
+            Some(DbmLayer::Last) => (1.0, 2.0),
+        }
+    }
 }
 
 impl RbmSpec {
@@ -50,6 +78,7 @@ impl RbmSpec {
             learn_variance: false,
             init_variance: 1.0,
             min_variance: default_min_variance(),
+            dbm_layer: None,
         }
     }
 
@@ -151,6 +180,17 @@ pub(super) fn validate(r: &Recipe, m: &RbmSpec) -> Result<()> {
             format!(
                 "{} is below model.min_variance = {}",
                 m.init_variance, m.min_variance
+            ),
+        ));
+    }
+    if m.dbm_layer.is_some()
+        && (vis != UnitKind::Bernoulli || m.hidden_units()? != UnitKind::Bernoulli)
+    {
+        return Err(Error::value(
+            "model.dbm_layer",
+            format!(
+                "a DBM is built of binary units; this RBM is {vis}-{}",
+                m.hidden_units()?
             ),
         ));
     }

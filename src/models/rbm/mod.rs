@@ -75,6 +75,13 @@ pub struct Rbm<B: Backend> {
     pub groups_h: Option<GroupOps<B>>,
     /// Gaussian visible units: their variances and the scaled parameters.
     pub var_v: Option<Variance<B>>,
+    /// Multipliers of the total input of the hidden (`up`) and the visible
+    /// (`down`) layer in both conditionals: 1, except for the RBMs that
+    /// pretrain a deep Boltzmann machine, whose input from the side that
+    /// will have no neighbour in the RBM is doubled
+    /// ([`with_multipliers`](Self::with_multipliers)).
+    pub up: f32,
+    pub down: f32,
 }
 
 /// The group matrices a layer of `n` units of `kind` needs, if any.
@@ -123,6 +130,8 @@ impl<B: Fused> Rbm<B> {
             groups_v: groups(be, visible, n_visible)?,
             groups_h: groups(be, hidden, n_hidden)?,
             var_v: Variance::for_layer(be, visible, (n_visible, n_hidden), None)?,
+            up: 1.0,
+            down: 1.0,
         };
         rbm.refresh(be)?;
         Ok(rbm)
@@ -140,6 +149,8 @@ impl<B: Fused> Rbm<B> {
             groups_v: groups(be, other.visible, nv)?,
             groups_h: groups(be, other.hidden, nh)?,
             var_v: Variance::for_layer(be, other.visible, (nv, nh), None)?,
+            up: other.up,
+            down: other.down,
         };
         rbm.refresh(be)?;
         Ok(rbm)
@@ -157,6 +168,8 @@ impl<B: Fused> Rbm<B> {
             groups_v: groups(be, h.visible, nv)?,
             groups_h: groups(be, h.hidden, nh)?,
             var_v: Variance::for_layer(be, h.visible, (nv, nh), h.log_var_v.as_ref())?,
+            up: 1.0,
+            down: 1.0,
         };
         rbm.refresh(be)?;
         Ok(rbm)
@@ -174,6 +187,36 @@ impl<B: Fused> Rbm<B> {
                 None => None,
             },
         })
+    }
+
+    /// The model with the inputs of its hidden layer scaled by `up` and of
+    /// its visible layer by `down`: p(h | v) = σ(up (v W + b_h)), p(v | h)
+    /// = σ(down (h Wᵀ + b_v)). Salakhutdinov & Hinton (2009) pretrain a
+    /// DBM's first RBM with `up = 2` and its last with `down = 2` (the
+    /// middle ones of a deeper DBM with both, Salakhutdinov & Hinton 2012),
+    /// standing in for the input the composed DBM's other neighbour will
+    /// give; both layers must then be binary.
+    pub fn with_multipliers(mut self, up: f32, down: f32) -> Result<Self> {
+        for (what, m) in [("up", up), ("down", down)] {
+            if !(m.is_finite() && m > 0.0) {
+                return Err(Error::value(
+                    "rbm multipliers",
+                    format!("{what} = {m}: must be positive"),
+                ));
+            }
+        }
+        if (up != 1.0 || down != 1.0) && !(self.visible.is_binary() && self.hidden.is_binary()) {
+            return Err(Error::value(
+                "rbm multipliers",
+                format!(
+                    "up = {up}, down = {down} on a {}-{} RBM: scaled inputs need binary units on both layers",
+                    self.visible, self.hidden
+                ),
+            ));
+        }
+        self.up = up;
+        self.down = down;
+        Ok(self)
     }
 
     /// Recomputes what the visible variances derive (1/σ², σ, diag(σ⁻²) W,
@@ -283,6 +326,7 @@ impl<B: Fused> Rbm<B> {
             bias: &self.b_h,
             groups: self.groups_h.as_ref(),
             sd: None,
+            scale: self.up,
         }
     }
 
@@ -295,6 +339,7 @@ impl<B: Fused> Rbm<B> {
             bias: &self.b_v,
             groups: self.groups_v.as_ref(),
             sd: self.var_v.as_ref().map(|v| &v.sd),
+            scale: self.down,
         }
     }
 
@@ -345,6 +390,8 @@ struct Layer<'a, B: Backend> {
     bias: &'a B::Mat,
     groups: Option<&'a GroupOps<B>>,
     sd: Option<&'a B::Mat>,
+    /// The multiplier of the total input ([`Rbm::up`], [`Rbm::down`]).
+    scale: f32,
 }
 
 /// Total input to a layer: `pre = x op(w) + bias`, times `beta` if given.
@@ -376,7 +423,13 @@ fn layer_given<B: Fused>(
 ) -> Result<()> {
     if layer.units.is_binary() && beta.is_none() {
         // p(u = 1 | x) = σ(x W⁽ᵀ⁾ + b), sampled in the same pass.
-        return be.sigmoid_affine(1.0, x.n(), layer.w, layer.bias, mean, sample);
+        return be.sigmoid_affine(layer.scale, x.n(), layer.w, layer.bias, mean, sample);
+    }
+    if layer.scale != 1.0 {
+        return Err(Error::value(
+            "rbm multipliers",
+            "a scaled input is defined for binary units at inverse temperature 1 only",
+        ));
     }
     total_input(be, x, &layer, beta, &mut s.pre)?;
     if let Some(g) = layer.groups {

@@ -28,7 +28,7 @@ use crate::energy::{Bipartite, FreeEnergy, LayerScratch};
 use crate::error::{Error, Result};
 use crate::host::HostMat;
 use crate::io::checkpoint::Checkpoint;
-use crate::io::recipe::{Method, Recipe};
+use crate::io::recipe::{DbmLayer, Method, Recipe};
 use crate::models::rbm::{Rbm, RbmHost};
 use crate::rng::RngStream;
 use crate::sample::tempering::linear_betas;
@@ -58,6 +58,8 @@ pub struct RbmObjective<B: Fused> {
 impl<B: Fused> RbmObjective<B> {
     /// Everything but the model's parameters, built for `rbm`.
     fn assemble(be: &B, recipe: &Recipe, rbm: Rbm<B>, data: &Resident<B>) -> Result<Self> {
+        let (up, down) = DbmLayer::multipliers(recipe.rbm()?.dbm_layer);
+        let rbm = rbm.with_multipliers(up, down)?;
         let (nv, nh) = (rbm.n_visible(), rbm.n_hidden());
         let bs = data.batch_size();
         let p = &data.prepared;
