@@ -442,3 +442,203 @@ fn checkpoints_round_trip_and_bad_ones_are_named() {
     assert!(e.contains("b_2") && e.contains("NaN"), "{e}");
     assert!(exact_log_z(&dbm(&[4, 21, 2], 1, 1.0)).is_err());
 }
+
+fn dbm_recipe(extra_model: &str, extra_train: &str) -> Recipe {
+    let text = format!(
+        "[model]\nkind = \"dbm\"\nhidden = [6, 4]\ninit_std = 0.1\nmf_iters = 10\n{extra_model}\n\
+         [data]\nsource = \"mnist-small\"\nbinarize = \"none\"\n\
+         [train]\nmethod = \"pcd\"\nk = 2\nchains = 40\nepochs = 40\nbatch_size = 20\nlr = 0.02\n\
+         momentum = 0.5\nweight_decay = 0.0001\nseed = 3\n{extra_train}\n[monitor]\nrows = 100\n"
+    );
+    Recipe::parse(&text, std::path::Path::new("dbm.toml")).unwrap()
+}
+
+/// Rows of four 8-bit prototypes with each bit flipped with probability
+/// 0.05, and the exact mean log-probability of those rows under that
+/// mixture: structure an independent model cannot capture.
+const PROTOTYPES: [u8; 4] = [0b0000_1111, 0b1111_0000, 0b0011_0011, 0b1100_1100];
+fn noisy_prototypes(n: usize, seed: u64) -> (HostMat, f64) {
+    let d = RngStream::new(seed, 1).next_draw();
+    let x = HostMat::from_fn(n, 8, |r, c| {
+        let bit = (PROTOTYPES[r % 4] >> c) & 1;
+        let flip = d.uniform(r * 8 + c) < 0.05;
+        (bit ^ flip as u8) as f32
+    });
+    let log_p = (0..n)
+        .map(|r| {
+            let p: f64 = PROTOTYPES
+                .iter()
+                .map(|&q| {
+                    (0..8)
+                        .map(|c| match ((q >> c) & 1) as f32 == x.get(r, c) {
+                            true => 0.95f64,
+                            false => 0.05,
+                        })
+                        .product::<f64>()
+                        / 4.0
+                })
+                .sum();
+            p.ln()
+        })
+        .sum::<f64>()
+        / n as f64;
+    (x, log_p)
+}
+
+fn mean_log_p(h: &DbmHost, x: &HostMat) -> f64 {
+    let lp = exact_log_prob(h, x).unwrap();
+    lp.iter().sum::<f64>() / lp.len() as f64
+}
+
+/// Training raises the exact log-likelihood of held-out rows most of the
+/// way from a random start to that of the distribution they come from.
+#[test]
+fn training_learns_a_small_dbm() {
+    let be = Cpu::new();
+    let (train, _) = noisy_prototypes(2000, 1);
+    let (test, truth) = noisy_prototypes(1000, 2);
+    let mut t: ebmkit::train::dbm::DbmTrainer<Cpu> =
+        Trainer::new(&be, dbm_recipe("", ""), &train, Some(&test)).unwrap();
+    let start = mean_log_p(&t.objective.dbm.to_host(&be).unwrap(), &test);
+    t.fit(&be, None, &mut |_, _| {}, &mut |_, _| {}).unwrap();
+    let end = mean_log_p(&t.objective.dbm.to_host(&be).unwrap(), &test);
+    assert!(truth - start > 2.0, "truth {truth}, start {start}");
+    assert!(
+        end > start + 0.85 * (truth - start),
+        "start {start}, trained {end}, truth {truth}"
+    );
+    let rec = t.history.epochs.last().unwrap();
+    assert!(rec.metric("recon_train").is_some() && rec.metric("mf_score_heldout").is_some());
+}
+
+/// Four epochs, or two, a checkpoint and two more: the same parameters to
+/// the bit (the particles and the optimiser's momentum are in the
+/// checkpoint).
+#[test]
+fn resume_is_bit_identical() {
+    let be = Cpu::new();
+    let (train, _) = noisy_prototypes(400, 3);
+    let mut r = dbm_recipe("", "");
+    r.train.epochs = 4;
+    let mut whole: ebmkit::train::dbm::DbmTrainer<Cpu> =
+        Trainer::new(&be, r.clone(), &train, None).unwrap();
+    whole
+        .fit(&be, None, &mut |_, _| {}, &mut |_, _| {})
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("ebmkit-dbm-resume-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("dbm.safetensors");
+    let mut first: ebmkit::train::dbm::DbmTrainer<Cpu> =
+        Trainer::new(&be, r.clone(), &train, None).unwrap();
+    for _ in 0..2 {
+        first.run_epoch(&be, &mut |_| {}).unwrap();
+    }
+    first.checkpoint(&be).unwrap().save(&path).unwrap();
+    let ck = Checkpoint::load(&path).unwrap();
+    let saved = Recipe::parse(&ck.recipe, &path).unwrap();
+    let mut second: ebmkit::train::dbm::DbmTrainer<Cpu> =
+        Trainer::resume(&be, saved, &ck, &path, (&train, None)).unwrap();
+    second
+        .fit(&be, None, &mut |_, _| {}, &mut |_, _| {})
+        .unwrap();
+    assert_eq!(
+        second.objective.dbm.to_host(&be).unwrap(),
+        whole.objective.dbm.to_host(&be).unwrap()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_recipes_and_data_are_named() {
+    let be = Cpu::new();
+    let x = HostMat::from_fn(40, 8, |r, c| ((r + c) % 2) as f32);
+    let e = Recipe::parse(
+        "[model]\nkind = \"dbm\"\n[data]\nsource = \"mnist-small\"\n[train]\nepochs = 1\nbatch_size = 10\nlr = 0.1\n",
+        std::path::Path::new("bad.toml"),
+    )
+    .and_then(|r| r.validate().map(|_| r))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("model.hidden"), "{e}");
+    let mut r = dbm_recipe("", "");
+    r.train.method = Some(ebmkit::io::recipe::Method::Cd);
+    let e = r.validate().unwrap_err().to_string();
+    assert!(e.contains("pcd"), "{e}");
+    let mut r = dbm_recipe("", "");
+    r.dbm_mut().unwrap().mf_damping = 1.5;
+    let e = r.validate().unwrap_err().to_string();
+    assert!(e.contains("damping = 1.5"), "{e}");
+    // Values outside [0, 1] are not binary units' data.
+    let half = HostMat::from_fn(40, 8, |_, _| 1.5);
+    let e = Trainer::<Cpu, ebmkit::train::dbm::DbmObjective<Cpu>>::new(
+        &be,
+        dbm_recipe("", ""),
+        &half,
+        None,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("training data"), "{e}");
+    // An init that is not a stack.
+    let dir = std::env::temp_dir().join(format!("ebmkit-dbm-init-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("not-a-stack.safetensors");
+    Checkpoint::of_model(&dbm(&[8, 6, 4], 1, 1.0))
+        .unwrap()
+        .save(&p)
+        .unwrap();
+    let r = dbm_recipe(&format!("init = \"{}\"", p.display()), "");
+    let e = Trainer::<Cpu, ebmkit::train::dbm::DbmObjective<Cpu>>::new(&be, r, &x, None)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("not-a-stack") && e.contains("stack of RBMs"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A DBM's first RBM passes its doubled-input means up the stack.
+#[test]
+fn pretraining_stacks_pass_doubled_means_up() {
+    let be = Cpu::new();
+    let r = RbmHost::binary(
+        values(5, 3, 1, 1.0),
+        values(1, 5, 2, 1.0),
+        values(1, 3, 3, 1.0),
+    );
+    let x = HostMat::from_fn(4, 5, |i, j| ((i + j) % 2) as f32);
+    let codes = ebmkit::train::stack::encode(&be, &AnyModel::Rbm(r.clone()), &x, 2.0).unwrap();
+    for i in 0..4 {
+        for j in 0..3 {
+            let t: f64 = r.b_h.data[j] as f64
+                + (0..5)
+                    .map(|k| x.get(i, k) as f64 * r.w.get(k, j) as f64)
+                    .sum::<f64>();
+            let want = 1.0 / (1.0 + (-2.0 * t).exp());
+            assert!((codes.get(i, j) as f64 - want).abs() < 1e-6);
+        }
+    }
+    // The RBM's own conditional agrees.
+    let rbm = Rbm::from_host(&be, &r)
+        .unwrap()
+        .with_multipliers(2.0, 1.0)
+        .unwrap();
+    let mut ph = be.zeros(4, 3).unwrap();
+    let mut s = ebmkit::energy::LayerScratch::new(&be, 4, 3).unwrap();
+    ebmkit::energy::Bipartite::hidden_given_visible(&rbm, &be, &x, None, &mut ph, None, &mut s)
+        .unwrap();
+    for (a, b) in ph.data.iter().zip(&codes.data) {
+        assert!((a - b).abs() < 1e-6);
+    }
+    let g = RbmHost {
+        visible: UnitKind::Gaussian,
+        ..r
+    };
+    assert!(Rbm::from_host(&be, &g)
+        .unwrap()
+        .with_multipliers(2.0, 1.0)
+        .is_err());
+}

@@ -58,6 +58,7 @@ pub fn run<B: Fused>(be: &B, a: &SampleArgs) -> ebmkit::Result<()> {
         (AnyModel::Rbm(h), ck) => rbm(be, a, &h, &ck),
         (AnyModel::Autoencoder(h), ck) => autoencoder(be, a, &h, &ck),
         (AnyModel::Stack(s), ck) => dbn(be, a, &s, &ck),
+        (AnyModel::Dbm(h), ck) => dbm(be, a, &h, &ck),
         (other, _) => Err(Error::value(
             "ebmkit sample",
             format!(
@@ -153,6 +154,20 @@ fn dbn<B: Fused>(
     let g = dbn.sample(be, &gibbs_run(a, start.as_ref()), &mut sample_rng(a))?;
     let norm = Norm::for_values(dbn.rbms[0].visible.is_binary());
     save_states(a, &g.last, &g.snapshots, shape, norm)
+}
+
+/// Block Gibbs chains of every layer of a DBM (from test rows with
+/// `--from-data`).
+fn dbm<B: Fused>(
+    be: &B,
+    a: &SampleArgs,
+    host: &ebmkit::models::DbmHost,
+    ck: &Checkpoint,
+) -> ebmkit::Result<()> {
+    let dbm = ebmkit::models::Dbm::from_host(be, host)?;
+    let (start, shape) = start_rows(a, ck, host.widths()[0])?;
+    let g = dbm.sample(be, &gibbs_run(a, start.as_ref()), &mut sample_rng(a))?;
+    save_states(a, &g.last, &g.snapshots, shape, Norm::for_values(true))
 }
 
 /// The generalized-DAE chain of a denoising auto-encoder, with the

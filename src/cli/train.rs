@@ -47,7 +47,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub no_eval: bool,
     /// Nets: start the hidden layers from this pretrained checkpoint (an
-    /// rbm, autoencoder, stack or net), overriding the recipe's `init`.
+    /// rbm, autoencoder, stack or net); DBMs: compose the DBM from this
+    /// pretraining stack of RBMs. Overrides the recipe's `init`.
     #[arg(long)]
     pub init: Option<PathBuf>,
 }
@@ -83,7 +84,10 @@ impl Setup {
             }
         }
         if let Some(init) = &args.init {
-            recipe.net_mut()?.init = Some(init.clone());
+            match &mut recipe.model {
+                ModelSpec::Dbm(m) => m.init = Some(init.clone()),
+                _ => recipe.net_mut()?.init = Some(init.clone()),
+            }
         }
         let out = args.out.clone().unwrap_or_else(|| {
             let stem = args
@@ -156,7 +160,69 @@ pub fn run<B: Fused>(be: &B, args: &TrainArgs) -> ebmkit::Result<()> {
         ModelSpec::Autoencoder(_) => autoencoder(be, args, &s),
         ModelSpec::Net(_) => super::net::train(be, args, &s),
         ModelSpec::Stack(_) => super::stack::train(be, args, &s),
+        ModelSpec::Dbm(_) => dbm(be, args, &s),
     }
+}
+
+/// A DBM: filters of the first layer, samples after 1000 sweeps of 100
+/// chains, then the closing evaluation (the mean-field bound with log Z by
+/// AIS, or exact when small).
+fn dbm<B: Fused>(be: &B, args: &TrainArgs, s: &Setup) -> ebmkit::Result<()> {
+    let (trainer, curves) = train(be, args, s, |t: &ebmkit::train::dbm::DbmTrainer<B>| {
+        let w: Vec<String> = t
+            .objective
+            .dbm
+            .widths()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        let spec = t.recipe.dbm().ok();
+        let from = spec
+            .and_then(|m| m.init.as_ref())
+            .map(|p| format!("composed from {}", p.display()))
+            .unwrap_or_else(|| "randomly initialised".into());
+        format!(
+            "{} DBM, {from}, PCD-{} with {} particles, {} mean-field sweeps",
+            w.join("-"),
+            t.recipe.train.k,
+            ebmkit::backend::Matrix::rows(&t.objective.particles.s[0]),
+            spec.map_or(0, |m| m.mf_iters),
+        )
+    })?;
+    let host = trainer.objective.dbm.to_host(be)?;
+    let shape = s.shape(host.widths()[0]);
+    let mut files = vec![curves[0].clone()];
+    let filters = s.out.join("filters.png");
+    let w = receptive_fields(&host.w[0], 100)?;
+    save_grid(&filters, &w, shape, 10, Norm::PerTile, zoom_for(shape))?;
+    files.push(filters);
+    let samples = s.out.join("samples.png");
+    let mut rng = RngStream::new(trainer.recipe.train.seed ^ 0x5a5a, SAMPLE_STREAM);
+    let run = GibbsRun {
+        start: None,
+        chains: 100,
+        steps: 1000,
+        every: None,
+    };
+    let g = trainer.objective.dbm.sample(be, &run, &mut rng)?;
+    save_grid(
+        &samples,
+        &g.last,
+        shape,
+        10,
+        Norm::for_values(true),
+        zoom_for(shape),
+    )?;
+    files.push(samples);
+    files.extend_from_slice(&curves[1..]);
+    report(&files);
+    if !args.no_eval {
+        super::eval::run(
+            be,
+            &super::eval::EvalArgs::closing(s.ckpt.clone(), args.data.clone()),
+        )?;
+    }
+    Ok(())
 }
 
 /// A fresh or resumed run of objective `O`, trained with progress to the

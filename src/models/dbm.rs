@@ -524,3 +524,59 @@ impl<B: Fused> Dbm<B> {
         Ok(report)
     }
 }
+
+impl<B: Fused> Dbm<B> {
+    /// Samples as `run` says: block Gibbs sweeps of every layer, started at
+    /// the rows of `run.start` (else at fair random bits), the hidden
+    /// layers drawn by the doubled bottom-up pass; snapshots of the visible
+    /// probabilities every `run.every` sweeps.
+    pub fn sample(
+        &self,
+        be: &B,
+        run: &crate::models::rbm::GibbsRun<'_>,
+        rng: &mut RngStream,
+    ) -> Result<crate::models::rbm::GibbsOutput> {
+        let nv = self.widths()[0];
+        if run.chains == 0 || run.every == Some(0) {
+            return Err(Error::value(
+                "sampling",
+                "needs at least one chain and a snapshot interval of at least 1",
+            ));
+        }
+        let v0 = match run.start {
+            Some(h) if h.shape() == (run.chains, nv) => be.upload(h)?,
+            Some(h) => {
+                return Err(Error::shape(
+                    "sampling start",
+                    format!(
+                        "{}x{} start states for {} chains of {nv} visible units",
+                        h.rows, h.cols, run.chains
+                    ),
+                ))
+            }
+            None => {
+                let half = be.upload(&HostMat::from_fn(run.chains, nv, |_, _| 0.5))?;
+                let mut v = be.zeros(run.chains, nv)?;
+                be.bernoulli(&half, &mut v, rng)?;
+                v
+            }
+        };
+        let mut x = self.particles(be, run.chains)?;
+        self.start_particles(be, &v0, &mut x, rng)?;
+        let mut snapshots = Vec::new();
+        if run.every.is_some() {
+            snapshots.push(be.download(&v0)?);
+        }
+        for step in 1..=run.steps {
+            self.gibbs_sweep(be, &mut x, rng)?;
+            if run.every.is_some_and(|e| step % e == 0) {
+                snapshots.push(be.download(&x.p[0])?);
+            }
+        }
+        Ok(crate::models::rbm::GibbsOutput {
+            last: be.download(&x.p[0])?,
+            last_sample: be.download(&x.s[0])?,
+            snapshots,
+        })
+    }
+}

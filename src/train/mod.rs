@@ -22,6 +22,7 @@
 
 pub mod autoencoder;
 pub mod backprop;
+pub mod dbm;
 pub mod fit;
 pub mod history;
 pub mod net;

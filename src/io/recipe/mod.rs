@@ -30,6 +30,7 @@
 //! ```
 
 pub mod autoencoder;
+pub mod dbm;
 pub mod net;
 pub mod rbm;
 pub mod stack;
@@ -41,6 +42,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::data::{Binarize, DataSource, DataSpec};
 use crate::error::{Error, Result};
 pub use autoencoder::{AeSpec, Corruption};
+pub use dbm::DbmSpec;
 pub use net::{NetSpec, Output};
 pub use rbm::{DbmLayer, RbmSpec};
 pub use stack::{Codes, LayerSpec, StackSpec};
@@ -74,6 +76,8 @@ pub enum ModelSpec {
     Net(NetSpec),
     /// Layers pretrained greedily, each on the codes of the one below.
     Stack(StackSpec),
+    /// A deep Boltzmann machine.
+    Dbm(DbmSpec),
 }
 
 impl ModelSpec {
@@ -84,6 +88,7 @@ impl ModelSpec {
             ModelSpec::Autoencoder(_) => "autoencoder",
             ModelSpec::Net(_) => "net",
             ModelSpec::Stack(_) => "stack",
+            ModelSpec::Dbm(_) => "dbm",
         }
     }
 
@@ -93,7 +98,7 @@ impl ModelSpec {
     /// intensities, as Vincent et al. train them).
     pub fn default_binarize(&self) -> Binarize {
         match self {
-            ModelSpec::Rbm(_) => Binarize::Stochastic,
+            ModelSpec::Rbm(_) | ModelSpec::Dbm(_) => Binarize::Stochastic,
             // A stack's layer 0 says for itself (`layer(0)`).
             ModelSpec::Autoencoder(_) | ModelSpec::Net(_) | ModelSpec::Stack(_) => Binarize::None,
         }
@@ -131,8 +136,12 @@ impl<'de> Deserialize<'de> for ModelSpec {
                 .try_into()
                 .map(ModelSpec::Stack)
                 .map_err(D::Error::custom),
+            "dbm" => table
+                .try_into()
+                .map(ModelSpec::Dbm)
+                .map_err(D::Error::custom),
             other => Err(D::Error::custom(format!(
-                "model.kind = \"{other}\" is not a known model kind (known: rbm, autoencoder, net, stack)"
+                "model.kind = \"{other}\" is not a known model kind (known: rbm, autoencoder, net, stack, dbm)"
             ))),
         }
     }
@@ -509,6 +518,7 @@ impl Recipe {
             ModelSpec::Autoencoder(m) => autoencoder::validate(self, m),
             ModelSpec::Net(m) => net::validate(self, m),
             ModelSpec::Stack(m) => stack::validate(self, m),
+            ModelSpec::Dbm(m) => dbm::validate(self, m),
         }
     }
 
