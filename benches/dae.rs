@@ -12,7 +12,9 @@ use ebmkit::data::{data_dir, mnist::Mnist};
 use ebmkit::io::recipe::Recipe;
 use ebmkit::train::autoencoder::AeTrainer;
 use std::path::Path;
-use std::process::Command;
+
+mod common;
+use common::{median, mnist_images, run_peer};
 
 const RECIPE: &str = r#"
 description = "bench: denoising auto-encoder, the PyTorch peer's settings"
@@ -43,66 +45,26 @@ fn ours<B: Fused>(be: &B, train: &ebmkit::HostMat) -> Vec<f64> {
         .collect()
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// The peer's median epoch and GEMM rate, or None with the reason printed.
 fn torch(images: &Path, device: &str) -> Option<(f64, f64, String)> {
-    if std::env::var("EBMKIT_BENCH_PEER").as_deref() == Ok("0") {
-        return None;
-    }
-    // From the working folder first: a bench binary copied to another
-    // machine (experiments/gpu_speed.sh) runs from a checkout there.
-    let script = [Path::new("benches/torch_dae.py").to_path_buf()]
-        .into_iter()
-        .chain([Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/torch_dae.py")])
-        .find(|p| p.exists())?;
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(images)
-        .args(["--epochs", "3", "--device", device, "--threads", "2"])
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        println!(
-            "torch peer ({device}) failed: {}",
-            err.lines().last().unwrap_or("")
-        );
-        return None;
-    }
-    let s = String::from_utf8_lossy(&out.stdout).to_string();
-    let num = |key: &str| -> Option<f64> {
-        let i = s.find(key)? + key.len();
-        let rest = s[i..].trim_start_matches(['"', ':', ' ']);
-        let end = rest.find([',', '}']).unwrap_or(rest.len());
-        rest[..end].trim().parse().ok()
-    };
-    let peer = s
-        .split("\"peer\": \"")
-        .nth(1)?
-        .split('"')
-        .next()?
-        .to_string();
-    Some((
-        num("s_per_epoch_median")?,
-        num("gemm_100x784x1000_gflops")?,
-        peer,
-    ))
+    let args = [
+        &images.to_string_lossy(),
+        "--epochs",
+        "3",
+        "--device",
+        device,
+        "--threads",
+        "2",
+    ];
+    let keys = ["s_per_epoch_median", "gemm_100x784x1000_gflops"];
+    let (v, peer) = run_peer("torch_dae.py", &args, &keys)?;
+    Some((v[0], v[1], peer))
 }
 
 fn main() {
     let dir = data_dir();
     let mnist = Mnist::load(&dir).expect("MNIST (set EBMKIT_DATA)");
-    let images = [
-        "mnist/train-images-idx3-ubyte.gz",
-        "train-images-idx3-ubyte.gz",
-    ]
-    .iter()
-    .map(|p| dir.join(p))
-    .find(|p| p.exists());
+    let images = mnist_images(&dir);
     let args: Vec<String> = std::env::args().skip(1).collect();
     let named = |b: &str| args.iter().any(|a| a == b);
     let all = !named("cpu") && !named("gpu");

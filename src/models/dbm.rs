@@ -445,11 +445,19 @@ impl<B: Fused> Dbm<B> {
     /// μ_l = σ(m_l (μ_{l-1} W_{l-1} + b_l)) bottom to top, m_l = 2 below the
     /// top layer and 1 at it: the recognition pass of the doubled RBMs the
     /// DBM was pretrained as, which is where mean field starts.
+    /// Layer 1 reuses the product v W_0 already in `st.x0`.
     fn mf_start(&self, be: &B, st: &mut MfState<B>) -> Result<()> {
         for l in 1..=self.depth() {
             let scale = if l < self.depth() { 2.0 } else { 1.0 };
             let (below, mu, _) = around(&mut st.mu, l);
             let below = below.ok_or_else(|| Error::value("dbm", "no layer below"))?;
+            if l == 1 {
+                be.copy(&st.x0, mu)?;
+                be.add_row_vec(mu, &self.b[1], 1.0)?;
+                be.affine(mu, scale, 0.0)?;
+                be.unary_inplace(Unary::Sigmoid, mu)?;
+                continue;
+            }
             be.sigmoid_affine(scale, below.n(), self.w[l - 1].n(), &self.b[l], mu, None)?;
         }
         Ok(())
@@ -470,10 +478,10 @@ impl<B: Fused> Dbm<B> {
         cfg.check()?;
         let depth = self.depth();
         be.copy(v, &mut st.mu[0])?;
+        be.gemm(1.0, v.n(), self.w[0].n(), 0.0, &mut st.x0)?;
         if !warm {
             self.mf_start(be, st)?;
         }
-        be.gemm(1.0, v.n(), self.w[0].n(), 0.0, &mut st.x0)?;
         let in_place = cfg.damping == 0.0 && cfg.tol == 0.0;
         let count: usize = self.widths()[1..].iter().sum::<usize>() * v.rows();
         let mut report = MfReport {
