@@ -4,6 +4,8 @@
 #   sda3     stacked denoising AEs, 3 x 1000 (Vincent et al. 2010: 1.28 %)
 #   cae      one contractive AE of 1000 units (Rifai et al. 2011: 1.14 %)
 #   dbn-mlp  RBM stack 500-500-2000 (Hinton & Salakhutdinov 2006: 1.2 %)
+#   dbm      the 784-500-1000 DBM of experiments/dbm_mnist.sh, its posteriors
+#            of h2 appended to the input (Salakhutdinov & Hinton 2009: 0.95 %)
 # Each step resumes where an earlier run stopped (checkpoints in out/).
 # The twin gets the same recipe (epochs, early stopping, learning rate)
 # without the stack. With LRS="0.03 0.1" both nets are fine-tuned at each
@@ -31,8 +33,15 @@ best_valid() {
 }
 
 for n in "${names[@]}"; do
-  $bin train "models/$n-stack.toml" --out "out/$n-stack" --quiet $(resume "out/$n-stack") "${extra[@]}" \
-    2>&1 | tee -a "$RESULTS/$n-stack.log"
+  pretrained="out/$n-stack/model.safetensors"
+  if [ "$n" = dbm ]; then
+    # Trained (for hours) by experiments/dbm_mnist.sh.
+    pretrained=out/dbm-mnist/model.safetensors
+    [ -f "$pretrained" ] || { echo "run experiments/dbm_mnist.sh first"; exit 1; }
+  else
+    $bin train "models/$n-stack.toml" --out "out/$n-stack" --quiet $(resume "out/$n-stack") "${extra[@]}" \
+      2>&1 | tee -a "$RESULTS/$n-stack.log"
+  fi
   tags=("")
   if [ -n "${LRS:-}" ]; then
     tags=()
@@ -44,7 +53,7 @@ for n in "${names[@]}"; do
   for tag in "${tags[@]}"; do
     recipe="models/$n-finetune.toml"
     [ -z "$tag" ] || recipe="out/$n-finetune$tag.toml"
-    $bin finetune "out/$n-stack/model.safetensors" --recipe "$recipe" \
+    $bin finetune "$pretrained" --recipe "$recipe" \
       --out "out/$n-pretrained$tag" --quiet $(resume "out/$n-pretrained$tag") "${extra[@]}" \
       2>&1 | tee -a "$RESULTS/$n-pretrained$tag.log"
     $bin train "$recipe" --out "out/$n-random$tag" --quiet $(resume "out/$n-random$tag") "${extra[@]}" \

@@ -642,3 +642,43 @@ fn pretraining_stacks_pass_doubled_means_up() {
         .with_multipliers(2.0, 1.0)
         .is_err());
 }
+
+/// The net a DBM initialises, fed the data with the mean-field posterior
+/// of h² appended, reproduces the posteriors at mean field's fixed point:
+/// its first layer gives μ_1 = σ(v W_0 + μ_2 W_1ᵀ + b_1), its second μ_2.
+#[test]
+fn the_dbm_net_reproduces_the_posteriors() {
+    use ebmkit::models::net::{Net, NetHost, Output};
+    let be = Cpu::new();
+    let h = dbm(&[8, 6, 5], 71, 1.0);
+    let d = Dbm::from_host(&be, &h).unwrap();
+    let x = all_states(8);
+    let cfg = MeanField {
+        iters: 300,
+        tol: 1e-8,
+        damping: 0.0,
+    };
+    let input = d.with_posteriors(&be, &x, cfg).unwrap();
+    assert_eq!(input.shape(), (256, 13));
+    let mut st = d.mf_state(&be, 256).unwrap();
+    d.mean_field(&be, &be.upload(&x).unwrap(), &mut st, cfg, false)
+        .unwrap();
+    let mu2 = be.download(&st.mu[2]).unwrap();
+    for r in 0..256 {
+        assert_eq!(&input.row(r)[..8], x.row(r));
+        assert_eq!(&input.row(r)[8..], mu2.row(r));
+    }
+    let net = NetHost {
+        layers: h.net_layers().unwrap(),
+        output: Output::Sigmoid,
+    };
+    assert_eq!(net.sizes(), vec![13, 6, 5]);
+    let out = Net::from_host(&be, &net)
+        .unwrap()
+        .forward(&be, &input)
+        .unwrap();
+    for (a, b) in out.data.iter().zip(&mu2.data) {
+        assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+    }
+    assert!(dbm(&[8, 6], 1, 1.0).net_layers().is_err());
+}

@@ -7,7 +7,9 @@ use clap::Args;
 use ebmkit::backend::Fused;
 use ebmkit::data::{prepare::head, Dataset};
 use ebmkit::io::recipe::Recipe;
+use ebmkit::models::dbm::{Dbm, DbmHost, MeanField};
 use ebmkit::models::net::{export_torch, one_hot, Net, NetHost, Output};
+use ebmkit::models::AnyModel;
 use ebmkit::train::net::NetTrainer;
 use ebmkit::viz::{receptive_fields, save_grid, save_scatter, zoom_for, Norm};
 use ebmkit::{Error, HostMat};
@@ -113,9 +115,17 @@ pub fn train<B: Fused>(be: &B, args: &TrainArgs, s: &Setup) -> ebmkit::Result<()
     let best_path = s.out.join("best.safetensors");
     let manifest = export_torch(&best, &trainer.recipe.to_toml()?, &best_path)?;
     let mut files = vec![curves[0].clone(), best_path, manifest];
-    let shape = s.shape(best.sizes()[0]);
+    let (h, wd) = s.data.image_shape;
+    let shape = s.shape(best.sizes()[0].min(h * wd));
     let filters = s.out.join("filters.png");
-    let w = receptive_fields(&best.layers[0].w, 100)?;
+    // A DBM's net also reads appended posteriors: its filters are the
+    // weights from the data.
+    let w0 = &best.layers[0].w;
+    let w0 = match w0.rows > h * wd {
+        true => w0.select_rows(&(0..h * wd).collect::<Vec<_>>())?,
+        false => w0.clone(),
+    };
+    let w = receptive_fields(&w0, 100)?;
     save_grid(&filters, &w, shape, 10, Norm::PerTile, zoom_for(shape))?;
     files.push(filters);
     if best.output != Output::Softmax {
@@ -179,21 +189,60 @@ fn codes<B: Fused>(
     Ok(Some(path))
 }
 
-/// `ebmkit eval` of a net: its test score on its recipe's data.
+/// Mean field for the posteriors a DBM's net reads beside the data.
+const POSTERIOR_MF: MeanField = MeanField {
+    iters: 50,
+    tol: 1e-5,
+    damping: 0.0,
+};
+
+/// The DBM a net recipe starts from, if its `init` is one.
+fn dbm_init(recipe: &Recipe) -> ebmkit::Result<Option<DbmHost>> {
+    let Some(path) = recipe.net().ok().and_then(|n| n.init.as_ref()) else {
+        return Ok(None);
+    };
+    Ok(match AnyModel::load(path)?.0 {
+        AnyModel::Dbm(h) => Some(h),
+        _ => None,
+    })
+}
+
+/// A net started from a DBM reads every row with the DBM's mean-field
+/// posterior of h² appended (Salakhutdinov & Hinton 2009): the training,
+/// validation and test rows of `s` are extended so, once.
+pub(super) fn with_dbm_inputs<B: Fused>(be: &B, mut s: Setup) -> ebmkit::Result<Setup> {
+    let Some(host) = dbm_init(&s.recipe)? else {
+        return Ok(s);
+    };
+    let dbm = Dbm::from_host(be, &host)?;
+    eprintln!("appending the DBM's mean-field posteriors of h2 to every row");
+    s.data.train = dbm.with_posteriors(be, &s.data.train, POSTERIOR_MF)?;
+    s.data.test = dbm.with_posteriors(be, &s.data.test, POSTERIOR_MF)?;
+    if let Some(v) = &mut s.valid {
+        v.x = dbm.with_posteriors(be, &v.x, POSTERIOR_MF)?;
+    }
+    Ok(s)
+}
+
+/// `ebmkit eval` of a net: its test score on its recipe's data (with a
+/// DBM's posteriors appended when the net was started from one).
 pub fn eval<B: Fused>(
     be: &B,
     host: &NetHost,
     recipe: &Recipe,
     dir: Option<&Path>,
 ) -> ebmkit::Result<()> {
-    let data = recipe.data.load(dir, recipe.train.seed)?;
-    if data.dim() != host.sizes()[0] {
+    let mut data = recipe.data.load(dir, recipe.train.seed)?;
+    if let Some(h) = dbm_init(recipe)? {
+        data.test = Dbm::from_host(be, &h)?.with_posteriors(be, &data.test, POSTERIOR_MF)?;
+    }
+    if data.test.cols != host.sizes()[0] {
         return Err(Error::shape(
             "ebmkit eval",
             format!(
                 "the net reads {} values per row, the data have {}",
                 host.sizes()[0],
-                data.dim()
+                data.test.cols
             ),
         ));
     }

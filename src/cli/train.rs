@@ -145,7 +145,8 @@ impl Setup {
 
     /// The tile shape of a row of `n` values.
     pub fn shape(&self, n: usize) -> (usize, usize) {
-        if n == self.data.dim() {
+        let (h, w) = self.data.image_shape;
+        if n == h * w {
             self.data.image_shape
         } else {
             tile_shape(n)
@@ -154,7 +155,7 @@ impl Setup {
 }
 
 pub fn run<B: Fused>(be: &B, args: &TrainArgs) -> ebmkit::Result<()> {
-    let s = Setup::new(args)?;
+    let s = super::net::with_dbm_inputs(be, Setup::new(args)?)?;
     match &s.recipe.model {
         ModelSpec::Rbm(_) => rbm(be, args, &s),
         ModelSpec::Autoencoder(_) => autoencoder(be, args, &s),

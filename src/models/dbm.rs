@@ -588,3 +588,71 @@ impl<B: Fused> Dbm<B> {
         })
     }
 }
+
+impl DbmHost {
+    /// The layers of the net a DBM with at least two hidden layers
+    /// initialises (Salakhutdinov & Hinton 2009, §4): its input is the data
+    /// with the mean-field posterior of h² appended ([`Dbm::with_posteriors`]),
+    /// so the first layer takes `[W_0; W_1ᵀ]` and b_1, the stand-in for the
+    /// top-down input h¹ gets in the DBM; every layer above takes W_l and
+    /// b_{l+1}. All sigmoid.
+    pub fn net_layers(&self) -> Result<Vec<crate::models::net::Dense>> {
+        self.validate()?;
+        if self.depth() < 2 {
+            return Err(Error::value(
+                "dbm",
+                "a DBM of one hidden layer is an RBM: hand the RBM itself to the net",
+            ));
+        }
+        let (n0, n1, n2) = (self.b[0].cols, self.b[1].cols, self.b[2].cols);
+        let w1t = HostMat::from_fn(n2, n1, |r, c| self.w[1].get(c, r));
+        let mut first = self.w[0].data.clone();
+        first.extend_from_slice(&w1t.data);
+        let sigmoid = crate::autodiff::Activation::Sigmoid;
+        let mut layers = vec![crate::models::net::Dense {
+            w: HostMat::new(n0 + n2, n1, first)?,
+            b: self.b[1].clone(),
+            act: sigmoid,
+        }];
+        for k in 1..self.depth() {
+            layers.push(crate::models::net::Dense {
+                w: self.w[k].clone(),
+                b: self.b[k + 1].clone(),
+                act: sigmoid,
+            });
+        }
+        Ok(layers)
+    }
+}
+
+impl<B: Fused> Dbm<B> {
+    /// The rows of `x` with the mean-field posterior means of h² appended:
+    /// the input of the net [`DbmHost::net_layers`] builds.
+    pub fn with_posteriors(&self, be: &B, x: &HostMat, cfg: MeanField) -> Result<HostMat> {
+        let widths = self.widths();
+        if self.depth() < 2 || x.cols != widths[0] {
+            return Err(Error::shape(
+                "dbm posteriors",
+                format!(
+                    "{} columns for a DBM of widths {widths:?} (needs two hidden layers)",
+                    x.cols
+                ),
+            ));
+        }
+        let (n0, n2) = (widths[0], widths[2]);
+        let mut out = Vec::with_capacity(x.rows * (n0 + n2));
+        for start in (0..x.rows).step_by(crate::estimate::BATCH_ROWS) {
+            let rows: Vec<usize> =
+                (start..(start + crate::estimate::BATCH_ROWS).min(x.rows)).collect();
+            let block = x.select_rows(&rows)?;
+            let mut st = self.mf_state(be, rows.len())?;
+            self.mean_field(be, &be.upload(&block)?, &mut st, cfg, false)?;
+            let q = be.download(&st.mu[2])?;
+            for r in 0..rows.len() {
+                out.extend_from_slice(block.row(r));
+                out.extend_from_slice(q.row(r));
+            }
+        }
+        HostMat::new(x.rows, n0 + n2, out)
+    }
+}

@@ -70,12 +70,18 @@ impl AnyModel {
             AnyModel::Rbm(m) => net::Pretrained::of(&[m], with_decoders),
             AnyModel::Autoencoder(m) => net::Pretrained::of(&[m], with_decoders),
             AnyModel::Stack(s) => s.pretrained(with_decoders),
-            AnyModel::Dbm(_) => Err(Error::value(
-                "pretrained net",
-                "a DBM is not handed to a plain MLP: its fine-tuned net also reads the top \
-                 layer's mean-field posterior (Salakhutdinov & Hinton 2009), which this version \
-                 does not build yet",
-            )),
+            AnyModel::Dbm(d) => {
+                if with_decoders {
+                    return Err(Error::value(
+                        "pretrained net",
+                        "a DBM has no decoders to unroll into a deep auto-encoder",
+                    ));
+                }
+                Ok(net::Pretrained {
+                    encoders: d.net_layers()?,
+                    decoders: vec![],
+                })
+            }
             AnyModel::Net(n) => {
                 if with_decoders {
                     return Err(Error::value(
