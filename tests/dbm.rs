@@ -11,7 +11,8 @@
 mod common;
 
 use ebmkit::estimate::dbm::{
-    ais_log_z, bound_terms, exact_log_prob, exact_log_z, MfSummary, MAX_ENUMERATED,
+    ais_log_z, bound_terms, exact_log_prob, exact_log_z, reverse_ais_log_z, reverse_starts,
+    MfSummary, MAX_ENUMERATED,
 };
 use ebmkit::estimate::rbm::ais::BaseRate;
 use ebmkit::estimate::rbm::exact;
@@ -304,6 +305,18 @@ fn ais_matches_the_exact_log_z() {
             e.log_z,
             e.ess
         );
+        // From the other side, started at the DBM's own samples.
+        let x = values(100, widths[0], 5, 1.0);
+        let starts = reverse_starts(&be, &d, &x, 100, &mut rng).unwrap();
+        let r = reverse_ais_log_z(&be, &d, &base, &starts, &sched, &mut rng).unwrap();
+        assert!(
+            (r.log_z - want).abs() < 0.2,
+            "{widths:?}: reverse AIS {} vs exact {want}",
+            r.log_z
+        );
+        assert!(r.log_z_upper >= want - 0.05, "{widths:?}: {r:?}");
+        let short = starts[..1].to_vec();
+        assert!(reverse_ais_log_z(&be, &d, &base, &short, &sched, &mut rng).is_err());
     }
 }
 

@@ -115,7 +115,7 @@ pub fn run<B: Fused>(be: &B, a: &EvalArgs) -> ebmkit::Result<()> {
         AnyModel::Rbm(host) => rbm(be, a, &host, &ck, &data),
         AnyModel::Autoencoder(host) => autoencoder(be, a, &host, &data),
         AnyModel::Stack(s) => dbn(be, a, &s, &data),
-        AnyModel::Dbm(host) => dbm(be, a, &host, &data),
+        AnyModel::Dbm(host) => dbm(be, a, &host, &ck, &data),
         AnyModel::Net(_) => unreachable!("handled above"),
     }
 }
@@ -196,6 +196,7 @@ fn dbm<B: Fused>(
     be: &B,
     a: &EvalArgs,
     host: &ebmkit::models::DbmHost,
+    ck: &Checkpoint,
     data: &EvalData,
 ) -> ebmkit::Result<()> {
     use ebmkit::estimate::dbm as est;
@@ -217,10 +218,11 @@ fn dbm<B: Fused>(
     let opts = est::DbmEvalOptions {
         runs: a.runs,
         schedule,
+        reverse_from: particles(ck, &a.ckpt, &host.widths(), a.runs)?,
         seed: a.seed,
         mean_field: est::EVAL_MEAN_FIELD,
     };
-    let (l, mf) = est::evaluate(be, &dbm, data, &opts)?;
+    let (lls, mf) = est::evaluate(be, &dbm, data, &opts)?;
     if mf.unconverged > 0 {
         eprintln!(
             "warning: mean field stopped at its cap of {} sweeps in {} of {} blocks of rows \
@@ -228,6 +230,29 @@ fn dbm<B: Fused>(
             opts.mean_field.iters, mf.unconverged, mf.blocks, mf.max_residual, opts.mean_field.tol
         );
     }
-    println!("{}", est::describe(&l));
+    for l in &lls {
+        println!("{}", est::describe(l));
+    }
     Ok(())
+}
+
+/// A DBM checkpoint's persistent particles (`chains.s_l`), cycled to `runs`
+/// rows: the reverse-AIS starts; None when it has none.
+fn particles(
+    ck: &Checkpoint,
+    path: &Path,
+    widths: &[usize],
+    runs: usize,
+) -> ebmkit::Result<Option<Vec<ebmkit::HostMat>>> {
+    let Some(first) = ck.state.get("chains.s_0") else {
+        return Ok(None);
+    };
+    let rows = first.rows;
+    let mut out = Vec::new();
+    for (l, &n) in widths.iter().enumerate() {
+        let s = ck.state_tensor(path, &format!("chains.s_{l}"), (rows, n))?;
+        let idx: Vec<usize> = (0..runs).map(|r| r % rows.max(1)).collect();
+        out.push(s.select_rows(&idx)?);
+    }
+    Ok(Some(out))
 }

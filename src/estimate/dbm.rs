@@ -166,11 +166,13 @@ struct Annealer<'a, B: Fused> {
 }
 
 impl<'a, B: Fused> Annealer<'a, B> {
+    /// Runs from the base model's odd layers (forward), or from `start`,
+    /// states of every layer of which the odd ones are used (reverse).
     fn new(
         be: &'a B,
         dbm: &'a Dbm<B>,
         base: &BaseRate,
-        runs: usize,
+        (runs, start): (usize, Option<&[HostMat]>),
         rng: &mut RngStream,
     ) -> Result<Self> {
         let widths = dbm.widths();
@@ -202,10 +204,28 @@ impl<'a, B: Fused> Annealer<'a, B> {
             base_m.push(be.upload(&b)?);
         }
         let mut x = dbm.particles(be, runs)?;
-        // The base model's odd layers: free units, states drawn at p = ½.
         for l in (1..widths.len()).step_by(2) {
-            be.fill(&mut x.p[l], 0.5)?;
-            be.bernoulli(&x.p[l], &mut x.s[l], rng)?;
+            match start {
+                Some(s) => {
+                    if s.len() != widths.len() || s[l].shape() != (runs, widths[l]) {
+                        return Err(Error::shape(
+                            "reverse AIS starts",
+                            format!(
+                                "{} layers of states (layer {l}: {:?}) for {runs} runs of a \
+                                 DBM of widths {widths:?}",
+                                s.len(),
+                                s.get(l).map(|m| m.shape())
+                            ),
+                        ));
+                    }
+                    be.write(&mut x.s[l], &s[l])?;
+                }
+                // The base model's odd layers: free units, drawn at p = ½.
+                None => {
+                    be.fill(&mut x.p[l], 0.5)?;
+                    be.bernoulli(&x.p[l], &mut x.s[l], rng)?;
+                }
+            }
         }
         Ok(Annealer {
             be,
@@ -336,7 +356,7 @@ pub fn ais_log_z<B: Fused>(
     schedule: &Schedule,
     rng: &mut RngStream,
 ) -> Result<AisEstimate> {
-    let mut a = Annealer::new(be, dbm, base, runs, rng)?;
+    let mut a = Annealer::new(be, dbm, base, (runs, None), rng)?;
     let log_z_base = a.log_z_base(base);
     let lw = ais::anneal(&mut a, schedule.betas().iter().copied(), rng)?;
     Ok(AisEstimate::new(
@@ -345,6 +365,56 @@ pub fn ais_log_z<B: Fused>(
         lw,
         schedule.len(),
     ))
+}
+
+/// Reverse AIS (Burda, Grosse & Salakhutdinov 2015): the same path walked
+/// from the DBM to the base model, starting at `starts` (states of every
+/// layer, one row per run; the odd layers are used), which should be
+/// samples of the DBM: a stochastic upper bound on log Z when they are
+/// exact, and from the other side of the forward estimate either way.
+pub fn reverse_ais_log_z<B: Fused>(
+    be: &B,
+    dbm: &Dbm<B>,
+    base: &BaseRate,
+    starts: &[HostMat],
+    schedule: &Schedule,
+    rng: &mut RngStream,
+) -> Result<AisEstimate> {
+    let runs = starts.first().map_or(0, |m| m.rows);
+    let mut a = Annealer::new(be, dbm, base, (runs, Some(starts)), rng)?;
+    let log_z_base = a.log_z_base(base);
+    let lw = ais::anneal(&mut a, schedule.betas().iter().rev().copied(), rng)?;
+    Ok(AisEstimate::new(
+        Direction::Reverse,
+        log_z_base,
+        lw,
+        schedule.len(),
+    ))
+}
+
+/// Gibbs sweeps from test rows that make reverse-AIS starts when no
+/// persistent particles are at hand.
+pub const REVERSE_START_SWEEPS: usize = 1000;
+
+/// Reverse-AIS starts: `runs` chains started at rows of `x` (cycled) and
+/// run for [`REVERSE_START_SWEEPS`] sweeps; every layer's states.
+pub fn reverse_starts<B: Fused>(
+    be: &B,
+    dbm: &Dbm<B>,
+    x: &HostMat,
+    runs: usize,
+    rng: &mut RngStream,
+) -> Result<Vec<HostMat>> {
+    if x.rows == 0 || runs == 0 {
+        return Err(Error::value("reverse AIS starts", "needs rows and runs"));
+    }
+    let idx: Vec<usize> = (0..runs).map(|r| r % x.rows).collect();
+    let mut p = dbm.particles(be, runs)?;
+    dbm.start_particles(be, &be.upload(&x.select_rows(&idx)?)?, &mut p, rng)?;
+    for _ in 0..REVERSE_START_SWEEPS {
+        dbm.gibbs_sweep(be, &mut p, rng)?;
+    }
+    p.s.iter().map(|m| be.download(m)).collect()
 }
 
 /// How mean field went over the rows of a bound: the most sweeps any block
@@ -422,33 +492,45 @@ fn bernoulli_entropy(p: f64) -> f64 {
     h(p) + h(1.0 - p)
 }
 
-/// Options of a DBM's evaluation.
+/// Options of a DBM's evaluation: AIS runs and temperatures, the
+/// reverse-AIS starts (e.g. a checkpoint's persistent particles; None:
+/// [`reverse_starts`] from test rows), the seed and the bound's mean field.
 #[derive(Clone, Debug)]
 pub struct DbmEvalOptions {
     pub runs: usize,
     pub schedule: Schedule,
+    pub reverse_from: Option<Vec<HostMat>>,
     pub seed: u64,
     pub mean_field: MeanField,
 }
 
 /// The DBM's log Z (exact when its odd layers have at most
-/// [`MAX_ENUMERATED`] units, else AIS from the base rates of the training
-/// rows) and the mean variational bound on the test and training rows.
+/// [`MAX_ENUMERATED`] units, else AIS and reverse AIS from the base rates
+/// of the training rows) and, for each, the mean variational bound on the
+/// test and training rows.
 pub fn evaluate<B: Fused>(
     be: &B,
     dbm: &Dbm<B>,
     data: &EvalData,
     opts: &DbmEvalOptions,
-) -> Result<(LogLikelihood, MfSummary)> {
+) -> Result<(Vec<LogLikelihood>, MfSummary)> {
     let host = dbm.to_host(be)?;
     let train = head(&data.train, EVAL_TRAIN_ROWS)?;
-    let (method, log_z) = if odd_units(&host) <= MAX_ENUMERATED {
-        (Method::Exact, exact_log_z(&host)?)
+    let log_zs = if odd_units(&host) <= MAX_ENUMERATED {
+        vec![(Method::Exact, exact_log_z(&host)?)]
     } else {
         let mut rng = RngStream::new(opts.seed, EVAL_STREAM ^ 0xDB3);
         let base = BaseRate::from_host(&train)?;
         let e = ais_log_z(be, dbm, &base, opts.runs, &opts.schedule, &mut rng)?;
-        (Method::Ais(e.clone()), e.log_z)
+        let starts = match &opts.reverse_from {
+            Some(s) => s.clone(),
+            None => reverse_starts(be, dbm, &data.test, opts.runs, &mut rng)?,
+        };
+        let r = reverse_ais_log_z(be, dbm, &base, &starts, &opts.schedule, &mut rng)?;
+        vec![
+            (Method::Ais(e.clone()), e.log_z),
+            (Method::ReverseAis(r.clone()), r.log_z),
+        ]
     };
     let mut summary = MfSummary::default();
     let mean = |x: &HostMat, s: &mut MfSummary| -> Result<f64> {
@@ -460,17 +542,18 @@ pub fn evaluate<B: Fused>(
     };
     let test = mean(&data.test, &mut summary)?;
     let train = mean(&train, &mut summary)?;
-    Ok((
-        LogLikelihood {
+    let lls = log_zs
+        .into_iter()
+        .map(|(method, log_z)| LogLikelihood {
             method,
             log_z,
             test: test - log_z,
             train: train - log_z,
             dims: host.widths()[0],
             per_dimension: false,
-        },
-        summary,
-    ))
+        })
+        .collect();
+    Ok((lls, summary))
 }
 
 /// One line of the report.
@@ -485,7 +568,12 @@ pub fn describe(l: &LogLikelihood) -> String {
             e.log_z_lower,
             e.log_z_upper
         ),
-        Method::ReverseAis(e) => format!("by reverse AIS, {} runs", e.runs()),
+        Method::ReverseAis(e) => format!(
+            "by reverse AIS, {} runs; log Z in [{:.3}, {:.3}]",
+            e.runs(),
+            e.log_z_lower,
+            e.log_z_upper
+        ),
     };
     format!(
         "DBM variational lower bound, log Z = {:.3} ({how}): mean log p(v) >= test {:.3}, train {:.3} nats",
