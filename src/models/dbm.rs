@@ -11,7 +11,7 @@
 //! so a Gibbs sweep is two block steps: every odd layer given its even
 //! neighbours, then every even layer given the odd ones; and the even
 //! layers sum out of the energy in closed form, which is what the exact
-//! enumeration and AIS of [`crate::estimate::dbm`] use.
+//! enumeration and AIS of `estimate::dbm` use.
 //!
 //! `W_k` is n_k x n_{k+1}, `b_l` is 1 x n_l. A DBM is pretrained by a stack
 //! of RBMs whose inputs are doubled where the composed model will have a
@@ -641,9 +641,10 @@ impl<B: Fused> Dbm<B> {
         }
         let (n0, n2) = (widths[0], widths[2]);
         let mut out = Vec::with_capacity(x.rows * (n0 + n2));
-        for start in (0..x.rows).step_by(crate::estimate::BATCH_ROWS) {
-            let rows: Vec<usize> =
-                (start..(start + crate::estimate::BATCH_ROWS).min(x.rows)).collect();
+        // Blocks of rows keep the mean-field buffers a few MB.
+        const BLOCK: usize = 1000;
+        for start in (0..x.rows).step_by(BLOCK) {
+            let rows: Vec<usize> = (start..(start + BLOCK).min(x.rows)).collect();
             let block = x.select_rows(&rows)?;
             let mut st = self.mf_state(be, rows.len())?;
             self.mean_field(be, &be.upload(&block)?, &mut st, cfg, false)?;

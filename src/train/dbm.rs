@@ -164,7 +164,11 @@ impl<B: Fused> DbmObjective<B> {
         }
         Ok(DbmObjective {
             particles: dbm.particles(be, nc)?,
-            mf: spec.mean_field(),
+            mf: MeanField {
+                iters: spec.mf_iters,
+                tol: spec.mf_tol,
+                damping: spec.mf_damping,
+            },
             sweeps: recipe.train.k,
             st: dbm.mf_state(be, bs)?,
             g_w: shapes[..dbm.depth()]

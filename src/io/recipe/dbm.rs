@@ -24,7 +24,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{finite_nonneg, positive_usize, Method, ModelSpec, Recipe};
 use crate::error::{Error, Result};
-use crate::models::dbm::MeanField;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -54,17 +53,6 @@ fn default_init_std() -> f32 {
 }
 fn default_mf_iters() -> usize {
     10
-}
-
-impl DbmSpec {
-    /// The mean-field options of training.
-    pub fn mean_field(&self) -> MeanField {
-        MeanField {
-            iters: self.mf_iters,
-            tol: self.mf_tol,
-            damping: self.mf_damping,
-        }
-    }
 }
 
 impl From<DbmSpec> for ModelSpec {
@@ -107,7 +95,14 @@ pub(super) fn validate(r: &Recipe, m: &DbmSpec) -> Result<()> {
         positive_usize(&format!("model.hidden[{k}]"), n)?;
     }
     finite_nonneg("model.init_std", m.init_std)?;
-    m.mean_field().check()?;
+    positive_usize("model.mf_iters", m.mf_iters)?;
+    finite_nonneg("model.mf_tol", m.mf_tol)?;
+    if !(0.0..1.0).contains(&m.mf_damping) {
+        return Err(Error::value(
+            "model.mf_damping",
+            format!("{}: must be in [0, 1)", m.mf_damping),
+        ));
+    }
     match r.train.method {
         None | Some(Method::Pcd) => {}
         Some(other) => {
