@@ -2,7 +2,8 @@
 //! streams bit for bit and statistical checks of the GPU samplers.
 //!
 //! Runs on any adapter, Mesa's lavapipe included (shapes are kept small for
-//! it). Without an adapter these tests fail, unless `EBMKIT_SKIP_GPU=1`.
+//! it). Without an adapter these tests are skipped, or fail with
+//! `EBMKIT_REQUIRE_GPU=1`.
 
 #[macro_use]
 mod common;
