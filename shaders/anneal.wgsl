@@ -53,18 +53,6 @@ fn x_at(i: u32) -> f32 {
     return s;
 }
 
-fn softplus1(v: f32) -> f32 {
-    // max(v, 0) + log1p(exp(-|v|)); log1p by the compensated form, as in
-    // elementwise.wgsl, so small tails keep their precision.
-    let e = exp(-abs(v));
-    let u = 1.0 + e;
-    var l = e;
-    if u != 1.0 {
-        l = log(u) * e / (u - 1.0);
-    }
-    return max(v, 0.0) + l;
-}
-
 @compute @workgroup_size(256)
 fn tempered_hidden(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let row = wid.y * nwg.x + wid.x;
@@ -81,9 +69,9 @@ fn tempered_hidden(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
                 }
                 continue;
             }
-            acc = acc + (softplus1(P.beta1 * y) - softplus1(P.beta0 * y));
+            acc = acc + (softplus(P.beta1 * y) - softplus(P.beta0 * y));
             if P.sample != 0u {
-                let p = 1.0 / (1.0 + exp(-(P.beta1 * y)));
+                let p = sigmoid(P.beta1 * y);
                 h[i] = select(0.0, 1.0, uniform_at(i) < p);
             }
         }

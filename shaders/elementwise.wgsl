@@ -22,32 +22,18 @@ struct ElementwiseParams {
 @group(0) @binding(2) var<storage, read_write> s2: array<f32>;
 @group(0) @binding(3) var<storage, read_write> s3: array<f32>;
 
-fn sigmoid(x: f32) -> f32 {
-    return 1.0 / (1.0 + exp(-x));
-}
-
-// log(1 + y) for y >= 0, accurate for tiny y (Goldberg's trick).
-fn log1p_pos(y: f32) -> f32 {
-    let u = 1.0 + y;
-    if u == 1.0 {
-        return y;
-    }
-    return log(u) * (y / (u - 1.0));
-}
-
-fn softplus(x: f32) -> f32 {
-    return max(x, 0.0) + log1p_pos(exp(-abs(x)));
-}
-
 // tanh with full relative precision near 0 (implementations that go through
-// (e^2x - 1) / (e^2x + 1) lose it there) and no inf/inf far from 0 (tanh
-// saturates to +-1 in f32 well before 15).
+// (e^2x - 1) / (e^2x + 1) lose it there), and elsewhere from e^-2|x| <= 1,
+// which cannot overflow (inf / inf is what such implementations give far
+// from 0, and GLSL need not keep infinities at all).
 fn tanh_stable(x: f32) -> f32 {
     if abs(x) < 0.25 {
         let x2 = x * x;
         return x * (1.0 + x2 * (-1.0 / 3.0 + x2 * (2.0 / 15.0 + x2 * (-17.0 / 315.0 + x2 * (62.0 / 2835.0)))));
     }
-    return tanh(clamp(x, -15.0, 15.0));
+    let e = exp(-2.0 * abs(x));
+    let t = (1.0 - e) / (1.0 + e);
+    return select(t, -t, x < 0.0);
 }
 
 // Σ_{i≥1} softplus(x - i + 1/2), as nrelu_log_partition in src/backend/mod.rs
@@ -58,10 +44,10 @@ fn nrelu_log_partition(x: f32) -> f32 {
     let below = u32(min(n, 20.0));
     var tail = 0.0;
     for (var k = 0u; k < 20u; k = k + 1u) {
-        tail = tail + log1p_pos(exp(-(1.0 - f + f32(k))));
+        tail = tail + log1p_mid(exp(-(1.0 - f + f32(k))));
     }
     for (var k = 0u; k < below; k = k + 1u) {
-        tail = tail + log1p_pos(exp(-(f + f32(k))));
+        tail = tail + log1p_mid(exp(-(f + f32(k))));
     }
     return n * (x - 0.5 * n) + tail;
 }

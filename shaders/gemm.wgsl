@@ -55,10 +55,6 @@ const BK: u32 = {{BK}}u;
 var<workgroup> As: array<vec4<f32>, {{AS_LEN}}>;
 var<workgroup> Bs: array<vec4<f32>, {{BS_LEN}}>;
 
-fn sigmoid(x: vec4<f32>) -> vec4<f32> {
-    return 1.0 / (1.0 + exp(-x));
-}
-
 {{STORE4}}
 
 @compute @workgroup_size(256)

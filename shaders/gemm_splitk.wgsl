@@ -55,7 +55,7 @@ fn splitk_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
                 }
                 C[e] = o;
             } else {
-                let p = 1.0 / (1.0 + exp(-(P.alpha * (s + bias[e % P.cols]))));
+                let p = sigmoid(P.alpha * (s + bias[e % P.cols]));
                 C[e] = p;
                 if P.sample != 0u {
                     S[e] = select(0.0, 1.0, unit01(w[j]) < p);

@@ -55,14 +55,16 @@ fn unit01_open0(w: u32) -> f32 {
     return f32((w >> 8u) + 1u) * (1.0 / 16777216.0);
 }
 
-// Box-Muller on two words: sqrt(-2 ln u1) cos(2 pi u2). The cosine argument is
-// reduced to [-pi, pi) (exactly: u2 - 1/2 is exact) where GPU cosines are most
-// accurate: cos(2 pi u) = -cos(2 pi (u - 1/2)).
+// Box-Muller on two words: sqrt(-2 ln u1) cos(2 pi u2), by log_unit and
+// cos_turns of common.wgsl rather than the native log and cos, which some
+// adapters are allowed to compute only to about 1e-3 of a sample here
+// (log near 1, cos anywhere). cos(2 pi u) = -cos(2 pi (u - 1/2)), and
+// u2 - 1/2 is exact.
 fn box_muller(w1: u32, w2: u32) -> f32 {
     let u1 = unit01_open0(w1);
     let u2 = unit01(w2);
-    let r = sqrt(max(-2.0 * log(u1), 0.0));
-    return -r * cos(6.2831855 * (u2 - 0.5));
+    let r = sqrt(max(-2.0 * log_unit(u1), 0.0));
+    return -r * cos_turns(u2 - 0.5);
 }
 
 // Element `i` (row-major flat index) of a uniform draw.

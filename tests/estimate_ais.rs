@@ -1,12 +1,11 @@
 //! AIS and reverse AIS against the exact log Z of RBMs small enough to
 //! enumerate: one with 20 hidden units trained by CD-1 on MNIST digits (so
 //! the weights look like real ones), one random with 12. On the CPU, and on
-//! the GPU when an adapter exists (fails without one unless
-//! `EBMKIT_SKIP_GPU=1`).
+//! the GPU when an adapter exists (skipped without one, a failure with
+//! `EBMKIT_REQUIRE_GPU=1`).
 
 #[macro_use]
 mod common;
-use common::gpu;
 use ebmkit::backend::cpu::Cpu;
 use ebmkit::data::{binarize_threshold, Mnist};
 use ebmkit::estimate::ais::{AisEstimate, Schedule};
@@ -295,7 +294,7 @@ fn bad_input_is_refused() {
 
 #[test]
 fn gpu_ais_agrees_with_cpu() {
-    let Some(g) = gpu() else { return };
+    let g = gpu_or_skip!();
     let p = train_mnist_rbm(20);
     let r = mnist_cpu_run();
     // Same seed and schedule on both backends: the Philox streams agree, so

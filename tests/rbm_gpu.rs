@@ -2,7 +2,7 @@
 //! seeds: Gibbs chains, tempering, free energies and a few training epochs.
 //!
 //! Runs on any adapter (Mesa's lavapipe included; shapes are small). Without
-//! an adapter these tests fail, unless `EBMKIT_SKIP_GPU=1`.
+//! an adapter these tests are skipped, or fail with `EBMKIT_REQUIRE_GPU=1`.
 //!
 //! Both backends draw the same Philox uniforms, but their sigmoid inputs can
 //! differ in the last bits (GEMM summation order), so a Bernoulli draw with
@@ -12,7 +12,6 @@
 
 #[macro_use]
 mod common;
-use common::gpu;
 use ebmkit::backend::cpu::Cpu;
 use ebmkit::backend::gpu::Gpu;
 use ebmkit::energy::{FreeEnergy, Scratch};
@@ -67,7 +66,7 @@ fn run_chains<B: Fused>(be: &B, h: &RbmHost, v0: &HostMat, steps: usize) -> (Hos
 
 #[test]
 fn gibbs_chains_agree_for_the_same_seed() {
-    let Some(g) = gpu() else { return };
+    let g = gpu_or_skip!();
     let cpu = Cpu::new();
     for (vis, hid, variances) in [
         (UnitKind::Bernoulli, UnitKind::Bernoulli, false),
@@ -93,7 +92,7 @@ fn gibbs_chains_agree_for_the_same_seed() {
 
 #[test]
 fn free_energies_agree() {
-    let Some(g) = gpu() else { return };
+    let g = gpu_or_skip!();
     let cpu = Cpu::new();
     for (vis, hid) in [
         (UnitKind::Bernoulli, UnitKind::Bernoulli),
@@ -127,7 +126,7 @@ fn free_energies_agree() {
 
 #[test]
 fn tempering_agrees() {
-    let Some(g) = gpu() else { return };
+    let g = gpu_or_skip!();
     let cpu = Cpu::new();
     let h = model(20, 12, UnitKind::Bernoulli, UnitKind::Bernoulli);
     let v0 = start(32, 20);
@@ -163,7 +162,7 @@ fn tempering_agrees() {
 
 #[test]
 fn a_few_training_epochs_agree() {
-    let Some(g) = gpu() else { return };
+    let g = gpu_or_skip!();
     let cpu = Cpu::new();
     let text = r#"
 [model]
@@ -224,7 +223,7 @@ fn epochs_agree(g: &Gpu, cpu: &Cpu, text: &str) {
 
 #[test]
 fn learned_variance_epochs_agree() {
-    let Some(g) = gpu() else { return };
+    let g = gpu_or_skip!();
     let cpu = Cpu::new();
     let text = r#"
 [model]
@@ -273,7 +272,7 @@ rows = 40
 fn gaussian_ais_agrees() {
     use ebmkit::estimate::ais::Schedule;
     use ebmkit::estimate::rbm::ais::{self, GaussianBase};
-    let Some(g) = gpu() else { return };
+    let g = gpu_or_skip!();
     let cpu = Cpu::new();
     let mut h = model(24, 10, UnitKind::Gaussian, UnitKind::Bernoulli);
     let z: Vec<f32> = (0..24).map(|i| (i % 4) as f32 * 0.3 - 0.5).collect();

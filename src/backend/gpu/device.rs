@@ -184,34 +184,101 @@ fn rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
     (ty, api)
 }
 
-/// The best adapter with compute shaders. `WGPU_BACKEND` overrides;
-/// otherwise the native APIs first and GL only when they offer nothing
-/// (probing GL is slow and noisy on headless machines).
-fn pick_adapter() -> Result<wgpu::Adapter> {
-    let tries = match wgpu::Backends::from_env() {
+/// The environment variable that restricts the GPU backend to one graphics
+/// API (`auto`, `vulkan`, `metal`, `dx12`, `gl`): adapters differ in their
+/// compilers and transcendentals, and the tests must pass on each of them.
+pub const GPU_API_ENV: &str = "EBMKIT_GPU_API";
+
+const API_NAMES: [(wgpu::Backends, &str); 4] = [
+    (wgpu::Backends::VULKAN, "vulkan"),
+    (wgpu::Backends::METAL, "metal"),
+    (wgpu::Backends::DX12, "dx12"),
+    (wgpu::Backends::GL, "gl"),
+];
+
+fn api_names(b: wgpu::Backends) -> String {
+    let names: Vec<&str> = API_NAMES
+        .iter()
+        .filter(|(f, _)| b.contains(*f))
+        .map(|&(_, n)| n)
+        .collect();
+    names.join("/")
+}
+
+/// A value of `EBMKIT_GPU_API`: the API it names, `None` for `auto` or empty.
+fn parse_api(value: &str) -> Result<Option<wgpu::Backends>> {
+    let v = value.trim().to_ascii_lowercase();
+    if v.is_empty() || v == "auto" {
+        return Ok(None);
+    }
+    match API_NAMES.iter().find(|(_, n)| *n == v) {
+        Some(&(b, _)) => Ok(Some(b)),
+        None => Err(Error::value(
+            GPU_API_ENV,
+            format!(
+                "'{}' is not one of auto, {}",
+                value.trim(),
+                api_names(wgpu::Backends::all()).replace('/', ", ")
+            ),
+        )),
+    }
+}
+
+/// The sets of APIs to try, in order: `EBMKIT_GPU_API`, else wgpu's own
+/// `WGPU_BACKEND`, else the native APIs first and GL only when they offer
+/// nothing (probing GL is slow and noisy on headless machines).
+fn api_tries() -> Result<Vec<wgpu::Backends>> {
+    let chosen = match std::env::var(GPU_API_ENV) {
+        Ok(v) => v,
+        Err(std::env::VarError::NotPresent) => String::new(),
+        Err(e) => return Err(Error::value(GPU_API_ENV, e.to_string())),
+    };
+    if let Some(b) = parse_api(&chosen)? {
+        return Ok(vec![b]);
+    }
+    Ok(match wgpu::Backends::from_env() {
         Some(b) => vec![b],
         None => vec![wgpu::Backends::PRIMARY, wgpu::Backends::GL],
-    };
+    })
+}
+
+/// The best adapter with compute shaders, from the APIs [`api_tries`] names.
+fn pick_adapter() -> Result<wgpu::Adapter> {
+    let tries = api_tries()?;
+    let mut without_compute = Vec::new();
     for backends in &tries {
         let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
         desc.backends = *backends;
         desc.flags = wgpu::InstanceFlags::empty().with_env();
         let instance = wgpu::Instance::new(desc);
         let adapters = pollster::block_on(instance.enumerate_adapters(*backends));
-        let found = adapters
-            .into_iter()
-            .filter(|a| {
-                let d = a.get_downlevel_capabilities();
-                d.flags.contains(wgpu::DownlevelFlags::COMPUTE_SHADERS)
-            })
-            .max_by_key(|a| rank(&a.get_info()));
-        if let Some(a) = found {
+        let (found, rest): (Vec<_>, Vec<_>) = adapters.into_iter().partition(|a| {
+            let d = a.get_downlevel_capabilities();
+            d.flags.contains(wgpu::DownlevelFlags::COMPUTE_SHADERS)
+        });
+        without_compute.extend(rest.iter().map(|a| {
+            let i = a.get_info();
+            format!("{} ({:?})", i.name, i.backend)
+        }));
+        if let Some(a) = found.into_iter().max_by_key(|a| rank(&a.get_info())) {
             return Ok(a);
         }
     }
+    let tried: Vec<String> = tries.iter().map(|&b| api_names(b)).collect();
+    let others = if without_compute.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; found only adapters without compute shaders: {}",
+            without_compute.join(", ")
+        )
+    };
     Err(Error::NoAdapter(format!(
-        "no adapter with compute shaders among the {tries:?} backends \
-         (on Linux without a GPU, install Mesa's lavapipe: mesa-vulkan-drivers)"
+        "none with compute shaders from {}{others} (on Linux without a GPU, install \
+         Mesa's lavapipe for Vulkan: mesa-vulkan-drivers; or llvmpipe for GL: \
+         libgl1-mesa-dri, libegl1; {GPU_API_ENV}=auto|vulkan|metal|dx12|gl \
+         chooses the API)",
+        tried.join(", then ")
     )))
 }
 
@@ -255,7 +322,8 @@ fn forced_from_env() -> (Option<Tile>, Option<usize>) {
 
 impl Gpu {
     /// The best adapter (discrete > integrated > virtual > software; Vulkan,
-    /// Metal or DX12 before GL), with a device that has all of its limits.
+    /// Metal or DX12 before GL, or only the API [`GPU_API_ENV`] names), with
+    /// a device that has all of its limits.
     pub fn new() -> Result<Gpu> {
         let adapter = pick_adapter()?;
         let info = adapter.get_info();
@@ -510,5 +578,25 @@ impl Gpu {
             id: self.next_id(),
             graveyard: self.i.graveyard.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gpu_api_values() {
+        assert_eq!(parse_api("").unwrap(), None);
+        assert_eq!(parse_api(" Auto ").unwrap(), None);
+        assert_eq!(parse_api("gl").unwrap(), Some(wgpu::Backends::GL));
+        assert_eq!(parse_api("Vulkan").unwrap(), Some(wgpu::Backends::VULKAN));
+        let e = parse_api("metl").unwrap_err().to_string();
+        assert!(
+            e.contains(GPU_API_ENV)
+                && e.contains("'metl'")
+                && e.contains("auto, vulkan, metal, dx12, gl"),
+            "{e}"
+        );
     }
 }

@@ -245,7 +245,7 @@ fn store4(row: u32, col: u32, zoff: u32, acc: vec4<f32>) {
         C[v] = o;
     } else {
         let b = vec4<f32>(bias[col], bias[col + 1u], bias[col + 2u], bias[col + 3u]);
-        let p = sigmoid(P.alpha * (acc + b));
+        let p = sigmoid4(P.alpha * (acc + b));
         C[v] = p;
         if P.sample != 0u {
             let w = draw_block(v);
@@ -275,7 +275,7 @@ fn store4(row: u32, col: u32, zoff: u32, acc: vec4<f32>) {
                 }
                 C[e] = o;
             } else {
-                let p = 1.0 / (1.0 + exp(-(P.alpha * (acc[j] + bias[cj]))));
+                let p = sigmoid(P.alpha * (acc[j] + bias[cj]));
                 C[e] = p;
                 if P.sample != 0u {
                     S[e] = select(0.0, 1.0, uniform_at(e) < p);

@@ -34,5 +34,5 @@ mod recorder;
 
 #[doc(hidden)]
 pub use device::Guarded;
-pub use device::{Gpu, GpuMat};
+pub use device::{Gpu, GpuMat, GPU_API_ENV};
 pub use recorder::BATCH_OPS;
