@@ -1,5 +1,7 @@
 // Tiled GEMM template: C = alpha op(A) op(B) + beta C, and the fused RBM
-// epilogue prob = sigmoid(alpha (op(A) op(B) + bias)), sample = bernoulli(prob).
+// epilogue prob = sigmoid(alpha (op(A) op(B) + bias + beta prob)), sample =
+// bernoulli(prob) (prob read only when beta is not 0: a DBM layer's second
+// neighbour).
 //
 // The Rust side (src/backend/gpu/gemm.rs) instantiates this template per
 // variant: tile sizes, transposes and vec4-vs-scalar access are compile-time,
@@ -26,7 +28,7 @@ struct GemmParams {
     beta: f32,
     // The slice of k per workgroup z (k itself without split-K).
     kc: u32,
-    // 1: prob = sigmoid(alpha (op(A) op(B) + bias)) into C.
+    // 1: prob = sigmoid(alpha (op(A) op(B) + bias + beta C)) into C.
     sigmoid: u32,
     // 1: also S = bernoulli(prob).
     sample: u32,

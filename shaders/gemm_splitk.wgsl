@@ -11,7 +11,7 @@ struct SplitKParams {
     splits: u32,
     alpha: f32,
     beta: f32,
-    // 1: C = sigmoid(alpha (sum + bias)) instead of alpha sum + beta C.
+    // 1: C = sigmoid(alpha (sum + bias + beta C)) instead of alpha sum + beta C.
     sigmoid: u32,
     // 1: also S = bernoulli(C).
     sample: u32,
@@ -55,7 +55,11 @@ fn splitk_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
                 }
                 C[e] = o;
             } else {
-                let p = sigmoid(P.alpha * (s + bias[e % P.cols]));
+                var t = s + bias[e % P.cols];
+                if P.beta != 0.0 {
+                    t = t + P.beta * C[e];
+                }
+                let p = sigmoid(P.alpha * t);
                 C[e] = p;
                 if P.sample != 0u {
                     S[e] = select(0.0, 1.0, unit01(w[j]) < p);

@@ -190,6 +190,11 @@ fn gpu_fused_ops_match_their_compositions() {
     let g = gpu_or_skip!();
     check_sigmoid_affine(g, "gpu", false);
     check_sigmoid_affine(g, "gpu", true);
+    // The split-K reduction carries the same epilogue.
+    g.force_gemm_split(Some(3));
+    check_sigmoid_affine(g, "gpu split-K", false);
+    check_sigmoid_affine(g, "gpu split-K", true);
+    g.force_gemm_split(None);
     check_bias_steps(g, "gpu");
     check_tempered(g, "gpu");
 }

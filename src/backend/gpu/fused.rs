@@ -33,6 +33,22 @@ impl Fused for Gpu {
         self.gemm_impl(dims, (alpha, 0.0), a, b, prob, Some(epilogue))
     }
 
+    fn sigmoid_affine_acc(
+        &self,
+        alpha: f32,
+        a: Op<'_, GpuMat>,
+        b: Op<'_, GpuMat>,
+        bias: &GpuMat,
+        prob: &mut GpuMat,
+        sample: Option<Sample<'_, GpuMat>>,
+    ) -> Result<()> {
+        let dims = sigmoid_affine_check(a, b, bias, prob, sample.as_ref().map(|s| &*s.out))?;
+        let sample = sample.map(|s| (&*s.out, s.rng.next_draw()));
+        let epilogue = GemmEpilogue { bias, sample };
+        // The epilogue adds the product to what prob holds.
+        self.gemm_impl(dims, (alpha, 1.0), a, b, prob, Some(epilogue))
+    }
+
     fn bias_step(
         &self,
         s: BiasStep<'_, GpuMat>,

@@ -244,8 +244,11 @@ fn store4(row: u32, col: u32, zoff: u32, acc: vec4<f32>) {
         }
         C[v] = o;
     } else {
-        let b = vec4<f32>(bias[col], bias[col + 1u], bias[col + 2u], bias[col + 3u]);
-        let p = sigmoid4(P.alpha * (acc + b));
+        var t = acc + vec4<f32>(bias[col], bias[col + 1u], bias[col + 2u], bias[col + 3u]);
+        if P.beta != 0.0 {
+            t = t + P.beta * C[v];
+        }
+        let p = sigmoid4(P.alpha * t);
         C[v] = p;
         if P.sample != 0u {
             let w = draw_block(v);
@@ -275,7 +278,11 @@ fn store4(row: u32, col: u32, zoff: u32, acc: vec4<f32>) {
                 }
                 C[e] = o;
             } else {
-                let p = sigmoid(P.alpha * (acc[j] + bias[cj]));
+                var t = acc[j] + bias[cj];
+                if P.beta != 0.0 {
+                    t = t + P.beta * C[e];
+                }
+                let p = sigmoid(P.alpha * t);
                 C[e] = p;
                 if P.sample != 0u {
                     S[e] = select(0.0, 1.0, uniform_at(e) < p);
@@ -624,7 +631,8 @@ impl Gpu {
     }
 
     /// `C = alpha op(A) op(B) + beta C`, or with an `epilogue` the fused
-    /// `C = sigmoid(alpha (op(A) op(B) + bias))` and its optional sample.
+    /// `C = sigmoid(alpha (op(A) op(B) + bias + beta C))` and its optional
+    /// sample (C is read only when beta is not 0).
     pub(super) fn gemm_impl(
         &self,
         (m, k, n): (usize, usize, usize),
