@@ -483,7 +483,7 @@ impl<B: Fused> Dbm<B> {
             self.mf_start(be, st)?;
         }
         let in_place = cfg.damping == 0.0 && cfg.tol == 0.0;
-        let count: usize = self.widths()[1..].iter().sum::<usize>() * v.rows();
+        let count: usize = self.b[1..].iter().map(|b| b.cols()).sum::<usize>() * v.rows();
         let mut report = MfReport {
             sweeps: 0,
             residual: None,
