@@ -50,7 +50,7 @@ pub fn train<B: Fused>(be: &B, args: &TrainArgs, s: &Setup) -> ebmkit::Result<()
     let mut on_batch = |e: u64, b: usize| {
         let (from, nb) = at.get();
         let done = (e - from) * nb as u64 + b as u64 + 1;
-        if done % 10 == 0 {
+        if done.is_multiple_of(10) {
             bar.borrow().set_position(done);
         }
     };

@@ -455,7 +455,7 @@ fn fit_with_progress<B: Fused, O: Objective<B>>(
         Some(ckpt),
         &mut |e, b| {
             let done = (e - start_epoch) * nb + b as u64 + 1;
-            if done % 10 == 0 || done == remaining {
+            if done.is_multiple_of(10) || done == remaining {
                 pb.set_position(done);
             }
         },

@@ -398,7 +398,7 @@ impl<B: Backend, O: Objective<B>> Trainer<B, O> {
             if let Some(p) = ckpt_path {
                 let every = self.recipe.monitor.checkpoint_every as u64;
                 let last = self.epoch == self.recipe.train.epochs as u64;
-                if self.epoch % every == 0 || last || stop {
+                if self.epoch.is_multiple_of(every) || last || stop {
                     self.checkpoint(be)?.save(p)?;
                     last_good = Some(p.to_path_buf());
                 }
