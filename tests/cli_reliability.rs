@@ -8,6 +8,9 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use ebmkit::io::checkpoint::Checkpoint;
 
 /// A fresh scratch folder for one test.
 fn scratch(name: &str) -> PathBuf {
@@ -73,6 +76,34 @@ fn recipe(dir: &Path, name: &str, visible: &str, hidden: &str, epochs: usize) ->
     p
 }
 
+/// One epoch of the binary tiny RBM, trained once for the tests that need
+/// a checkpoint: its folder (recipe `rbm.toml`, `out/model.safetensors`).
+fn trained() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = scratch("trained");
+        let r = recipe(&d, "rbm", "bernoulli", "bernoulli", 1);
+        let o = ebmkit(&[
+            "train".as_ref(),
+            r.as_os_str(),
+            "--out".as_ref(),
+            d.join("out").as_os_str(),
+            "--quiet".as_ref(),
+            "--no-eval".as_ref(),
+        ]);
+        assert!(
+            o.status.success(),
+            "training the base model: {}",
+            stderr(&o)
+        );
+        d
+    })
+}
+
+fn trained_ckpt() -> PathBuf {
+    trained().join("out/model.safetensors")
+}
+
 fn train_args<'a>(r: &'a Path, out: &'a Path) -> Vec<&'a OsStr> {
     vec![
         "train".as_ref(),
@@ -105,6 +136,27 @@ fn a_second_run_into_a_folder_in_use_fails_naming_the_holder() {
     assert!(out.join("model.safetensors").exists());
     let pid = std::fs::read_to_string(&lock_path).unwrap();
     assert!(pid.trim().parse::<u32>().is_ok(), "lock file holds '{pid}'");
+}
+
+#[test]
+fn resuming_a_finished_checkpoint_writes_it_and_evaluates_it() {
+    let d = scratch("finished");
+    let r = trained().join("rbm.toml");
+    let out = d.join("new");
+    let o = ebmkit(&[
+        "train".as_ref(),
+        r.as_os_str(),
+        "--resume".as_ref(),
+        trained_ckpt().as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--quiet".as_ref(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ck = Checkpoint::load(out.join("model.safetensors")).unwrap();
+    assert_eq!(ck.epoch, 1);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("test"), "no closing evaluation: {stdout}");
 }
 
 #[test]

@@ -366,8 +366,9 @@ impl<B: Backend, O: Objective<B>> Trainer<B, O> {
 
     /// Trains until `recipe.train.epochs` epochs are completed, writing a
     /// checkpoint to `ckpt_path` every `monitor.checkpoint_every` epochs
-    /// and at the end. A divergence leaves the last good checkpoint in
-    /// place and names it. `on_batch(epoch, batch)` follows every batch,
+    /// and at the end (also when there was nothing left to train). A
+    /// divergence leaves the last good checkpoint in place and names it.
+    /// `on_batch(epoch, batch)` follows every batch,
     /// `on_epoch(record, objective)` every epoch (the objective formats its
     /// record: [`Objective::describe`]).
     pub fn fit(
@@ -378,6 +379,7 @@ impl<B: Backend, O: Objective<B>> Trainer<B, O> {
         on_epoch: &mut dyn FnMut(&EpochRecord, &O),
     ) -> Result<()> {
         let mut last_good: Option<PathBuf> = None;
+        let from = self.epoch;
         // (A run resumed after it stopped early stays stopped.)
         while self.epoch < self.recipe.train.epochs as u64 && !self.objective.done() {
             let e = self.epoch;
@@ -403,6 +405,11 @@ impl<B: Backend, O: Objective<B>> Trainer<B, O> {
                     last_good = Some(p.to_path_buf());
                 }
             }
+        }
+        // A run resumed from a finished checkpoint trains nothing, yet its
+        // checkpoint is what the caller reports and evaluates next.
+        if let (Some(p), true) = (ckpt_path, self.epoch == from) {
+            self.checkpoint(be)?.save(p)?;
         }
         Ok(())
     }
