@@ -10,7 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+use ebmkit::autodiff::Activation;
 use ebmkit::io::checkpoint::Checkpoint;
+use ebmkit::models::autoencoder::Arch;
+use ebmkit::models::{AeHost, AnyModel, DbmHost, NetHost, RbmHost, StackHost};
+use ebmkit::units::UnitKind;
+use ebmkit::HostMat;
 
 /// A fresh scratch folder for one test.
 fn scratch(name: &str) -> PathBuf {
@@ -157,6 +162,164 @@ fn resuming_a_finished_checkpoint_writes_it_and_evaluates_it() {
     assert_eq!(ck.epoch, 1);
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("test"), "no closing evaluation: {stdout}");
+}
+
+/// The trained checkpoint with `edit` applied, saved as `name` in `dir`.
+fn edited(dir: &Path, name: &str, edit: impl FnOnce(&mut Checkpoint)) -> PathBuf {
+    let mut ck = Checkpoint::load(trained_ckpt()).unwrap();
+    edit(&mut ck);
+    let p = dir.join(name);
+    std::fs::write(&p, ck.to_bytes().unwrap()).unwrap();
+    p
+}
+
+#[test]
+fn nan_or_inf_in_a_parameter_is_refused_by_eval_sample_and_viz() {
+    let d = scratch("nan-params");
+    for (tensor, v, at) in [
+        ("W", f32::NAN, "[0, 3]"),
+        ("b_v", f32::INFINITY, "[3]"),
+        ("b_h", f32::NEG_INFINITY, "[3]"),
+    ] {
+        let p = edited(&d, &format!("{tensor}.safetensors"), |ck| {
+            ck.model.tensors.get_mut(tensor).unwrap().mat.data[3] = v;
+        });
+        let file = p.to_str().unwrap();
+        let named = [file, &format!("tensor '{tensor}'"), &v.to_string(), at];
+        assert_fails_naming(&ebmkit(&["eval".as_ref(), p.as_os_str()]), &named);
+        let png = d.join("x.png");
+        let png = png.to_str().unwrap();
+        let sample = ["sample", file, "--n", "10", "--steps", "1", "--out", png];
+        assert_fails_naming(&ebmkit(&sample), &named);
+        assert_fails_naming(&ebmkit(&["viz", "filters", file, "--out", png]), &named);
+        assert!(!Path::new(png).exists());
+    }
+}
+
+#[test]
+fn nan_in_the_training_state_is_refused_on_resume() {
+    let d = scratch("nan-state");
+    let r = trained().join("rbm.toml");
+    for state in ["chain_v", "W_prev", "db_h"] {
+        let p = edited(&d, &format!("{state}.safetensors"), |ck| {
+            ck.state.get_mut(state).unwrap().data[0] = f32::NAN;
+        });
+        let out = d.join(format!("out-{state}"));
+        let mut args = train_args(&r, &out);
+        args.extend([OsStr::new("--resume"), p.as_os_str()]);
+        args.extend([OsStr::new("--epochs"), OsStr::new("2")]);
+        let o = ebmkit(&args);
+        let want = format!("tensor 'state.{state}' holds NaN at [0, 0]");
+        assert_fails_naming(&o, &[p.to_str().unwrap(), &want]);
+        assert!(!stderr(&o).contains("diverged"));
+    }
+    // The chains start reverse AIS in eval too.
+    let p = d.join("chain_v.safetensors");
+    let o = ebmkit(&["eval".as_ref(), p.as_os_str()]);
+    assert_fails_naming(&o, &["tensor 'state.chain_v' holds NaN"]);
+}
+
+/// Small models of every kind, each in a checkpoint of its own.
+fn every_kind() -> Vec<Checkpoint> {
+    let m = |r, c, s: f32| HostMat::from_fn(r, c, |i, j| s * (i as f32 - j as f32));
+    let rbm = RbmHost::binary(m(4, 3, 0.1), m(1, 4, 0.1), m(1, 3, 0.1));
+    let ae = |n_visible, n_hidden| {
+        let arch = Arch {
+            n_visible,
+            n_hidden,
+            encoder: Activation::Sigmoid,
+            decoder: Activation::Sigmoid,
+            tied: false,
+        };
+        let params = arch
+            .params()
+            .iter()
+            .map(|(_, (r, c))| m(*r, *c, 0.1))
+            .collect();
+        AeHost { arch, params }
+    };
+    let net = AnyModel::Rbm(rbm.clone()).as_net().unwrap();
+    let stack = StackHost {
+        layers: vec![AnyModel::Rbm(rbm.clone()), AnyModel::Autoencoder(ae(3, 2))],
+    };
+    let dbm = DbmHost {
+        w: vec![m(4, 3, 0.1), m(3, 2, 0.1)],
+        b: vec![m(1, 4, 0.1), m(1, 3, 0.1), m(1, 2, 0.1)],
+    };
+    vec![
+        Checkpoint::of_model(&rbm).unwrap(),
+        Checkpoint::of_model(&ae(4, 3)).unwrap(),
+        Checkpoint::of_model::<NetHost>(&net).unwrap(),
+        Checkpoint::of_model(&stack).unwrap(),
+        Checkpoint::of_model(&dbm).unwrap(),
+    ]
+}
+
+#[test]
+fn every_tensor_of_every_kind_must_be_finite_on_load() {
+    let origin = Path::new("poisoned.safetensors");
+    for ck in every_kind() {
+        let bytes = ck.to_bytes().unwrap();
+        let back = Checkpoint::from_bytes(&bytes, origin).unwrap();
+        AnyModel::from_checkpoint(&back, origin).unwrap();
+        for name in ck.model.tensors.keys() {
+            for v in [f32::NAN, f32::INFINITY] {
+                let mut bad = ck.clone();
+                let t = bad.model.tensors.get_mut(name).unwrap();
+                let last = t.mat.data.len() - 1;
+                t.mat.data[last] = v;
+                let bytes = bad.to_bytes().unwrap();
+                let back = Checkpoint::from_bytes(&bytes, origin).unwrap();
+                let e = AnyModel::from_checkpoint(&back, origin)
+                    .expect_err(&format!("{} with {v} in '{name}' loaded", ck.kind))
+                    .to_string();
+                // A stack's layer names its tensors without the layer prefix.
+                let short = name.split_once('.').map_or(name.as_str(), |(_, s)| s);
+                let short = if ck.kind == "stack" { short } else { name };
+                for w in [
+                    "poisoned.safetensors",
+                    &format!("'{short}'"),
+                    &v.to_string(),
+                ] {
+                    assert!(e.contains(w), "{}: '{e}' does not name {w}", ck.kind);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn log_variances_out_of_range_are_refused_on_load() {
+    let origin = Path::new("variances.safetensors");
+    let mut rbm = RbmHost::binary(
+        HostMat::zeros(3, 2),
+        HostMat::zeros(1, 3),
+        HostMat::zeros(1, 2),
+    );
+    rbm.visible = UnitKind::Gaussian;
+    rbm.log_var_v = Some(HostMat::zeros(1, 3));
+    let ck = Checkpoint::of_model(&rbm).unwrap();
+    for v in [-100.0f32, 100.0, f32::NAN] {
+        let mut bad = ck.clone();
+        bad.model.tensors.get_mut("log_var_v").unwrap().mat.data[1] = v;
+        let back = Checkpoint::from_bytes(&bad.to_bytes().unwrap(), origin).unwrap();
+        let e = AnyModel::from_checkpoint(&back, origin)
+            .expect_err(&format!("log_var_v = {v} loaded"))
+            .to_string();
+        for w in [
+            "variances.safetensors",
+            "'log_var_v'",
+            &v.to_string(),
+            "[1]",
+        ] {
+            assert!(e.contains(w), "'{e}' does not name {w}");
+        }
+    }
+    // Within range: loads.
+    let mut ok = ck.clone();
+    ok.model.tensors.get_mut("log_var_v").unwrap().mat.data[1] = -60.0;
+    let back = Checkpoint::from_bytes(&ok.to_bytes().unwrap(), origin).unwrap();
+    AnyModel::from_checkpoint(&back, origin).unwrap();
 }
 
 #[test]

@@ -170,7 +170,12 @@ fn rbm<B: Fused>(
         betas: a.betas,
         seed: a.seed,
     };
-    for line in evaluate(be, host, data, ck.state.get("chain_v"), &opts)? {
+    let chains = ck.state.get("chain_v");
+    if let Some(c) = chains {
+        // They start reverse AIS: a NaN among them is a NaN upper bound.
+        ebmkit::io::checkpoint::finite(&a.ckpt, "state.chain_v", c, 2)?;
+    }
+    for line in evaluate(be, host, data, chains, &opts)? {
         println!("{line}");
     }
     Ok(())

@@ -35,7 +35,7 @@ mod persist;
 mod sampling;
 mod variance;
 
-pub use host::RbmHost;
+pub use host::{RbmHost, LOG_VAR_LIMIT};
 pub use sampling::{GibbsOutput, GibbsRun};
 pub use variance::Variance;
 
