@@ -323,6 +323,28 @@ fn log_variances_out_of_range_are_refused_on_load() {
 }
 
 #[test]
+fn pictures_that_cannot_be_written_are_errors() {
+    if !Path::new("/dev/full").exists() {
+        return;
+    }
+    let ck = trained_ckpt();
+    let ck = ck.to_str().unwrap();
+    let sample = [
+        "sample",
+        ck,
+        "--n",
+        "10",
+        "--steps",
+        "1",
+        "--out",
+        "/dev/full",
+    ];
+    assert_fails_naming(&ebmkit(&sample), &["/dev/full"]);
+    let viz = ["viz", "filters", ck, "--n", "1", "--out", "/dev/full"];
+    assert_fails_naming(&ebmkit(&viz), &["/dev/full"]);
+}
+
+#[test]
 fn a_run_removes_the_temporaries_of_dead_writers_only() {
     let d = scratch("stale");
     let r = recipe(&d, "rbm", "bernoulli", "bernoulli", 1);
