@@ -345,6 +345,20 @@ fn pictures_that_cannot_be_written_are_errors() {
 }
 
 #[test]
+fn a_checkpoint_that_cannot_be_written_is_the_error_reported() {
+    let d = scratch("ckpt-unwritable");
+    let r = recipe(&d, "rbm", "bernoulli", "bernoulli", 1);
+    let out = d.join("out");
+    // Neither the checkpoint nor a curve can be written where a folder
+    // stands, as in a folder that turned read-only.
+    std::fs::create_dir_all(out.join("model.safetensors")).unwrap();
+    std::fs::create_dir_all(out.join("curve-recon_error.png")).unwrap();
+    let o = ebmkit(&train_args(&r, &out));
+    assert_fails_naming(&o, &["model.safetensors"]);
+    assert!(!stderr(&o).contains("curve-"), "{}", stderr(&o));
+}
+
+#[test]
 fn a_run_removes_the_temporaries_of_dead_writers_only() {
     let d = scratch("stale");
     let r = recipe(&d, "rbm", "bernoulli", "bernoulli", 1);

@@ -271,9 +271,7 @@ pub(super) fn train<B: Fused, O: Objective<B>>(
     );
     let result = fit_with_progress(be, &mut trainer, &s.ckpt, args.quiet);
     let mut files = vec![s.ckpt.clone()];
-    let curves = trainer.save_curves(&s.out)?;
-    result?;
-    files.extend(curves);
+    files.extend(trainer.save_curves_after(&s.out, result)?);
     Ok((trainer, files))
 }
 

@@ -419,4 +419,17 @@ impl<B: Backend, O: Objective<B>> Trainer<B, O> {
         let (specs, columns) = self.objective.curves();
         super::history::save_curves(dir, &self.history, specs, columns)
     }
+
+    /// Writes the curves into `dir` (created if need be) after training
+    /// that ended with `trained`, also when it failed, since they show where
+    /// it went. The training error comes first: a checkpoint that could not
+    /// be written must not be reported as the plot that then failed beside
+    /// it in the same folder.
+    pub fn save_curves_after(&self, dir: &Path, trained: Result<()>) -> Result<Vec<PathBuf>> {
+        let curves = std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(dir, e))
+            .and_then(|()| self.save_curves(dir));
+        trained?;
+        curves
+    }
 }
