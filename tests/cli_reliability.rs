@@ -359,6 +359,28 @@ fn a_checkpoint_that_cannot_be_written_is_the_error_reported() {
 }
 
 #[test]
+fn resume_refuses_a_checkpoint_of_other_unit_types() {
+    let d = scratch("units");
+    let bernoulli = trained().join("rbm.toml");
+    for (visible, hidden, named) in [
+        ("gaussian", "bernoulli", "gaussian"),
+        ("bernoulli", "relu", "relu"),
+        ("bernoulli", "softmax:2", "softmax"),
+    ] {
+        let r = recipe(&d, "other", visible, hidden, 1);
+        let out = d.join(format!("out-{visible}-{}", hidden.replace(':', "")));
+        let o = ebmkit(&train_args(&r, &out));
+        assert!(o.status.success(), "{}", stderr(&o));
+        let ck = out.join("model.safetensors");
+        let resumed = d.join("resumed");
+        let mut args = train_args(&bernoulli, &resumed);
+        args.extend([OsStr::new("--resume"), ck.as_os_str()]);
+        args.extend([OsStr::new("--epochs"), OsStr::new("2")]);
+        assert_fails_naming(&ebmkit(&args), &[ck.to_str().unwrap(), named, "bernoulli"]);
+    }
+}
+
+#[test]
 fn a_run_removes_the_temporaries_of_dead_writers_only() {
     let d = scratch("stale");
     let r = recipe(&d, "rbm", "bernoulli", "bernoulli", 1);

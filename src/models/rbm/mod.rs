@@ -31,7 +31,7 @@
 //! Gaussian units keep unit variance.
 
 mod host;
-mod persist;
+pub(crate) mod persist;
 mod sampling;
 mod variance;
 
