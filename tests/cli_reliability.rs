@@ -410,3 +410,21 @@ fn out_naming_a_file_says_not_a_directory() {
     let o = ebmkit(&train_args(&r, &file));
     assert_fails_naming(&o, &[file.to_str().unwrap(), "not a directory"]);
 }
+
+#[test]
+fn viz_filters_of_none_is_an_error() {
+    let d = scratch("viz-n0");
+    let ck = trained_ckpt();
+    let png = d.join("f.png");
+    let o = ebmkit(&[
+        "viz".as_ref(),
+        "filters".as_ref(),
+        ck.as_os_str(),
+        "--n".as_ref(),
+        "0".as_ref(),
+        "--out".as_ref(),
+        png.as_os_str(),
+    ]);
+    assert_fails_naming(&o, &["--n", "at least 1"]);
+    assert!(!png.exists());
+}
