@@ -75,7 +75,7 @@ pub struct GroupOps<B: Backend> {
 
 impl<B: Backend> GroupOps<B> {
     pub fn new(be: &B, n: usize, k: usize) -> Result<Self> {
-        if k < 2 || n % k != 0 {
+        if k < 2 || !n.is_multiple_of(k) {
             return Err(Error::value(
                 "softmax units",
                 format!("a layer of {n} units cannot be split into groups of {k} (need k >= 2 dividing {n})"),

@@ -25,7 +25,7 @@ fn tmp(name: &str) -> Tmp {
 fn npy(major: u8, dict: &str, body: &[u8]) -> Vec<u8> {
     let mut h = dict.to_string();
     let pre = if major == 1 { 10 } else { 12 };
-    while (pre + h.len() + 1) % 64 != 0 {
+    while !(pre + h.len() + 1).is_multiple_of(64) {
         h.push(' ');
     }
     h.push('\n');

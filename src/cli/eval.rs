@@ -93,6 +93,18 @@ fn check_width(a: &EvalArgs, data: &EvalData, n: usize) -> ebmkit::Result<()> {
 
 pub fn run<B: Fused>(be: &B, a: &EvalArgs) -> ebmkit::Result<()> {
     let (model, ck) = AnyModel::load(&a.ckpt)?;
+    run_loaded(be, a, model, &ck)
+}
+
+/// The evaluation of a model already in memory with its checkpoint
+/// (`a.ckpt` names it in errors): what closes `ebmkit train`, which scores
+/// the model it trained rather than whatever the file holds by then.
+pub fn run_loaded<B: Fused>(
+    be: &B,
+    a: &EvalArgs,
+    model: AnyModel,
+    ck: &Checkpoint,
+) -> ebmkit::Result<()> {
     if let AnyModel::Stack(s) = &model {
         // Only a DBN has a test score of its own.
         ebmkit::models::dbn::check(s).map_err(|e| {
@@ -107,12 +119,12 @@ pub fn run<B: Fused>(be: &B, a: &EvalArgs) -> ebmkit::Result<()> {
     }
     if let AnyModel::Net(host) = &model {
         // A net's score needs the labels, which EvalData does not carry.
-        let recipe = stored_recipe(&ck, &a.ckpt)?;
+        let recipe = stored_recipe(ck, &a.ckpt)?;
         return super::net::eval(be, host, &recipe, a.data.as_deref());
     }
-    let (data, _) = checkpoint_data(&ck, &a.ckpt, a.data.as_deref(), None)?;
+    let (data, _) = checkpoint_data(ck, &a.ckpt, a.data.as_deref(), None)?;
     match model {
-        AnyModel::Rbm(host) => rbm(be, a, &host, &ck, &data),
+        AnyModel::Rbm(host) => rbm(be, a, &host, ck, &data),
         AnyModel::Autoencoder(host) => autoencoder(be, a, &host, &data),
         AnyModel::Stack(s) => dbn(be, a, &s, &data),
         AnyModel::Dbm(host) => dbm(be, a, &host, &ck, &data),
@@ -158,7 +170,12 @@ fn rbm<B: Fused>(
         betas: a.betas,
         seed: a.seed,
     };
-    for line in evaluate(be, host, data, ck.state.get("chain_v"), &opts)? {
+    let chains = ck.state.get("chain_v");
+    if let Some(c) = chains {
+        // They start reverse AIS: a NaN among them is a NaN upper bound.
+        ebmkit::io::checkpoint::finite(&a.ckpt, "state.chain_v", c, 2)?;
+    }
+    for line in evaluate(be, host, data, chains, &opts)? {
         println!("{line}");
     }
     Ok(())

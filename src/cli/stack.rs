@@ -50,7 +50,7 @@ pub fn train<B: Fused>(be: &B, args: &TrainArgs, s: &Setup) -> ebmkit::Result<()
     let mut on_batch = |e: u64, b: usize| {
         let (from, nb) = at.get();
         let done = (e - from) * nb as u64 + b as u64 + 1;
-        if done % 10 == 0 {
+        if done.is_multiple_of(10) {
             bar.borrow().set_position(done);
         }
     };
@@ -114,10 +114,10 @@ fn finish<B: Fused>(
             .as_ref()
             .is_some_and(|d| d.rbms[0].visible == ebmkit::units::UnitKind::Bernoulli);
     if binary && !args.no_eval {
-        super::eval::run(
-            be,
-            &super::eval::EvalArgs::closing(s.ckpt.clone(), args.data.clone()),
-        )?;
+        // The stack as trained, not what the file may hold by now.
+        let model = AnyModel::from_checkpoint(&ck, &s.ckpt)?;
+        let a = super::eval::EvalArgs::closing(s.ckpt.clone(), args.data.clone());
+        super::eval::run_loaded(be, &a, model, &ck)?;
     }
     Ok(())
 }

@@ -13,6 +13,7 @@ use ebmkit::io::checkpoint::Checkpoint;
 use ebmkit::io::recipe::{ModelSpec, Recipe};
 use ebmkit::models::net::one_hot;
 use ebmkit::models::rbm::GibbsRun;
+use ebmkit::models::AnyModel;
 use ebmkit::train::autoencoder::AeTrainer;
 use ebmkit::train::fit::Rows;
 use ebmkit::train::rbm::RbmTrainer;
@@ -68,6 +69,8 @@ pub(super) struct Setup {
     /// One-hot labels of the training and held-out rows (classifiers).
     pub targets: Option<(HostMat, HostMat)>,
     pub ckpt: PathBuf,
+    /// The folder's lock, held for the run.
+    _out_lock: ebmkit::io::outdir::OutDir,
 }
 
 impl Setup {
@@ -97,7 +100,9 @@ impl Setup {
                 .unwrap_or_else(|| "run".into());
             PathBuf::from("out").join(stem)
         });
-        std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+        // Claimed before anything is read, so that a second run into the
+        // folder fails at once.
+        let out_lock = ebmkit::io::outdir::OutDir::claim(&out)?;
         let mut data = recipe.data.load(args.data.as_deref(), recipe.train.seed)?;
         let valid = match recipe.data.validation {
             Some(n) => Some(data.split_validation(n)?),
@@ -115,6 +120,7 @@ impl Setup {
             valid,
             targets,
             ckpt,
+            _out_lock: out_lock,
         })
     }
 
@@ -218,10 +224,7 @@ fn dbm<B: Fused>(be: &B, args: &TrainArgs, s: &Setup) -> ebmkit::Result<()> {
     files.extend_from_slice(&curves[1..]);
     report(&files);
     if !args.no_eval {
-        super::eval::run(
-            be,
-            &super::eval::EvalArgs::closing(s.ckpt.clone(), args.data.clone()),
-        )?;
+        closing_eval(be, args, s, &trainer)?;
     }
     Ok(())
 }
@@ -268,10 +271,23 @@ pub(super) fn train<B: Fused, O: Objective<B>>(
     );
     let result = fit_with_progress(be, &mut trainer, &s.ckpt, args.quiet);
     let mut files = vec![s.ckpt.clone()];
-    let curves = trainer.save_curves(&s.out)?;
-    result?;
-    files.extend(curves);
+    files.extend(trainer.save_curves_after(&s.out, result)?);
     Ok((trainer, files))
+}
+
+/// The closing evaluation of the model as training left it in memory: the
+/// file may have been replaced by then (the folder's lock keeps other
+/// ebmkit runs out, not every writer).
+fn closing_eval<B: Fused, O: Objective<B>>(
+    be: &B,
+    args: &TrainArgs,
+    s: &Setup,
+    trainer: &Trainer<B, O>,
+) -> ebmkit::Result<()> {
+    let ck = trainer.checkpoint(be)?;
+    let model = AnyModel::from_checkpoint(&ck, &s.ckpt)?;
+    let a = super::eval::EvalArgs::closing(s.ckpt.clone(), args.data.clone());
+    super::eval::run_loaded(be, &a, model, &ck)
 }
 
 pub(super) fn report(files: &[PathBuf]) {
@@ -304,10 +320,7 @@ fn rbm<B: Fused>(be: &B, args: &TrainArgs, s: &Setup) -> ebmkit::Result<()> {
     if !args.no_eval && evaluable {
         // The number a user trains for: the test log-likelihood, bracketed by
         // AIS and reverse AIS (exact when a layer is small enough).
-        super::eval::run(
-            be,
-            &super::eval::EvalArgs::closing(s.ckpt.clone(), args.data.clone()),
-        )?;
+        closing_eval(be, args, s, &trainer)?;
     }
     Ok(())
 }
@@ -357,10 +370,7 @@ fn autoencoder<B: Fused>(be: &B, args: &TrainArgs, s: &Setup) -> ebmkit::Result<
     files.extend_from_slice(&curves[1..]);
     report(&files);
     if !args.no_eval {
-        super::eval::run(
-            be,
-            &super::eval::EvalArgs::closing(s.ckpt.clone(), args.data.clone()),
-        )?;
+        closing_eval(be, args, s, &trainer)?;
     }
     Ok(())
 }
@@ -455,7 +465,7 @@ fn fit_with_progress<B: Fused, O: Objective<B>>(
         Some(ckpt),
         &mut |e, b| {
             let done = (e - start_epoch) * nb + b as u64 + 1;
-            if done % 10 == 0 || done == remaining {
+            if done.is_multiple_of(10) || done == remaining {
                 pb.set_position(done);
             }
         },

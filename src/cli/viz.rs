@@ -21,6 +21,10 @@ pub enum VizWhat {
 
 pub fn run(what: &VizWhat) -> ebmkit::Result<()> {
     let VizWhat::Filters { ckpt, out, n } = what;
+    if *n == 0 {
+        // As `sample --n 0`: drawing one filter instead would hide the typo.
+        return Err(ebmkit::Error::value("--n", "must be at least 1"));
+    }
     let w = match AnyModel::load(ckpt)?.0 {
         AnyModel::Rbm(h) => h.w,
         AnyModel::Autoencoder(h) => h.params[0].clone(),

@@ -103,7 +103,7 @@ pub fn tile_shape(n: usize) -> (usize, usize) {
     let mut best = (1, n);
     let mut r = 1;
     while r * r <= n {
-        if n % r == 0 {
+        if n.is_multiple_of(r) {
             best = (r, n / r);
         }
         r += 1;

@@ -366,8 +366,9 @@ impl<B: Backend, O: Objective<B>> Trainer<B, O> {
 
     /// Trains until `recipe.train.epochs` epochs are completed, writing a
     /// checkpoint to `ckpt_path` every `monitor.checkpoint_every` epochs
-    /// and at the end. A divergence leaves the last good checkpoint in
-    /// place and names it. `on_batch(epoch, batch)` follows every batch,
+    /// and at the end (also when there was nothing left to train). A
+    /// divergence leaves the last good checkpoint in place and names it.
+    /// `on_batch(epoch, batch)` follows every batch,
     /// `on_epoch(record, objective)` every epoch (the objective formats its
     /// record: [`Objective::describe`]).
     pub fn fit(
@@ -378,6 +379,7 @@ impl<B: Backend, O: Objective<B>> Trainer<B, O> {
         on_epoch: &mut dyn FnMut(&EpochRecord, &O),
     ) -> Result<()> {
         let mut last_good: Option<PathBuf> = None;
+        let from = self.epoch;
         // (A run resumed after it stopped early stays stopped.)
         while self.epoch < self.recipe.train.epochs as u64 && !self.objective.done() {
             let e = self.epoch;
@@ -398,11 +400,16 @@ impl<B: Backend, O: Objective<B>> Trainer<B, O> {
             if let Some(p) = ckpt_path {
                 let every = self.recipe.monitor.checkpoint_every as u64;
                 let last = self.epoch == self.recipe.train.epochs as u64;
-                if self.epoch % every == 0 || last || stop {
+                if self.epoch.is_multiple_of(every) || last || stop {
                     self.checkpoint(be)?.save(p)?;
                     last_good = Some(p.to_path_buf());
                 }
             }
+        }
+        // A run resumed from a finished checkpoint trains nothing, yet its
+        // checkpoint is what the caller reports and evaluates next.
+        if let (Some(p), true) = (ckpt_path, self.epoch == from) {
+            self.checkpoint(be)?.save(p)?;
         }
         Ok(())
     }
@@ -411,5 +418,18 @@ impl<B: Backend, O: Objective<B>> Trainer<B, O> {
     pub fn save_curves(&self, dir: &Path) -> Result<Vec<PathBuf>> {
         let (specs, columns) = self.objective.curves();
         super::history::save_curves(dir, &self.history, specs, columns)
+    }
+
+    /// Writes the curves into `dir` (created if need be) after training
+    /// that ended with `trained`, also when it failed, since they show where
+    /// it went. The training error comes first: a checkpoint that could not
+    /// be written must not be reported as the plot that then failed beside
+    /// it in the same folder.
+    pub fn save_curves_after(&self, dir: &Path, trained: Result<()>) -> Result<Vec<PathBuf>> {
+        let curves = std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(dir, e))
+            .and_then(|()| self.save_curves(dir));
+        trained?;
+        curves
     }
 }

@@ -179,10 +179,7 @@ impl Layer<'_> {
         let fitted = t.fit(be, Some(path), &mut |e, b| on_batch(e, b), &mut |r, o| {
             on_epoch(k, r, o.describe(r))
         });
-        // The curves also when training failed: they show where it went.
-        std::fs::create_dir_all(self.curves).map_err(|e| crate::Error::io(self.curves, e))?;
-        t.save_curves(self.curves)?;
-        fitted?;
+        t.save_curves_after(self.curves, fitted)?;
         Ok(AnyModel::load(path)?.0)
     }
 }

@@ -52,34 +52,40 @@ fn plot(path: &Path, title: &str, y_desc: &str, series: &[Series]) -> Result<()>
     }
     let pad = 0.05 * (y1 - y0);
     let err = |e: String| Error::io(path, std::io::Error::other(e));
-    let root = BitMapBackend::new(path, (640, 400)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
-    let mut chart = ChartBuilder::on(&root)
-        .margin(12)
-        .caption(title, (FONT, 18))
-        .x_label_area_size(40)
-        .y_label_area_size(70)
-        .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))
-        .map_err(|e| err(e.to_string()))?;
-    chart
-        .configure_mesh()
-        .x_desc("epoch")
-        .y_desc(y_desc)
-        .label_style((FONT, 13))
-        .axis_desc_style((FONT, 14))
-        .draw()
-        .map_err(|e| err(e.to_string()))?;
-    for (s, color) in series {
-        let s: Vec<(f64, f64)> = s.iter().cloned().filter(|p| p.1.is_finite()).collect();
-        chart
-            .draw_series(LineSeries::new(s.clone(), color.stroke_width(2)))
+    // Drawn in memory and written by write_png, which reports a failed
+    // write (plotters' own file path loses it).
+    let size = (640u32, 400u32);
+    let mut pixels = vec![0u8; 640 * 400 * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(12)
+            .caption(title, (FONT, 18))
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))
             .map_err(|e| err(e.to_string()))?;
         chart
-            .draw_series(s.iter().map(|p| Circle::new(*p, 3, color.filled())))
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc(y_desc)
+            .label_style((FONT, 13))
+            .axis_desc_style((FONT, 14))
+            .draw()
             .map_err(|e| err(e.to_string()))?;
+        for (s, color) in series {
+            let s: Vec<(f64, f64)> = s.iter().cloned().filter(|p| p.1.is_finite()).collect();
+            chart
+                .draw_series(LineSeries::new(s.clone(), color.stroke_width(2)))
+                .map_err(|e| err(e.to_string()))?;
+            chart
+                .draw_series(s.iter().map(|p| Circle::new(*p, 3, color.filled())))
+                .map_err(|e| err(e.to_string()))?;
+        }
+        root.present().map_err(|e| err(e.to_string()))?;
     }
-    root.present().map_err(|e| err(e.to_string()))?;
-    Ok(())
+    super::grid::write_png(path, &pixels, size, image::ExtendedColorType::Rgb8)
 }
 
 /// A line's colour.

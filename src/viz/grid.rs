@@ -102,6 +102,33 @@ pub fn save_grid(
             }
         }
     }
-    img.save_with_format(path, image::ImageFormat::Png)
-        .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))
+    write_png(
+        path,
+        img.as_raw(),
+        (iw as u32, ih as u32),
+        image::ExtendedColorType::L8,
+    )
+}
+
+/// Encodes `pixels` (`w` x `h` of `color`) as PNG in memory and writes the
+/// file with one checked write: the image crate's own path drops its
+/// BufWriter unflushed, so that a picture smaller than the buffer that could
+/// not be written (a full disk) was reported as written.
+pub(crate) fn write_png(
+    path: &Path,
+    pixels: &[u8],
+    (w, h): (u32, u32),
+    color: image::ExtendedColorType,
+) -> Result<()> {
+    let mut bytes = Vec::new();
+    image::write_buffer_with_format(
+        &mut std::io::Cursor::new(&mut bytes),
+        pixels,
+        w,
+        h,
+        color,
+        image::ImageFormat::Png,
+    )
+    .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))?;
+    std::fs::write(path, &bytes).map_err(|e| Error::io(path, e))
 }

@@ -52,43 +52,49 @@ pub fn save_scatter(path: &Path, title: &str, points: &HostMat, classes: &[u8]) 
     }
     let (px, py) = (0.05 * (x1 - x0).max(1e-6), 0.05 * (y1 - y0).max(1e-6));
     let err = |e: String| Error::io(path, std::io::Error::other(e));
-    let root = BitMapBackend::new(path, (720, 640)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
-    let mut chart = ChartBuilder::on(&root)
-        .margin(12)
-        .caption(title, (FONT, 18))
-        .x_label_area_size(36)
-        .y_label_area_size(56)
-        .build_cartesian_2d((x0 - px)..(x1 + px), (y0 - py)..(y1 + py))
-        .map_err(|e| err(e.to_string()))?;
-    chart
-        .configure_mesh()
-        .label_style((FONT, 13))
-        .draw()
-        .map_err(|e| err(e.to_string()))?;
-    let mut seen: Vec<u8> = classes.to_vec();
-    seen.sort_unstable();
-    seen.dedup();
-    for &c in &seen {
-        let color = PALETTE[c as usize % PALETTE.len()];
-        let pts = (0..points.rows)
-            .filter(|&r| classes[r] == c)
-            .map(|r| (points.get(r, 0) as f64, points.get(r, 1) as f64));
+    // Drawn in memory and written by write_png, which reports a failed
+    // write (plotters' own file path loses it).
+    let size = (720u32, 640u32);
+    let mut pixels = vec![0u8; 720 * 640 * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(12)
+            .caption(title, (FONT, 18))
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d((x0 - px)..(x1 + px), (y0 - py)..(y1 + py))
+            .map_err(|e| err(e.to_string()))?;
         chart
-            .draw_series(pts.map(|p| Circle::new(p, 2, color.mix(0.6).filled())))
-            .map_err(|e| err(e.to_string()))?
-            .label(c.to_string())
-            .legend(move |(x, y)| Circle::new((x, y), 4, color.filled()));
+            .configure_mesh()
+            .label_style((FONT, 13))
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        let mut seen: Vec<u8> = classes.to_vec();
+        seen.sort_unstable();
+        seen.dedup();
+        for &c in &seen {
+            let color = PALETTE[c as usize % PALETTE.len()];
+            let pts = (0..points.rows)
+                .filter(|&r| classes[r] == c)
+                .map(|r| (points.get(r, 0) as f64, points.get(r, 1) as f64));
+            chart
+                .draw_series(pts.map(|p| Circle::new(p, 2, color.mix(0.6).filled())))
+                .map_err(|e| err(e.to_string()))?
+                .label(c.to_string())
+                .legend(move |(x, y)| Circle::new((x, y), 4, color.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .label_font((FONT, 13))
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        root.present().map_err(|e| err(e.to_string()))?;
     }
-    chart
-        .configure_series_labels()
-        .label_font((FONT, 13))
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| err(e.to_string()))?;
-    root.present().map_err(|e| err(e.to_string()))?;
-    Ok(())
+    super::grid::write_png(path, &pixels, size, image::ExtendedColorType::Rgb8)
 }
 
 #[cfg(test)]

@@ -228,7 +228,7 @@ fn sigmoid_epilogue(
                 for (ci, (sc, pc)) in srow.chunks_mut(256).zip(row.chunks(256)).enumerate() {
                     let at = start + ci * 256;
                     let u = &mut u[..sc.len()];
-                    if at % 4 == 0 {
+                    if at.is_multiple_of(4) {
                         d.fill_uniform_at(at, u);
                     } else {
                         u.iter_mut()

@@ -107,7 +107,7 @@ impl GemmKey {
             tb,
             va: a_ld % 4 == 0,
             vb: b_ld % 4 == 0,
-            vc: n % 4 == 0,
+            vc: n.is_multiple_of(4),
         }
     }
 }

@@ -76,7 +76,8 @@ pub struct Parts {
 }
 
 impl Parts {
-    /// The tensor `name`, which must exist with `dims` dimensions.
+    /// The tensor `name`, which must exist with `dims` dimensions and hold
+    /// finite values only.
     pub fn tensor(&self, name: &str, dims: usize, origin: &Path) -> Result<&HostMat> {
         let t = self
             .tensors
@@ -91,6 +92,10 @@ impl Parts {
                 ),
             ));
         }
+        // Every kind's hook reads its tensors here, so one check keeps a NaN
+        // or infinity of any model out of estimators and samplers, which
+        // would turn it into a NaN score or a blank picture and exit 0.
+        finite(origin, name, &t.mat, t.dims)?;
         Ok(&t.mat)
     }
 
@@ -103,6 +108,25 @@ impl Parts {
             )
         })
     }
+}
+
+/// An error naming the file, the tensor and the first element of `t` that
+/// is NaN or infinite, if any (indices as the file lists the shape).
+pub fn finite(origin: &Path, name: &str, m: &HostMat, dims: usize) -> Result<()> {
+    let Some(i) = m.data.iter().position(|x| !x.is_finite()) else {
+        return Ok(());
+    };
+    let at = match dims {
+        1 => format!("[{i}]"),
+        _ => {
+            let cols = m.cols.max(1);
+            format!("[{}, {}]", i / cols, i % cols)
+        }
+    };
+    Err(Error::format(
+        origin,
+        format!("tensor '{name}' holds {} at {at}", m.data[i]),
+    ))
 }
 
 /// A model's validation error `e` as a fault of the file `origin`.
@@ -301,8 +325,8 @@ impl Checkpoint {
         })
     }
 
-    /// A state tensor that must exist with the given shape (`path` names the
-    /// checkpoint in the error).
+    /// A state tensor that must exist with the given shape and finite
+    /// values (`path` names the checkpoint in the error).
     pub fn state_tensor(&self, path: &Path, name: &str, shape: (usize, usize)) -> Result<&HostMat> {
         let t = self.state.get(name).ok_or_else(|| {
             Error::format(
@@ -319,6 +343,9 @@ impl Checkpoint {
                 ),
             ));
         }
+        // A NaN chain or momentum would resume silently and surface an
+        // epoch later as a false divergence.
+        finite(path, &format!("{STATE_PREFIX}{name}"), t, 2)?;
         Ok(t)
     }
 }

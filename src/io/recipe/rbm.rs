@@ -166,8 +166,22 @@ pub(super) fn validate(r: &Recipe, m: &RbmSpec) -> Result<()> {
             format!("whitened patches take real values: use \"gaussian\", not {vis}"),
         ));
     }
-    positive_finite("model.init_variance", m.init_variance)?;
-    positive_finite("model.min_variance", m.min_variance)?;
+    for (name, v) in [
+        ("model.init_variance", m.init_variance),
+        ("model.min_variance", m.min_variance),
+    ] {
+        positive_finite(name, v)?;
+        // What the model would then hold could not be loaded again.
+        let limit = crate::models::rbm::LOG_VAR_LIMIT;
+        if v.ln().abs() > limit {
+            return Err(Error::value(
+                name,
+                format!(
+                    "{v}: variances must lie within e^-{limit} to e^{limit} (about 1e-30 to 1e30)"
+                ),
+            ));
+        }
+    }
     if m.learn_variance && vis != UnitKind::Gaussian {
         return Err(Error::value(
             "model.learn_variance",

@@ -21,6 +21,11 @@ pub struct RbmHost {
     pub log_var_v: Option<HostMat>,
 }
 
+/// The largest |log σ²| of a Gaussian visible unit: beyond it 1/σ² (or σ²)
+/// times a weight or a squared value overflows f32, and every score and
+/// sample of the model turns NaN.
+pub const LOG_VAR_LIMIT: f32 = 69.0;
+
 /// A tensor's shape as a file would list it: `[n]` for a row vector.
 fn listed(m: &HostMat) -> String {
     if m.rows == 1 {
@@ -99,10 +104,20 @@ impl RbmHost {
                     listed(z)
                 ));
             }
-            if let Some(x) = z.data.iter().find(|x| !x.is_finite()) {
+            if let Some(i) = z.data.iter().position(|x| !x.is_finite()) {
                 return Err(Error::value(
                     "RBM parameters",
-                    format!("tensor 'log_var_v' holds {x}"),
+                    format!("tensor 'log_var_v' holds {} at [{i}]", z.data[i]),
+                ));
+            }
+            if let Some(i) = z.data.iter().position(|x| x.abs() > LOG_VAR_LIMIT) {
+                return Err(Error::value(
+                    "RBM parameters",
+                    format!(
+                        "tensor 'log_var_v' holds {} at [{i}]: a log-variance must lie in \
+                         [-{LOG_VAR_LIMIT}, {LOG_VAR_LIMIT}] (variances from about 1e-30 to 1e30)",
+                        z.data[i]
+                    ),
                 ));
             }
         }

@@ -31,11 +31,11 @@
 //! Gaussian units keep unit variance.
 
 mod host;
-mod persist;
+pub(crate) mod persist;
 mod sampling;
 mod variance;
 
-pub use host::RbmHost;
+pub use host::{RbmHost, LOG_VAR_LIMIT};
 pub use sampling::{GibbsOutput, GibbsRun};
 pub use variance::Variance;
 

@@ -59,20 +59,28 @@ impl Persist for RbmHost {
         };
         host.validate().map_err(|e| in_file(origin, e))?;
         if !ck.recipe.trim().is_empty() {
-            check_against_recipe(&host, &Recipe::parse(&ck.recipe, origin)?, origin)?;
+            let r = Recipe::parse(&ck.recipe, origin)?;
+            check_against_recipe(&host, &r, origin, "its recipe")?;
         }
         Ok(host)
     }
 }
 
-/// The unit types and the hidden layer size the stored recipe declares.
-fn check_against_recipe(host: &RbmHost, r: &Recipe, origin: &Path) -> Result<()> {
+/// The unit types and the hidden layer size the recipe `r` declares
+/// (`whose` names it in errors: the checkpoint's own, or the one a run
+/// resumes under); `origin` names the model's file.
+pub(crate) fn check_against_recipe(
+    host: &RbmHost,
+    r: &Recipe,
+    origin: &Path,
+    whose: &str,
+) -> Result<()> {
     let spec = r.rbm()?;
     let (vis, hid) = (r.visible_units()?, r.hidden_units()?);
     let fault = |what: &str, file: String, recipe: String| {
         Err(Error::format(
             origin,
-            format!("the model's {what} is {file} but its recipe says {recipe}"),
+            format!("the model's {what} is {file} but {whose} says {recipe}"),
         ))
     };
     if vis != host.visible {

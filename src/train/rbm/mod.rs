@@ -191,6 +191,15 @@ impl<B: Fused> Objective<B> for RbmObjective<B> {
                 ),
             ));
         }
+        // A checkpoint's own recipe agrees with it (the loading hook checks
+        // that); the recipe it resumes under is another file, whose unit
+        // types would otherwise silently reinterpret the weights.
+        crate::models::rbm::persist::check_against_recipe(
+            &host,
+            recipe,
+            origin,
+            "the recipe it resumes under",
+        )?;
         if host.n_hidden() != recipe.rbm()?.n_hidden {
             return Err(Error::format(
                 origin,
