@@ -127,7 +127,7 @@ pub fn run_loaded<B: Fused>(
         AnyModel::Rbm(host) => rbm(be, a, &host, ck, &data),
         AnyModel::Autoencoder(host) => autoencoder(be, a, &host, &data),
         AnyModel::Stack(s) => dbn(be, a, &s, &data),
-        AnyModel::Dbm(host) => dbm(be, a, &host, &ck, &data),
+        AnyModel::Dbm(host) => dbm(be, a, &host, ck, &data),
         AnyModel::Net(_) => unreachable!("handled above"),
     }
 }
