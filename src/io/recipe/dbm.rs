@@ -4,7 +4,7 @@
 //! statistics, `train.k` Gibbs sweeps of `train.chains` persistent
 //! fantasy particles for the negative ones. With `init` (or `ebmkit train
 //! --init STACK`) the DBM is composed from a pretraining stack of RBMs
-//! ([`crate::models::DbmHost::from_stack`]); without, it starts from small
+//! (`models::DbmHost::from_stack`); without, it starts from small
 //! random weights.
 //!
 //! ```toml

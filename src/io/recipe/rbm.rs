@@ -8,6 +8,11 @@ use crate::data::{Binarize, DataSource};
 use crate::error::{Error, Result};
 use crate::units::UnitKind;
 
+/// The largest |log σ²| of a Gaussian visible unit: beyond it 1/σ² (or σ²)
+/// times a weight or a squared value overflows f32, and every score and
+/// sample of the model turns NaN.
+pub const LOG_VAR_LIMIT: f32 = 69.0;
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RbmSpec {
@@ -39,7 +44,7 @@ pub struct RbmSpec {
     /// (its hidden layer's input doubled), "middle" (both layers' inputs
     /// doubled) or "last" (its visible layer's input doubled), after
     /// Salakhutdinov & Hinton (2009, 2012); see
-    /// [`crate::models::Rbm::with_multipliers`].
+    /// `models::Rbm::with_multipliers`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dbm_layer: Option<DbmLayer>,
 }
@@ -172,7 +177,7 @@ pub(super) fn validate(r: &Recipe, m: &RbmSpec) -> Result<()> {
     ] {
         positive_finite(name, v)?;
         // What the model would then hold could not be loaded again.
-        let limit = crate::models::rbm::LOG_VAR_LIMIT;
+        let limit = LOG_VAR_LIMIT;
         if v.ln().abs() > limit {
             return Err(Error::value(
                 name,

@@ -21,10 +21,7 @@ pub struct RbmHost {
     pub log_var_v: Option<HostMat>,
 }
 
-/// The largest |log σ²| of a Gaussian visible unit: beyond it 1/σ² (or σ²)
-/// times a weight or a squared value overflows f32, and every score and
-/// sample of the model turns NaN.
-pub const LOG_VAR_LIMIT: f32 = 69.0;
+pub use crate::io::recipe::rbm::LOG_VAR_LIMIT;
 
 /// A tensor's shape as a file would list it: `[n]` for a row vector.
 fn listed(m: &HostMat) -> String {
