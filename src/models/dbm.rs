@@ -406,7 +406,7 @@ impl<B: Fused> Dbm<B> {
     }
 
     /// Starts chains at the rows of `v`: the hidden layers drawn from the
-    /// doubled bottom-up pass that starts mean field ([`Self::mf_start`]).
+    /// doubled bottom-up pass that starts mean field.
     pub fn start_particles(
         &self,
         be: &B,
@@ -466,7 +466,7 @@ impl<B: Fused> Dbm<B> {
     /// Mean-field posterior means of the hidden layers for the rows of `v`,
     /// into `st.mu` (see [`MeanField`]). With `warm`, the sweeps start from
     /// the means already in `st` (for the same rows); else from
-    /// [`mf_start`](Self::mf_start).
+    /// the doubled bottom-up pass (σ(2(μ_{l-1} W + b)) below the top).
     pub fn mean_field(
         &self,
         be: &B,
