@@ -208,15 +208,7 @@ pub mod composed {
         prob: &mut B::Mat,
         sample: Option<Sample<'_, B::Mat>>,
     ) -> Result<()> {
-        sigmoid_affine_check(a, b, bias, prob, sample.as_ref().map(|s| &*s.out))?;
-        be.gemm(1.0, a, b, 0.0, prob)?;
-        be.add_row_vec(prob, bias, 1.0)?;
-        be.affine(prob, alpha, 0.0)?;
-        be.unary_inplace(Unary::Sigmoid, prob)?;
-        match sample {
-            Some(s) => be.bernoulli(prob, s.out, s.rng),
-            None => Ok(()),
-        }
+        sigmoid_of_product(be, (alpha, 0.0), (a, b), bias, prob, sample)
     }
 
     pub fn sigmoid_affine_acc<B: Backend + ?Sized>(
@@ -228,8 +220,21 @@ pub mod composed {
         prob: &mut B::Mat,
         sample: Option<Sample<'_, B::Mat>>,
     ) -> Result<()> {
+        sigmoid_of_product(be, (alpha, 1.0), (a, b), bias, prob, sample)
+    }
+
+    /// `prob = sigmoid(alpha (beta prob + op(A) op(B) + bias))` and its
+    /// sample: both sigmoid compositions, `beta` 0 or 1.
+    fn sigmoid_of_product<B: Backend + ?Sized>(
+        be: &B,
+        (alpha, beta): (f32, f32),
+        (a, b): (Op<'_, B::Mat>, Op<'_, B::Mat>),
+        bias: &B::Mat,
+        prob: &mut B::Mat,
+        sample: Option<Sample<'_, B::Mat>>,
+    ) -> Result<()> {
         sigmoid_affine_check(a, b, bias, prob, sample.as_ref().map(|s| &*s.out))?;
-        be.gemm(1.0, a, b, 1.0, prob)?;
+        be.gemm(1.0, a, b, beta, prob)?;
         be.add_row_vec(prob, bias, 1.0)?;
         be.affine(prob, alpha, 0.0)?;
         be.unary_inplace(Unary::Sigmoid, prob)?;

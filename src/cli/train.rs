@@ -204,13 +204,7 @@ fn dbm<B: Fused>(be: &B, args: &TrainArgs, s: &Setup) -> ebmkit::Result<()> {
     save_grid(&filters, &w, shape, 10, Norm::PerTile, zoom_for(shape))?;
     files.push(filters);
     let samples = s.out.join("samples.png");
-    let mut rng = RngStream::new(trainer.recipe.train.seed ^ 0x5a5a, SAMPLE_STREAM);
-    let run = GibbsRun {
-        start: None,
-        chains: 100,
-        steps: 1000,
-        every: None,
-    };
+    let (run, mut rng) = closing_samples(&trainer.recipe);
     let g = trainer.objective.dbm.sample(be, &run, &mut rng)?;
     save_grid(
         &samples,
@@ -418,17 +412,26 @@ fn save_pictures<B: Fused>(
         zoom_for(shape),
     )?;
     let samples = out.join("samples.png");
-    let mut rng = RngStream::new(trainer.recipe.train.seed ^ 0x5a5a, SAMPLE_STREAM);
+    let (run, mut rng) = closing_samples(&trainer.recipe);
+    let g = trainer.objective.rbm.gibbs(be, &run, &mut rng)?;
+    let norm = Norm::for_values(host.visible.is_binary());
+    save_grid(&samples, &g.last, shape, 10, norm, zoom_for(shape))?;
+    Ok(vec![filters, samples])
+}
+
+/// The chains `samples.png` shows after training (100 chains, 1000 sweeps
+/// from random states) and their stream, the same for every model kind.
+fn closing_samples(recipe: &ebmkit::io::recipe::Recipe) -> (GibbsRun<'static>, RngStream) {
     let run = GibbsRun {
         start: None,
         chains: 100,
         steps: 1000,
         every: None,
     };
-    let g = trainer.objective.rbm.gibbs(be, &run, &mut rng)?;
-    let norm = Norm::for_values(host.visible.is_binary());
-    save_grid(&samples, &g.last, shape, 10, norm, zoom_for(shape))?;
-    Ok(vec![filters, samples])
+    (
+        run,
+        RngStream::new(recipe.train.seed ^ 0x5a5a, SAMPLE_STREAM),
+    )
 }
 
 /// A bar over `batches` minibatches, the last epoch's line beside it.

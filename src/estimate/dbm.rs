@@ -29,7 +29,7 @@ use crate::estimate::rbm::ais::BaseRate;
 use crate::estimate::rbm::{LogLikelihood, Method, EVAL_STREAM, EVAL_TRAIN_ROWS};
 use crate::estimate::{log_sum_exp, BATCH_ROWS};
 use crate::host::HostMat;
-use crate::models::dbm::{Dbm, DbmHost, MeanField, MfReport, Particles};
+use crate::models::dbm::{Dbm, DbmHost, MeanField, MfReport, MfState, Particles};
 use crate::rng::RngStream;
 
 /// The largest number of odd-layer units whose states are enumerated.
@@ -459,32 +459,39 @@ pub fn bound_terms<B: Fused>(
         let v = be.upload(&x.select_rows(&rows)?)?;
         let mut st = dbm.mf_state(be, n)?;
         summary.add(&dbm.mean_field(be, &v, &mut st, cfg, false)?);
-        // -E_Q[E] on the device: Σ_l μ_l·b_l + Σ_k rowsum((μ_k W_k) ⊙ μ_{k+1}).
-        let mut acc = be.zeros(n, 1)?;
-        for (l, b) in dbm.b.iter().enumerate() {
-            be.gemm(1.0, st.mu[l].n(), b.t(), 1.0, &mut acc)?;
-        }
-        for k in 0..dbm.depth() {
-            let mut t = be.zeros(n, widths[k + 1])?;
-            be.gemm(1.0, st.mu[k].n(), dbm.w[k].n(), 0.0, &mut t)?;
-            be.binary_inplace(crate::backend::Binary::Mul, &mut t, &st.mu[k + 1])?;
-            be.row_sums(&t, 1.0, 1.0, &mut acc)?;
-        }
-        let mut terms: Vec<f64> = be.download(&acc)?.data.iter().map(|&a| a.into()).collect();
-        // The entropies in f64 on the host.
-        for mu in &st.mu[1..] {
-            let m = be.download(mu)?;
-            for (r, t) in terms.iter_mut().enumerate() {
-                *t += m
-                    .row(r)
-                    .iter()
-                    .map(|&p| bernoulli_entropy(p.into()))
-                    .sum::<f64>();
-            }
-        }
-        out.extend(terms);
+        out.extend(mf_terms(be, dbm, &st)?);
     }
     Ok(out)
+}
+
+/// Per row of the state's batch: `−E_Q[E] + H(Q)` at the mean-field means
+/// `st` already holds (the bound without its `− log Z`).
+pub fn mf_terms<B: Fused>(be: &B, dbm: &Dbm<B>, st: &MfState<B>) -> Result<Vec<f64>> {
+    // -E_Q[E] on the device: Σ_l μ_l·b_l + Σ_k rowsum((μ_k W_k) ⊙ μ_{k+1}).
+    let n = st.mu[0].rows();
+    let mut acc = be.zeros(n, 1)?;
+    for (l, b) in dbm.b.iter().enumerate() {
+        be.gemm(1.0, st.mu[l].n(), b.t(), 1.0, &mut acc)?;
+    }
+    for k in 0..dbm.depth() {
+        let mut t = be.zeros(n, st.mu[k + 1].cols())?;
+        be.gemm(1.0, st.mu[k].n(), dbm.w[k].n(), 0.0, &mut t)?;
+        be.binary_inplace(crate::backend::Binary::Mul, &mut t, &st.mu[k + 1])?;
+        be.row_sums(&t, 1.0, 1.0, &mut acc)?;
+    }
+    let mut terms: Vec<f64> = be.download(&acc)?.data.iter().map(|&a| a.into()).collect();
+    // The entropies in f64 on the host.
+    for mu in &st.mu[1..] {
+        let m = be.download(mu)?;
+        for (r, t) in terms.iter_mut().enumerate() {
+            *t += m
+                .row(r)
+                .iter()
+                .map(|&p| bernoulli_entropy(p.into()))
+                .sum::<f64>();
+        }
+    }
+    Ok(terms)
 }
 
 fn bernoulli_entropy(p: f64) -> f64 {

@@ -284,9 +284,8 @@ impl<B: Fused> Objective<B> for DbmObjective<B> {
                 format!("recon_{}", p.name),
                 f64::from(be.sum(&p.recon)?) / rows,
             );
-            let host = be.download(&p.v)?;
-            let mut s = crate::estimate::dbm::MfSummary::default();
-            let t = crate::estimate::dbm::bound_terms(be, d, &host, self.mf, &mut s)?;
+            // The means of the reconstruction's mean field, reused.
+            let t = crate::estimate::dbm::mf_terms(be, d, &p.st)?;
             rec.metrics
                 .insert(format!("mf_score_{}", p.name), t.iter().sum::<f64>() / rows);
         }

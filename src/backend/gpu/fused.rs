@@ -26,11 +26,7 @@ impl Fused for Gpu {
         prob: &mut GpuMat,
         sample: Option<Sample<'_, GpuMat>>,
     ) -> Result<()> {
-        let dims = sigmoid_affine_check(a, b, bias, prob, sample.as_ref().map(|s| &*s.out))?;
-        // Like the CPU twin: a draw is consumed only when sampling.
-        let sample = sample.map(|s| (&*s.out, s.rng.next_draw()));
-        let epilogue = GemmEpilogue { bias, sample };
-        self.gemm_impl(dims, (alpha, 0.0), a, b, prob, Some(epilogue))
+        self.sigmoid_gemm((alpha, 0.0), (a, b), bias, prob, sample)
     }
 
     fn sigmoid_affine_acc(
@@ -42,11 +38,8 @@ impl Fused for Gpu {
         prob: &mut GpuMat,
         sample: Option<Sample<'_, GpuMat>>,
     ) -> Result<()> {
-        let dims = sigmoid_affine_check(a, b, bias, prob, sample.as_ref().map(|s| &*s.out))?;
-        let sample = sample.map(|s| (&*s.out, s.rng.next_draw()));
-        let epilogue = GemmEpilogue { bias, sample };
         // The epilogue adds the product to what prob holds.
-        self.gemm_impl(dims, (alpha, 1.0), a, b, prob, Some(epilogue))
+        self.sigmoid_gemm((alpha, 1.0), (a, b), bias, prob, sample)
     }
 
     fn bias_step(
@@ -219,4 +212,23 @@ struct TemperedInput<'a> {
     x: Bind<'a>,
     splits: usize,
     shape: (usize, usize),
+}
+
+impl Gpu {
+    /// Both sigmoid ops: the GEMM with its sigmoid epilogue, reading C
+    /// only when `beta` is not 0.
+    fn sigmoid_gemm(
+        &self,
+        (alpha, beta): (f32, f32),
+        (a, b): (Op<'_, GpuMat>, Op<'_, GpuMat>),
+        bias: &GpuMat,
+        prob: &mut GpuMat,
+        sample: Option<Sample<'_, GpuMat>>,
+    ) -> Result<()> {
+        let dims = sigmoid_affine_check(a, b, bias, prob, sample.as_ref().map(|s| &*s.out))?;
+        // Like the CPU twin: a draw is consumed only when sampling.
+        let sample = sample.map(|s| (&*s.out, s.rng.next_draw()));
+        let epilogue = GemmEpilogue { bias, sample };
+        self.gemm_impl(dims, (alpha, beta), a, b, prob, Some(epilogue))
+    }
 }
