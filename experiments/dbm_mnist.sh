@@ -17,7 +17,9 @@ mkdir -p "$RESULTS" out
 extra=("$@")
 cargo build --release --quiet
 bin=target/release/ebmkit
-resume() { [ -f "$1/model.safetensors" ] && echo "--resume $1/model.safetensors" || true; }
+# A stack that stopped mid-way has layer checkpoints but no model.safetensors
+# yet; --resume continues its unfinished layer.
+resume() { { [ -f "$1/model.safetensors" ] || [ -d "$1/layers" ]; } && echo "--resume $1/model.safetensors" || true; }
 epochs=()
 [ -z "${EPOCHS:-}" ] || epochs=(--epochs "$EPOCHS")
 

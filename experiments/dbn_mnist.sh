@@ -18,7 +18,9 @@ cargo build --release --quiet
 bin=target/release/ebmkit
 out=out/dbn2-mnist
 resume=()
-[ -f "$out/model.safetensors" ] && resume=(--resume "$out/model.safetensors")
+# A stack that stopped mid-way has layer checkpoints but no model.safetensors
+# yet; --resume continues its unfinished layer.
+if [ -f "$out/model.safetensors" ] || [ -d "$out/layers" ]; then resume=(--resume "$out/model.safetensors"); fi
 $bin train models/dbn2-mnist.toml --out $out --quiet --no-eval "${resume[@]}" "${extra[@]}" \
   2>&1 | tee -a "$RESULTS/dbn2-train.log"
 {

@@ -25,7 +25,9 @@ extra=("$@")
 [ ${#names[@]} -gt 0 ] || names=(cae sda3 dbn-mlp)
 cargo build --release --quiet
 bin=target/release/ebmkit
-resume() { [ -f "$1/model.safetensors" ] && echo "--resume $1/model.safetensors" || true; }
+# A stack that stopped mid-way has layer checkpoints but no model.safetensors
+# yet; --resume continues its unfinished layer.
+resume() { { [ -f "$1/model.safetensors" ] || [ -d "$1/layers" ]; } && echo "--resume $1/model.safetensors" || true; }
 # The lowest validation error in a run's curves.csv.
 best_valid() {
   awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "valid_error") c = i; next }
