@@ -21,6 +21,7 @@ pub mod dbm;
 pub mod dbn;
 pub mod net;
 pub mod rbm;
+pub mod sparse;
 pub mod stack;
 
 use std::path::Path;
