@@ -53,7 +53,7 @@ impl EvalArgs {
 }
 
 /// The recipe stored in a checkpoint (it names the data set).
-fn stored_recipe(ck: &Checkpoint, path: &Path) -> ebmkit::Result<Recipe> {
+pub(super) fn stored_recipe(ck: &Checkpoint, path: &Path) -> ebmkit::Result<Recipe> {
     if ck.recipe.trim().is_empty() {
         return Err(Error::format(
             path,
@@ -128,6 +128,7 @@ pub fn run_loaded<B: Fused>(
         AnyModel::Autoencoder(host) => autoencoder(be, a, &host, &data),
         AnyModel::Stack(s) => dbn(be, a, &s, &data),
         AnyModel::Dbm(host) => dbm(be, a, &host, ck, &data),
+        AnyModel::Sparse(host) => sparse(be, a, &host, ck, &data),
         AnyModel::Net(_) => unreachable!("handled above"),
     }
 }
@@ -272,4 +273,37 @@ fn particles(
         out.push(s.select_rows(&idx)?);
     }
     Ok(Some(out))
+}
+
+/// The energy `½‖x − zD‖² + λ‖z‖₁` of the optimal codes of test and
+/// training rows (inference as the recipe's `eval_tol` / `eval_iters` say),
+/// and under PSD that of the encoder's codes alone.
+fn sparse<B: Fused>(
+    be: &B,
+    a: &EvalArgs,
+    host: &ebmkit::models::SparseHost,
+    ck: &Checkpoint,
+    data: &EvalData,
+) -> ebmkit::Result<()> {
+    check_width(a, data, host.dim())?;
+    let recipe = stored_recipe(ck, &a.ckpt)?;
+    let inf = ebmkit::train::sparse::eval_inference(recipe.sparse()?);
+    for (name, x) in [("test", &data.test), ("train", &data.train)] {
+        let s = ebmkit::models::sparse::score(be, host, x, &inf)?;
+        if let Some(w) = s.report.warning(&inf) {
+            eprintln!("warning ({name}): {w}");
+        }
+        let enc = s
+            .encoder_energy
+            .map(|e| format!("; PSD encoder's codes alone: {e:.5}"))
+            .unwrap_or_default();
+        println!(
+            "{name}: energy of the optimal codes {:.5} per example ({:.1} % non-zero, residual {:.1e}){enc} ({} rows)",
+            s.energy,
+            100.0 * s.nonzero,
+            s.report.residual.unwrap_or(f64::NAN),
+            x.rows
+        );
+    }
+    Ok(())
 }

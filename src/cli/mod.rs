@@ -3,6 +3,7 @@
 //! `ebmkit::*`.
 
 mod bench;
+mod encode;
 mod eval;
 mod export;
 mod info;
@@ -57,6 +58,9 @@ enum Cmd {
     /// Log-likelihood of an RBM: exact log Z for small models, else AIS (a
     /// stochastic lower bound) and reverse AIS (an upper bound).
     Eval(eval::EvalArgs),
+    /// The codes of a data set as .npy: a sparse-coding model's optimal
+    /// codes (or PSD's encoder's), any other model's top features.
+    Encode(encode::EncodeArgs),
     /// Write a checkpoint's layers for other frameworks: safetensors in
     /// PyTorch's nn.Sequential layout (0.weight, 0.bias, 2.weight, ...) and a
     /// JSON manifest of the activations.
@@ -74,6 +78,7 @@ fn run(cli: Cli) -> ebmkit::Result<()> {
         }
         Cmd::Sample(a) => ebmkit::with_backend!(any()?, |be| sample::run(&be, &a)),
         Cmd::Eval(a) => ebmkit::with_backend!(any()?, |be| eval::run(&be, &a)),
+        Cmd::Encode(a) => ebmkit::with_backend!(any()?, |be| encode::run(&be, &a)),
         Cmd::Viz { what } => viz::run(&what),
         Cmd::Export(a) => export::run(&a),
         Cmd::Info => info::run(),

@@ -168,7 +168,72 @@ pub fn run<B: Fused>(be: &B, args: &TrainArgs) -> ebmkit::Result<()> {
         ModelSpec::Net(_) => super::net::train(be, args, &s),
         ModelSpec::Stack(_) => super::stack::train(be, args, &s),
         ModelSpec::Dbm(_) => dbm(be, args, &s),
+        ModelSpec::Sparse(_) => sparse(be, args, &s),
     }
+}
+
+/// Sparse coding or PSD: the dictionary's atoms (and the encoder's
+/// filters) as pictures, then the closing evaluation (the test energy of
+/// optimal codes, and of the encoder's).
+fn sparse<B: Fused>(be: &B, args: &TrainArgs, s: &Setup) -> ebmkit::Result<()> {
+    let (trainer, curves) = train(
+        be,
+        args,
+        s,
+        |t: &ebmkit::train::sparse::SparseTrainer<B>| {
+            let m = t.recipe.sparse().ok();
+            match m {
+            Some(m) => format!(
+                "sparse coding, {} atoms, λ = {}, {} {} iterations per batch, {} dictionary update{}",
+                m.atoms,
+                m.lambda,
+                m.algorithm,
+                m.iters,
+                m.update,
+                if m.psd() {
+                    format!(", PSD encoder (α = {})", m.alpha)
+                } else {
+                    String::new()
+                }
+            ),
+            None => "sparse coding".into(),
+        }
+        },
+    )?;
+    let host = trainer.objective.to_host(be)?;
+    let shape = s.shape(host.dim());
+    let mut files = vec![curves[0].clone()];
+    let atoms = s.out.join("dictionary.png");
+    let n = host.atoms().min(256);
+    let tiles = host.dict.select_rows(&(0..n).collect::<Vec<_>>())?;
+    save_grid(
+        &atoms,
+        &tiles,
+        shape,
+        16,
+        Norm::PerTileSymmetric,
+        zoom_for(shape),
+    )?;
+    files.push(atoms);
+    if let Some([w, _, _]) = &host.encoder {
+        let enc = s.out.join("filters.png");
+        let tiles = w.select_rows(&(0..n).collect::<Vec<_>>())?;
+        save_grid(
+            &enc,
+            &tiles,
+            shape,
+            16,
+            Norm::PerTileSymmetric,
+            zoom_for(shape),
+        )?;
+        files.push(enc);
+    }
+    files.extend_from_slice(&curves[1..]);
+    report(&files);
+    if !args.no_eval {
+        closing_eval(be, args, s, &trainer)?;
+    }
+    Ok(())
 }
 
 /// A DBM: filters of the first layer, samples after 1000 sweeps of 100

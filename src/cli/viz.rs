@@ -31,6 +31,7 @@ pub fn run(what: &VizWhat) -> ebmkit::Result<()> {
         AnyModel::Net(h) => h.layers[0].w.clone(),
         AnyModel::Stack(s) => AnyModel::Stack(s).pretrained(false)?.encoders.remove(0).w,
         AnyModel::Dbm(h) => h.w[0].clone(),
+        AnyModel::Sparse(h) => h.dict.transpose(),
     };
     let shape = tile_shape(w.rows);
     save_grid(

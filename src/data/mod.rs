@@ -41,7 +41,7 @@ pub use npy::{read_npy, write_npy, NpyArray};
 pub use patches::{extract_patches, remove_row_means, PatchSpec};
 pub use prepare::{EvalData, Targets, TrainingData};
 pub use spec::{Binarize, DataSource, DataSpec, Whiten};
-pub use whiten::{WhitenConfig, WhitenKind, Whitener};
+pub use whiten::{zca_relative_unit_norm, WhitenConfig, WhitenKind, Whitener};
 
 /// A training and a test set, one example per row, their class labels
 /// where the source has them, and the shape each row is drawn as

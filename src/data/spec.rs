@@ -30,6 +30,11 @@ pub enum Whiten {
     Zca,
     /// PCA whitening, all components.
     Pca,
+    /// ZCA with ε = `whiten_epsilon` times the largest covariance
+    /// eigenvalue, then one scale that gives the training patches unit mean
+    /// squared norm (the setting of the sparse-coding experiments).
+    #[serde(rename = "zca-relative")]
+    ZcaRelative,
     /// DC removal only.
     None,
 }
@@ -175,6 +180,7 @@ impl DataSpec {
         let root = dir.map(Path::to_path_buf).unwrap_or_else(data_dir);
         let whiten = match self.whiten {
             Whiten::Zca => Some(WhitenConfig::zca(self.whiten_epsilon)),
+            Whiten::ZcaRelative => None,
             Whiten::Pca => Some(WhitenConfig::pca(None, self.whiten_epsilon)),
             Whiten::None => None,
         };
@@ -185,7 +191,12 @@ impl DataSpec {
             whiten,
             seed,
         };
-        let set = natural_patches(&root.join("images"), &spec)?;
+        let mut set = natural_patches(&root.join("images"), &spec)?;
+        if self.whiten == Whiten::ZcaRelative {
+            let (train, test, _) =
+                super::zca_relative_unit_norm(&set.train, &set.test, self.whiten_epsilon)?;
+            (set.train, set.test) = (train, test);
+        }
         // PCA-whitened rows are components, not pixels: drawn as strips.
         let shape = match self.whiten {
             Whiten::Pca => tile_shape(set.train.cols),

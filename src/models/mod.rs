@@ -33,6 +33,7 @@ pub use autoencoder::{AeHost, AutoEncoder};
 pub use dbm::{Dbm, DbmHost};
 pub use net::{Net, NetHost};
 pub use rbm::{Rbm, RbmHost};
+pub use sparse::SparseHost;
 pub use stack::StackHost;
 
 /// A model of any kind, in host memory.
@@ -43,6 +44,7 @@ pub enum AnyModel {
     Net(NetHost),
     Stack(StackHost),
     Dbm(DbmHost),
+    Sparse(SparseHost),
 }
 
 impl AnyModel {
@@ -54,11 +56,12 @@ impl AnyModel {
             NetHost::KIND => Ok(AnyModel::Net(ck.model(origin)?)),
             StackHost::KIND => Ok(AnyModel::Stack(ck.model(origin)?)),
             DbmHost::KIND => Ok(AnyModel::Dbm(ck.model(origin)?)),
+            SparseHost::KIND => Ok(AnyModel::Sparse(ck.model(origin)?)),
             other => Err(Error::format(
                 origin,
                 format!(
                     "model kind '{other}' is not one this version knows (rbm, autoencoder, net, \
-                     stack, dbm)"
+                     stack, dbm, sparse)"
                 ),
             )),
         }
@@ -83,6 +86,10 @@ impl AnyModel {
                     decoders: vec![],
                 })
             }
+            AnyModel::Sparse(m) => Ok(net::Pretrained {
+                encoders: vec![m.encoder_layer()?],
+                decoders: vec![],
+            }),
             AnyModel::Net(n) => {
                 if with_decoders {
                     return Err(Error::value(

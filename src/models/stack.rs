@@ -43,6 +43,7 @@ impl AnyModel {
             AnyModel::Net(_) => super::NetHost::KIND,
             AnyModel::Stack(_) => StackHost::KIND,
             AnyModel::Dbm(_) => super::DbmHost::KIND,
+            AnyModel::Sparse(_) => super::SparseHost::KIND,
         }
     }
 }

@@ -28,6 +28,7 @@ pub mod history;
 pub mod net;
 pub mod optim;
 pub mod rbm;
+pub mod sparse;
 pub mod stack;
 
 pub use fit::{Objective, Step, Trainer};

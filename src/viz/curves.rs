@@ -28,6 +28,15 @@ pub(super) fn register_font() {
 }
 
 fn plot(path: &Path, title: &str, y_desc: &str, series: &[Series]) -> Result<()> {
+    plot_xy(path, title, ("epoch", y_desc), series)
+}
+
+fn plot_xy(
+    path: &Path,
+    title: &str,
+    (x_desc, y_desc): (&str, &str),
+    series: &[Series],
+) -> Result<()> {
     register_font();
     let pts: Vec<&(f64, f64)> = series
         .iter()
@@ -68,7 +77,7 @@ fn plot(path: &Path, title: &str, y_desc: &str, series: &[Series]) -> Result<()>
             .map_err(|e| err(e.to_string()))?;
         chart
             .configure_mesh()
-            .x_desc("epoch")
+            .x_desc(x_desc)
             .y_desc(y_desc)
             .label_style((FONT, 13))
             .axis_desc_style((FONT, 14))
@@ -94,6 +103,7 @@ pub enum Color {
     Blue,
     Red,
     Green,
+    Black,
 }
 
 impl Color {
@@ -102,6 +112,7 @@ impl Color {
             Color::Blue => RGBColor(30, 90, 200),
             Color::Red => RGBColor(200, 40, 40),
             Color::Green => RGBColor(40, 150, 60),
+            Color::Black => RGBColor(20, 20, 20),
         }
     }
 }
@@ -137,4 +148,18 @@ pub fn save_plots(dir: &Path, plots: &[Plot]) -> Result<Vec<PathBuf>> {
         out.push(path);
     }
     Ok(out)
+}
+
+/// Writes one plot of `lines` against any x axis (not epochs) to `path`.
+pub fn save_xy_plot(
+    path: &Path,
+    title: &str,
+    (x_desc, y_desc): (&str, &str),
+    lines: &[Line],
+) -> Result<()> {
+    let series: Vec<Series> = lines
+        .iter()
+        .map(|l| (l.points.clone(), l.color.rgb()))
+        .collect();
+    plot_xy(path, title, (x_desc, y_desc), &series)
 }

@@ -11,6 +11,6 @@ pub mod curves;
 pub mod grid;
 pub mod scatter;
 
-pub use curves::{save_plots, Color, Line, Plot};
+pub use curves::{save_plots, save_xy_plot, Color, Line, Plot};
 pub use grid::{receptive_fields, save_grid, zoom_for, Norm};
 pub use scatter::save_scatter;

@@ -33,6 +33,7 @@ pub mod autoencoder;
 pub mod dbm;
 pub mod net;
 pub mod rbm;
+pub mod sparse;
 pub mod stack;
 
 use std::path::Path;
@@ -45,6 +46,7 @@ pub use autoencoder::{AeSpec, Corruption};
 pub use dbm::DbmSpec;
 pub use net::{NetSpec, Output};
 pub use rbm::{DbmLayer, RbmSpec};
+pub use sparse::SparseSpec;
 pub use stack::{Codes, LayerSpec, StackSpec};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -78,6 +80,8 @@ pub enum ModelSpec {
     Stack(StackSpec),
     /// A deep Boltzmann machine.
     Dbm(DbmSpec),
+    /// Sparse coding (dictionary learning), or PSD with its encoder.
+    Sparse(SparseSpec),
 }
 
 impl ModelSpec {
@@ -89,6 +93,7 @@ impl ModelSpec {
             ModelSpec::Net(_) => "net",
             ModelSpec::Stack(_) => "stack",
             ModelSpec::Dbm(_) => "dbm",
+            ModelSpec::Sparse(_) => "sparse",
         }
     }
 
@@ -100,7 +105,10 @@ impl ModelSpec {
         match self {
             ModelSpec::Rbm(_) | ModelSpec::Dbm(_) => Binarize::Stochastic,
             // A stack's layer 0 says for itself (`layer(0)`).
-            ModelSpec::Autoencoder(_) | ModelSpec::Net(_) | ModelSpec::Stack(_) => Binarize::None,
+            ModelSpec::Autoencoder(_)
+            | ModelSpec::Net(_)
+            | ModelSpec::Stack(_)
+            | ModelSpec::Sparse(_) => Binarize::None,
         }
     }
 }
@@ -140,8 +148,12 @@ impl<'de> Deserialize<'de> for ModelSpec {
                 .try_into()
                 .map(ModelSpec::Dbm)
                 .map_err(D::Error::custom),
+            "sparse" => table
+                .try_into()
+                .map(ModelSpec::Sparse)
+                .map_err(D::Error::custom),
             other => Err(D::Error::custom(format!(
-                "model.kind = \"{other}\" is not a known model kind (known: rbm, autoencoder, net, stack, dbm)"
+                "model.kind = \"{other}\" is not a known model kind (known: rbm, autoencoder, net, stack, dbm, sparse)"
             ))),
         }
     }
@@ -519,6 +531,7 @@ impl Recipe {
             ModelSpec::Net(m) => net::validate(self, m),
             ModelSpec::Stack(m) => stack::validate(self, m),
             ModelSpec::Dbm(m) => dbm::validate(self, m),
+            ModelSpec::Sparse(m) => sparse::validate(self, m),
         }
     }
 

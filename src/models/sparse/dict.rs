@@ -181,6 +181,37 @@ impl<B: Backend> DictLearner<B> {
         be.write(&mut self.dict, &dict)
     }
 
+    /// The block-coordinate update's running statistics `A` (k x k) and
+    /// `B` (k x d), once a step has made them.
+    pub fn stats(&self, be: &B) -> Result<Option<(HostMat, HostMat)>> {
+        match &self.stats {
+            Some(st) => Ok(Some((be.download(&st.a)?, be.download(&st.b)?))),
+            None => Ok(None),
+        }
+    }
+
+    /// Restores the statistics of [`stats`](Self::stats) after `steps`
+    /// minibatches (exact resume).
+    pub fn set_stats(&mut self, be: &B, (a, b): (&HostMat, &HostMat), steps: u64) -> Result<()> {
+        let (k, d) = self.dict.shape();
+        if a.shape() != (k, k) || b.shape() != (k, d) {
+            return Err(Error::shape(
+                "dictionary statistics",
+                format!(
+                    "A {:?}, B {:?} for a {k}x{d} dictionary",
+                    a.shape(),
+                    b.shape()
+                ),
+            ));
+        }
+        self.stats = Some(Stats {
+            a: be.upload(a)?,
+            b: be.upload(b)?,
+        });
+        self.steps = steps;
+        Ok(())
+    }
+
     /// The dictionary in host memory.
     pub fn dictionary(&self, be: &B) -> Result<HostMat> {
         be.download(&self.dict)

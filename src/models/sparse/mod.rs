@@ -33,13 +33,67 @@
 //! ```
 
 pub mod dict;
+mod host;
 pub mod infer;
 pub mod lista;
 pub mod psd;
 
 pub use dict::{initial_dictionary, DictLearner, DictUpdate};
+pub use host::SparseHost;
 pub use infer::{
     encode_all, kkt_violation, lasso_objective, Algorithm, InferReport, Inference, Solver,
 };
 pub use lista::{Lista, ListaArch};
 pub use psd::{PsdArch, PsdEncoder};
+
+use crate::backend::Fused;
+use crate::error::Result;
+use crate::host::HostMat;
+
+/// How well a model codes a data set: the mean energy of its optimal codes
+/// (by `inf`), their fraction of non-zero entries, how the inference ended,
+/// and under PSD the energy of the encoder's codes alone.
+#[derive(Clone, Debug)]
+pub struct Score {
+    pub energy: f64,
+    pub nonzero: f64,
+    pub report: InferReport,
+    pub encoder_energy: Option<f64>,
+    /// The optimal codes.
+    pub codes: HostMat,
+}
+
+/// Scores `host` on the rows of `x`.
+pub fn score<B: Fused>(be: &B, host: &SparseHost, x: &HostMat, inf: &Inference) -> Result<Score> {
+    host.validate()?;
+    let d = be.upload(&host.dict)?;
+    let mut solver = Solver::new(be, &d, x.rows.clamp(1, 500))?;
+    let (codes, report) = encode_all(be, &mut solver, &d, x, inf)?;
+    let lambda = host.lambda as f64;
+    let energy = lasso_objective(x, &host.dict, &codes, lambda)?;
+    let nonzero =
+        codes.data.iter().filter(|&&v| v != 0.0).count() as f64 / codes.data.len().max(1) as f64;
+    let encoder_energy = match &host.encoder {
+        Some(p) => {
+            let arch = PsdArch {
+                dim: host.dim(),
+                atoms: host.atoms(),
+            };
+            let enc = PsdEncoder::from_host(be, arch, p)?;
+            Some(lasso_objective(
+                x,
+                &host.dict,
+                &enc.predict(be, x, 500)?,
+                lambda,
+            )?)
+        }
+        None => None,
+    };
+    Ok(Score {
+        energy,
+        nonzero,
+        report,
+        encoder_energy,
+        codes,
+    })
+}

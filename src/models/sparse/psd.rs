@@ -72,8 +72,9 @@ impl PsdArch {
     }
 
     /// A starting encoder: `W = D` (so `x Wᵀ` correlates with the atoms),
-    /// zero biases and unit gains.
-    pub fn initial(&self, dict: &HostMat, scale: f32) -> Result<[HostMat; 3]> {
+    /// zero biases and gains `gain` (small: a prediction near zero is the
+    /// safe first guess of a sparse code).
+    pub fn initial(&self, dict: &HostMat, gain: f32) -> Result<[HostMat; 3]> {
         if dict.shape() != (self.atoms, self.dim) {
             return Err(Error::shape(
                 "PSD encoder",
@@ -85,11 +86,10 @@ impl PsdArch {
                 ),
             ));
         }
-        let w = HostMat::from_fn(self.atoms, self.dim, |i, c| scale * dict.get(i, c));
         Ok([
-            w,
+            dict.clone(),
             HostMat::zeros(1, self.atoms),
-            HostMat::from_fn(1, self.atoms, |_, _| 1.0),
+            HostMat::from_fn(1, self.atoms, |_, _| gain),
         ])
     }
 }

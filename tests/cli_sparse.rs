@@ -1,0 +1,223 @@
+//! Sparse coding and PSD through the binary, on patches of the shared
+//! photographs: training with its monitors and pictures, an exact resume,
+//! `ebmkit eval` and `ebmkit encode`, and recipes refused by name.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ebmkit::data::npy::read_npy;
+use ebmkit::io::checkpoint::Checkpoint;
+
+fn ebmkit(args: &[&str]) -> (bool, String) {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+    let out = Command::new(env!("CARGO_BIN_EXE_ebmkit"))
+        .args(args)
+        .env("EBMKIT_BACKEND", "cpu")
+        .env("EBMKIT_DATA", data)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn recipe(extra_model: &str, epochs: usize) -> String {
+    format!(
+        r#"
+[model]
+kind = "sparse"
+atoms = 24
+lambda = 0.1
+iters = 30
+{extra_model}
+[data]
+source = "patches"
+patch_size = 6
+patches = 1000
+test_patches = 200
+whiten = "zca-relative"
+whiten_epsilon = 0.001
+[train]
+epochs = {epochs}
+batch_size = 100
+optimizer = "adam"
+lr = 0.001
+seed = 3
+[monitor]
+rows = 200
+checkpoint_every = 1
+"#
+    )
+}
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ebmkit-cli-sparse-{}-{name}", std::process::id()));
+    std::fs::remove_dir_all(&d).ok();
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn tensors(p: &Path) -> Vec<(String, Vec<f32>)> {
+    let ck = Checkpoint::load(p).unwrap();
+    let mut v: Vec<_> = ck
+        .model
+        .tensors
+        .iter()
+        .map(|(k, t)| (k.clone(), t.mat.data.clone()))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+#[test]
+fn psd_trains_resumes_exactly_evaluates_and_encodes() {
+    let d = dir("psd");
+    let r2 = d.join("psd2.toml");
+    std::fs::write(&r2, recipe("encoder = \"psd\"", 2)).unwrap();
+    let r1 = d.join("psd1.toml");
+    std::fs::write(&r1, recipe("encoder = \"psd\"", 1)).unwrap();
+    let (a, b) = (d.join("a"), d.join("b"));
+    let (ok, text) = ebmkit(&[
+        "train",
+        r2.to_str().unwrap(),
+        "--out",
+        a.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("PSD encoder") && text.contains("encoder energy"),
+        "{text}"
+    );
+    assert!(text.contains("test: energy of the optimal codes"), "{text}");
+    for f in [
+        "dictionary.png",
+        "filters.png",
+        "curve-energy.png",
+        "curves.csv",
+    ] {
+        assert!(a.join(f).exists(), "{f} missing");
+    }
+    // One epoch, then resumed to two: the same dictionary and encoder.
+    let (ok, text) = ebmkit(&[
+        "train",
+        r1.to_str().unwrap(),
+        "--out",
+        b.to_str().unwrap(),
+        "--quiet",
+        "--no-eval",
+    ]);
+    assert!(ok, "{text}");
+    let bm = b.join("model.safetensors");
+    let (ok, text) = ebmkit(&[
+        "train",
+        r1.to_str().unwrap(),
+        "--out",
+        b.to_str().unwrap(),
+        "--quiet",
+        "--no-eval",
+        "--resume",
+        bm.to_str().unwrap(),
+        "--epochs",
+        "2",
+    ]);
+    assert!(ok, "{text}");
+    let (ta, tb) = (tensors(&a.join("model.safetensors")), tensors(&bm));
+    assert_eq!(ta.len(), 4);
+    assert_eq!(ta, tb, "a resumed run differs from an uninterrupted one");
+
+    // Codes: optimal ones and the encoder's, one row per test patch.
+    let model = a.join("model.safetensors");
+    let codes = d.join("codes.npy");
+    let (ok, text) = ebmkit(&[
+        "encode",
+        model.to_str().unwrap(),
+        "--out",
+        codes.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    let z = read_npy(&codes).unwrap();
+    assert_eq!(z.shape(), (200, 24));
+    let nz = z.data.iter().filter(|&&v| v != 0.0).count();
+    assert!(
+        nz > 0 && nz < z.data.len() / 2,
+        "{nz} non-zero of {}",
+        z.data.len()
+    );
+    let (ok, text) = ebmkit(&[
+        "encode",
+        model.to_str().unwrap(),
+        "--encoder",
+        "--out",
+        codes.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    assert_eq!(read_npy(&codes).unwrap().shape(), (200, 24));
+    let (ok, text) = ebmkit(&["eval", model.to_str().unwrap()]);
+    assert!(ok && text.contains("PSD encoder's codes alone"), "{text}");
+    std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn bad_sparse_recipes_and_requests_are_refused_by_name() {
+    let d = dir("bad");
+    for (model, key) in [
+        ("lambda = 0.0", "model.lambda"),
+        ("update = \"newton\"", "model.update"),
+        ("encoder = \"lista\"", "model.encoder"),
+        ("algorithm = \"cd\"", "model.algorithm"),
+    ] {
+        let line = if key == "model.lambda" {
+            model.to_string()
+        } else {
+            format!("lambda = 0.1\n{model}")
+        };
+        let text = recipe("", 1).replace("lambda = 0.1", &line);
+        let p = d.join("bad.toml");
+        std::fs::write(&p, text).unwrap();
+        let (ok, out) = ebmkit(&[
+            "train",
+            p.to_str().unwrap(),
+            "--out",
+            d.join("o").to_str().unwrap(),
+        ]);
+        assert!(!ok && out.contains(key), "{model}: {out}");
+        assert!(!out.contains("panicked"), "{out}");
+    }
+    // A plain dictionary has no encoder to ask for.
+    let p = d.join("sc.toml");
+    std::fs::write(&p, recipe("", 1)).unwrap();
+    let o = d.join("sc");
+    let (ok, out) = ebmkit(&[
+        "train",
+        p.to_str().unwrap(),
+        "--out",
+        o.to_str().unwrap(),
+        "--quiet",
+        "--no-eval",
+    ]);
+    assert!(ok, "{out}");
+    let m = o.join("model.safetensors");
+    let (ok, out) = ebmkit(&[
+        "encode",
+        m.to_str().unwrap(),
+        "--encoder",
+        "--out",
+        d.join("z.npy").to_str().unwrap(),
+    ]);
+    assert!(!ok && out.contains("no PSD encoder"), "{out}");
+    let (ok, out) = ebmkit(&[
+        "encode",
+        m.to_str().unwrap(),
+        "--split",
+        "valid",
+        "--out",
+        d.join("z.npy").to_str().unwrap(),
+    ]);
+    assert!(!ok && out.contains("--split"), "{out}");
+    std::fs::remove_dir_all(&d).ok();
+}
