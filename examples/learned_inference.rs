@@ -29,12 +29,16 @@ use ebmkit::backend::cpu::Cpu;
 use ebmkit::backend::Backend;
 use ebmkit::data::natural::{natural_patches, NaturalPatches};
 use ebmkit::data::{data_dir, zca_relative_unit_norm};
+use ebmkit::io::recipe::{Recipe, SparseSpec};
 use ebmkit::models::sparse::lista::relative_error;
 use ebmkit::models::sparse::{
-    encode_all, initial_dictionary, lasso_objective, Algorithm, DictLearner, DictUpdate, Inference,
-    Lista, ListaArch, PsdArch, PsdEncoder, Solver,
+    encode_all, initial_dictionary, lasso_objective, score as score_model, Algorithm, DictLearner,
+    DictUpdate, Inference, Lista, ListaArch, PsdArch, PsdEncoder, Solver,
 };
+use ebmkit::models::SparseHost;
 use ebmkit::train::optim::{OptimConfig, Optimizer, Rule};
+use ebmkit::train::sparse::SparseTrainer;
+use ebmkit::train::Objective;
 use ebmkit::viz::{save_grid, save_xy_plot, Color, Line, Norm};
 use ebmkit::{Error, HostMat, Result, RngStream};
 
@@ -422,18 +426,10 @@ fn main() -> Result<()> {
     }
 
     // PSD proper: dictionary, codes and encoder together.
-    let psd = train_psd(&be, &a, &train, &start)?;
-    let (psd_dict, psd_enc) = psd;
-    let pd = be.upload(&psd_dict)?;
-    let mut ps = Solver::new(&be, &pd, BATCH)?;
-    let (pz, _) = encode_all(&be, &mut ps, &pd, &test, &optimal)?;
-    let e_opt = lasso_objective(&test, &psd_dict, &pz, LAMBDA as f64)?;
-    let e_enc = lasso_objective(
-        &test,
-        &psd_dict,
-        &psd_enc.predict(&be, &test, 500)?,
-        LAMBDA as f64,
-    )?;
+    let psd = train_psd(&be, &a, &train, &test)?;
+    let s = score_model(&be, &psd, &test, &optimal)?;
+    let (e_opt, e_enc) = (s.energy, s.encoder_energy.unwrap_or(f64::NAN));
+    let psd_dict = psd.dict.clone();
     let e_zero = lasso_objective(
         &test,
         &psd_dict,
@@ -457,81 +453,26 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// PSD (Kavukcuoglu et al. 2008): per batch, the encoder's prediction, the
-/// codes minimising the energy with α‖z − F(x)‖² from it, a dictionary
-/// step and an encoder step toward those codes.
-fn train_psd(
-    be: &Cpu,
-    a: &Args,
-    train: &HostMat,
-    start: &HostMat,
-) -> Result<(HostMat, PsdEncoder<Cpu>)> {
-    let alpha = 1.0f32;
-    let mut rng = RngStream::new(a.seed, 0x5053_4400);
-    let mut dl = DictLearner::new(be, start, BATCH)?;
-    let arch = PsdArch {
-        dim: train.cols,
-        atoms: ATOMS,
-    };
-    let g = arch.graph(BATCH)?;
-    let mut plan = Plan::new(be, &g.graph, g.loss, &[g.prediction])?;
-    let mut params: Vec<HostMat> = arch.initial(start, 0.1)?.to_vec();
-    let shapes: Vec<_> = params.iter().map(HostMat::shape).collect();
-    let cfg = OptimConfig {
-        rule: Rule::Adam {
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-        },
-        weight_decay: 0.0,
-        clip_norm: None,
-    };
-    let mut opt = Optimizer::new(be, &shapes, &[false; 3], cfg)?;
-    let inf = Inference::fixed(Algorithm::Fista, LAMBDA, 50);
-    let mut xb = be.zeros(BATCH, train.cols)?;
-    let zeros = be.zeros(BATCH, ATOMS)?;
-    for e in 0..a.psd_epochs {
-        for idx in batches(train.rows, e + 100, a.seed) {
-            be.write(&mut xb, &train.select_rows(&idx)?)?;
-            let p: Vec<&HostMat> = params.iter().collect();
-            plan.forward(
-                be,
-                &Bindings {
-                    params: &p,
-                    inputs: &[&xb, &zeros],
-                },
-                &mut rng,
-            )?;
-            let pred = plan.value(g.prediction)?.clone();
-            dl.step(
-                be,
-                &xb,
-                &inf,
-                DictUpdate::Bcd,
-                Some((&pred, alpha)),
-                &mut rng,
-            )?;
-            plan.step(
-                be,
-                &Bindings {
-                    params: &p,
-                    inputs: &[&xb, &dl.codes],
-                },
-                &mut rng,
-            )?;
-            let grads: Vec<HostMat> = (0..3)
-                .map(|i| plan.param_grad(i).cloned())
-                .collect::<Result<_>>()?;
-            let gr: Vec<&HostMat> = grads.iter().collect();
-            let mut pm: Vec<&mut HostMat> = params.iter_mut().collect();
-            opt.step(be, &mut pm, &gr, 1e-3, 0.0)?;
-        }
-        println!("  PSD epoch {} done", e + 1);
-    }
-    Ok((
-        dl.dictionary(be)?,
-        PsdEncoder::from_host(be, arch, &params)?,
-    ))
+/// PSD (Kavukcuoglu et al. 2008) through the library's training loop
+/// (`kind = "sparse"`, `encoder = "psd"`): per batch the encoder's
+/// prediction, the codes minimising the energy with α‖z − F(x)‖² from it
+/// (FISTA, 50 iterations), a block-coordinate dictionary step and an Adam
+/// step of the encoder toward those codes.
+fn train_psd(be: &Cpu, a: &Args, train: &HostMat, test: &HostMat) -> Result<SparseHost> {
+    let mut spec = SparseSpec::new(ATOMS, LAMBDA);
+    spec.encoder = "psd".into();
+    spec.iters = 50;
+    let mut recipe = Recipe::new(spec)
+        .epochs(a.psd_epochs.max(1))
+        .lr(1e-3)
+        .seed(a.seed);
+    recipe.train.optimizer = ebmkit::io::recipe::Optimizer::Adam;
+    recipe.monitor.rows = 1000;
+    let mut t = SparseTrainer::new(be, recipe, train, Some(test))?;
+    t.fit(be, None, &mut |_, _| {}, &mut |rec, o| {
+        println!("  PSD {}", o.describe(rec))
+    })?;
+    t.objective.to_host(be)
 }
 
 fn write_results(
