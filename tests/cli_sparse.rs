@@ -221,3 +221,120 @@ fn bad_sparse_recipes_and_requests_are_refused_by_name() {
     assert!(!ok && out.contains("--split"), "{out}");
     std::fs::remove_dir_all(&d).ok();
 }
+
+#[test]
+fn lista_trains_on_a_learned_dictionary_and_improves_with_epochs() {
+    let d = dir("lista");
+    let sc = d.join("sc.toml");
+    std::fs::write(&sc, recipe("", 2)).unwrap();
+    let dict_out = d.join("dict");
+    let (ok, text) = ebmkit(&[
+        "train",
+        sc.to_str().unwrap(),
+        "--out",
+        dict_out.to_str().unwrap(),
+        "--quiet",
+        "--no-eval",
+    ]);
+    assert!(ok, "{text}");
+    let dict = dict_out.join("model.safetensors");
+    let lista = |steps: usize, epochs: usize| {
+        format!(
+            r#"
+[model]
+kind = "lista"
+dictionary = "{}"
+steps = {steps}
+[data]
+source = "patches"
+patch_size = 6
+patches = 1000
+test_patches = 200
+whiten = "zca-relative"
+whiten_epsilon = 0.001
+[train]
+epochs = {epochs}
+batch_size = 100
+optimizer = "adam"
+lr = 0.001
+seed = 3
+[monitor]
+rows = 200
+"#,
+            dict.display()
+        )
+    };
+    let r = d.join("lista.toml");
+    std::fs::write(&r, lista(3, 1)).unwrap();
+    // One epoch, then six: more training must lower the test code error.
+    let start = d.join("start");
+    let (ok, text) = ebmkit(&[
+        "train",
+        r.to_str().unwrap(),
+        "--out",
+        start.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(ok, "{text}");
+    let error_of = |text: &str| -> f64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("test: LISTA"))
+            .unwrap_or_else(|| panic!("no test line: {text}"));
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let i = w.iter().position(|&x| x == "error").unwrap();
+        w[i + 1].trim_end_matches(',').parse().unwrap()
+    };
+    let e1 = error_of(&text);
+    std::fs::write(&r, lista(3, 6)).unwrap();
+    let longer = d.join("longer");
+    let (ok, text) = ebmkit(&[
+        "train",
+        r.to_str().unwrap(),
+        "--out",
+        longer.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(ok, "{text}");
+    assert!(text.contains("code error"), "{text}");
+    let e6 = error_of(&text);
+    assert!(
+        e6 < e1 && e6 < 1.0,
+        "LISTA's test code error went {e1} → {e6}"
+    );
+    let codes = d.join("z.npy");
+    let m = longer.join("model.safetensors");
+    let (ok, text) = ebmkit(&[
+        "encode",
+        m.to_str().unwrap(),
+        "--out",
+        codes.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    assert_eq!(read_npy(&codes).unwrap().shape(), (200, 24));
+    // T = 0, and a dictionary that is not one.
+    std::fs::write(&r, lista(0, 1)).unwrap();
+    let (ok, text) = ebmkit(&[
+        "train",
+        r.to_str().unwrap(),
+        "--out",
+        d.join("bad").to_str().unwrap(),
+    ]);
+    assert!(
+        !ok && text.contains("model.steps") && text.contains("T >= 1"),
+        "{text}"
+    );
+    std::fs::write(
+        &r,
+        lista(3, 1).replace(&dict.display().to_string(), &codes.display().to_string()),
+    )
+    .unwrap();
+    let (ok, text) = ebmkit(&[
+        "train",
+        r.to_str().unwrap(),
+        "--out",
+        d.join("bad2").to_str().unwrap(),
+    ]);
+    assert!(!ok && !text.contains("panicked"), "{text}");
+    std::fs::remove_dir_all(&d).ok();
+}

@@ -57,6 +57,21 @@ pub fn run<B: Fused>(be: &B, a: &EncodeArgs) -> ebmkit::Result<()> {
     };
     let codes = match &model {
         AnyModel::Sparse(h) => sparse_codes(be, a, h, &ck, &x)?,
+        AnyModel::Lista(h) => {
+            if x.cols != h.dict.cols {
+                return Err(Error::shape(
+                    "ebmkit encode",
+                    format!(
+                        "rows of {} values; {} reads {}",
+                        x.cols,
+                        a.ckpt.display(),
+                        h.dict.cols
+                    ),
+                ));
+            }
+            ebmkit::models::sparse::Lista::from_host(be, h.arch(), &h.params)?
+                .encode(be, &x, 500)?
+        }
         other => {
             if a.encoder {
                 return Err(Error::value(

@@ -129,6 +129,7 @@ pub fn run_loaded<B: Fused>(
         AnyModel::Stack(s) => dbn(be, a, &s, &data),
         AnyModel::Dbm(host) => dbm(be, a, &host, ck, &data),
         AnyModel::Sparse(host) => sparse(be, a, &host, ck, &data),
+        AnyModel::Lista(host) => lista(be, a, &host, ck, &data),
         AnyModel::Net(_) => unreachable!("handled above"),
     }
 }
@@ -302,6 +303,45 @@ fn sparse<B: Fused>(
             s.energy,
             100.0 * s.nonzero,
             s.report.residual.unwrap_or(f64::NAN),
+            x.rows
+        );
+    }
+    Ok(())
+}
+
+/// A LISTA network's codes of the test and training rows against the
+/// optimal codes of its dictionary (inferred as its recipe's `target_tol`
+/// says): the code prediction error and the energy gap.
+fn lista<B: Fused>(
+    be: &B,
+    a: &EvalArgs,
+    host: &ebmkit::models::ListaHost,
+    ck: &Checkpoint,
+    data: &EvalData,
+) -> ebmkit::Result<()> {
+    use ebmkit::models::sparse::{lasso_objective, lista::relative_error, Inference, Lista};
+    check_width(a, data, host.dict.cols)?;
+    let recipe = stored_recipe(ck, &a.ckpt)?;
+    let spec = recipe.lista()?;
+    let sc = ebmkit::models::SparseHost {
+        dict: host.dict.clone(),
+        lambda: host.lambda,
+        nonneg: false,
+        encoder: None,
+    };
+    let inf = Inference::converge(host.lambda, spec.target_tol, spec.target_iters);
+    let net = Lista::from_host(be, host.arch(), &host.params)?;
+    for (name, x) in [("test", &data.test), ("train", &data.train)] {
+        let opt = ebmkit::models::sparse::score(be, &sc, x, &inf)?;
+        let z = net.encode(be, x, 500)?;
+        let e = lasso_objective(x, &host.dict, &z, host.lambda as f64)?;
+        println!(
+            "{name}: LISTA ({} steps) code prediction error {:.5}, energy {:.5} against the optimum's {:.5} (gap {:.5}) ({} rows)",
+            host.steps,
+            relative_error(&z, &opt.codes)?,
+            e,
+            opt.energy,
+            e - opt.energy,
             x.rows
         );
     }

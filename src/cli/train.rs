@@ -161,7 +161,13 @@ impl Setup {
 }
 
 pub fn run<B: Fused>(be: &B, args: &TrainArgs) -> ebmkit::Result<()> {
-    let s = super::net::with_dbm_inputs(be, Setup::new(args)?)?;
+    let mut s = super::net::with_dbm_inputs(be, Setup::new(args)?)?;
+    if matches!(s.recipe.model, ModelSpec::Lista(_)) {
+        // LISTA regresses the optimal codes of its rows: inferred once here.
+        let t = ebmkit::train::lista::targets(be, &s.recipe, &s.data.train)?;
+        let h = ebmkit::train::lista::targets(be, &s.recipe, s.heldout())?;
+        s.targets = Some((t, h));
+    }
     match &s.recipe.model {
         ModelSpec::Rbm(_) => rbm(be, args, &s),
         ModelSpec::Autoencoder(_) => autoencoder(be, args, &s),
@@ -169,7 +175,25 @@ pub fn run<B: Fused>(be: &B, args: &TrainArgs) -> ebmkit::Result<()> {
         ModelSpec::Stack(_) => super::stack::train(be, args, &s),
         ModelSpec::Dbm(_) => dbm(be, args, &s),
         ModelSpec::Sparse(_) => sparse(be, args, &s),
+        ModelSpec::Lista(_) => lista(be, args, &s),
     }
+}
+
+/// LISTA: trained on the optimal codes, then the closing evaluation (the
+/// code prediction error and energy gap of the test rows).
+fn lista<B: Fused>(be: &B, args: &TrainArgs, s: &Setup) -> ebmkit::Result<()> {
+    let (trainer, curves) = train(be, args, s, |t: &ebmkit::train::lista::ListaTrainer<B>| {
+        let a = t.objective.net.arch;
+        format!(
+            "LISTA, {} steps, {} atoms of {} values, started at ISTA",
+            a.steps, a.atoms, a.dim
+        )
+    })?;
+    report(&curves);
+    if !args.no_eval {
+        closing_eval(be, args, s, &trainer)?;
+    }
+    Ok(())
 }
 
 /// Sparse coding or PSD: the dictionary's atoms (and the encoder's

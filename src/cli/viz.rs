@@ -32,6 +32,7 @@ pub fn run(what: &VizWhat) -> ebmkit::Result<()> {
         AnyModel::Stack(s) => AnyModel::Stack(s).pretrained(false)?.encoders.remove(0).w,
         AnyModel::Dbm(h) => h.w[0].clone(),
         AnyModel::Sparse(h) => h.dict.transpose(),
+        AnyModel::Lista(h) => h.params[0].transpose(),
     };
     let shape = tile_shape(w.rows);
     save_grid(

@@ -33,7 +33,7 @@ pub use autoencoder::{AeHost, AutoEncoder};
 pub use dbm::{Dbm, DbmHost};
 pub use net::{Net, NetHost};
 pub use rbm::{Rbm, RbmHost};
-pub use sparse::SparseHost;
+pub use sparse::{ListaHost, SparseHost};
 pub use stack::StackHost;
 
 /// A model of any kind, in host memory.
@@ -45,6 +45,7 @@ pub enum AnyModel {
     Stack(StackHost),
     Dbm(DbmHost),
     Sparse(SparseHost),
+    Lista(ListaHost),
 }
 
 impl AnyModel {
@@ -57,11 +58,12 @@ impl AnyModel {
             StackHost::KIND => Ok(AnyModel::Stack(ck.model(origin)?)),
             DbmHost::KIND => Ok(AnyModel::Dbm(ck.model(origin)?)),
             SparseHost::KIND => Ok(AnyModel::Sparse(ck.model(origin)?)),
+            ListaHost::KIND => Ok(AnyModel::Lista(ck.model(origin)?)),
             other => Err(Error::format(
                 origin,
                 format!(
                     "model kind '{other}' is not one this version knows (rbm, autoencoder, net, \
-                     stack, dbm, sparse)"
+                     stack, dbm, sparse, lista)"
                 ),
             )),
         }
@@ -86,6 +88,10 @@ impl AnyModel {
                     decoders: vec![],
                 })
             }
+            AnyModel::Lista(_) => Err(Error::value(
+                "pretrained net",
+                "a LISTA network is a recurrent code predictor, not a stack of dense layers",
+            )),
             AnyModel::Sparse(m) => Ok(net::Pretrained {
                 encoders: vec![m.encoder_layer()?],
                 decoders: vec![],

@@ -44,6 +44,7 @@ impl AnyModel {
             AnyModel::Stack(_) => StackHost::KIND,
             AnyModel::Dbm(_) => super::DbmHost::KIND,
             AnyModel::Sparse(_) => super::SparseHost::KIND,
+            AnyModel::Lista(_) => super::ListaHost::KIND,
         }
     }
 }

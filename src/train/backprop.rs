@@ -40,6 +40,9 @@ pub struct Backprop<B: Fused> {
     names: Vec<String>,
     loss_sum: B::Mat,
     batches: usize,
+    /// Zero gradients of the parameters the loss does not read (a
+    /// one-step LISTA's S): they stay where they are, decay aside.
+    unused: Vec<Option<B::Mat>>,
 }
 
 impl<B: Fused> Backprop<B> {
@@ -55,8 +58,15 @@ impl<B: Fused> Backprop<B> {
         let names: Vec<String> = graph.params.iter().map(|p| p.name.clone()).collect();
         let shapes: Vec<_> = graph.params.iter().map(|p| p.shape).collect();
         let decay: Vec<bool> = names.iter().map(|n| n.starts_with('W')).collect();
+        let unused = (0..shapes.len())
+            .map(|i| match plan.param_grad(i) {
+                Ok(_) => Ok(None),
+                Err(_) => be.zeros(shapes[i].0, shapes[i].1).map(Some),
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Backprop {
             opt: Optimizer::new(be, &shapes, &decay, optim_config(train))?,
+            unused,
             plan,
             names,
             loss_sum: be.zeros(1, 1)?,
@@ -85,7 +95,10 @@ impl<B: Fused> Backprop<B> {
     /// One optimiser step along the last pass's gradients.
     pub fn update(&mut self, be: &B, params: &mut [B::Mat], at: Step) -> Result<()> {
         let grads = (0..params.len())
-            .map(|i| self.plan.param_grad(i))
+            .map(|i| match &self.unused[i] {
+                Some(z) => Ok(z),
+                None => self.plan.param_grad(i),
+            })
             .collect::<Result<Vec<_>>>()?;
         let mut p: Vec<&mut B::Mat> = params.iter_mut().collect();
         self.opt.step(be, &mut p, &grads, at.lr, at.momentum)

@@ -25,6 +25,7 @@ pub mod backprop;
 pub mod dbm;
 pub mod fit;
 pub mod history;
+pub mod lista;
 pub mod net;
 pub mod optim;
 pub mod rbm;

@@ -31,6 +31,7 @@
 
 pub mod autoencoder;
 pub mod dbm;
+pub mod lista;
 pub mod net;
 pub mod rbm;
 pub mod sparse;
@@ -44,6 +45,7 @@ use crate::data::{Binarize, DataSource, DataSpec};
 use crate::error::{Error, Result};
 pub use autoencoder::{AeSpec, Corruption};
 pub use dbm::DbmSpec;
+pub use lista::ListaSpec;
 pub use net::{NetSpec, Output};
 pub use rbm::{DbmLayer, RbmSpec};
 pub use sparse::SparseSpec;
@@ -82,6 +84,8 @@ pub enum ModelSpec {
     Dbm(DbmSpec),
     /// Sparse coding (dictionary learning), or PSD with its encoder.
     Sparse(SparseSpec),
+    /// LISTA, the learned unrolled ISTA of a sparse-coding dictionary.
+    Lista(ListaSpec),
 }
 
 impl ModelSpec {
@@ -94,6 +98,7 @@ impl ModelSpec {
             ModelSpec::Stack(_) => "stack",
             ModelSpec::Dbm(_) => "dbm",
             ModelSpec::Sparse(_) => "sparse",
+            ModelSpec::Lista(_) => "lista",
         }
     }
 
@@ -108,7 +113,8 @@ impl ModelSpec {
             ModelSpec::Autoencoder(_)
             | ModelSpec::Net(_)
             | ModelSpec::Stack(_)
-            | ModelSpec::Sparse(_) => Binarize::None,
+            | ModelSpec::Sparse(_)
+            | ModelSpec::Lista(_) => Binarize::None,
         }
     }
 }
@@ -152,8 +158,12 @@ impl<'de> Deserialize<'de> for ModelSpec {
                 .try_into()
                 .map(ModelSpec::Sparse)
                 .map_err(D::Error::custom),
+            "lista" => table
+                .try_into()
+                .map(ModelSpec::Lista)
+                .map_err(D::Error::custom),
             other => Err(D::Error::custom(format!(
-                "model.kind = \"{other}\" is not a known model kind (known: rbm, autoencoder, net, stack, dbm, sparse)"
+                "model.kind = \"{other}\" is not a known model kind (known: rbm, autoencoder, net, stack, dbm, sparse, lista)"
             ))),
         }
     }
@@ -532,6 +542,7 @@ impl Recipe {
             ModelSpec::Stack(m) => stack::validate(self, m),
             ModelSpec::Dbm(m) => dbm::validate(self, m),
             ModelSpec::Sparse(m) => sparse::validate(self, m),
+            ModelSpec::Lista(m) => lista::validate(self, m),
         }
     }
 

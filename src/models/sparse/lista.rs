@@ -19,7 +19,9 @@ use crate::autodiff::{Bindings, Graph, Loss, Plan, Var};
 use crate::backend::{Backend, Fused, Matrix, Trans, Unary};
 use crate::error::{Error, Result};
 use crate::host::HostMat;
+use crate::io::checkpoint::{in_file, Checkpoint, Parts, Persist, Tensor};
 use crate::rng::RngStream;
+use std::path::Path;
 
 /// The shape of a LISTA network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -248,5 +250,95 @@ impl<B: Backend> Lista<B> {
     }
     pub fn shapes(&self) -> Vec<(usize, usize)> {
         self.params.iter().map(|m| m.shape()).collect()
+    }
+}
+
+/// A LISTA network in host memory with the dictionary it learned to code
+/// for (kept so its codes can be scored by the dictionary's energy).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListaHost {
+    pub steps: usize,
+    /// `W_e` (k x d), `S` (k x k), `theta` (1 x k).
+    pub params: [HostMat; 3],
+    /// The dictionary (k x d) and its λ.
+    pub dict: HostMat,
+    pub lambda: f32,
+}
+
+impl ListaHost {
+    pub fn arch(&self) -> ListaArch {
+        ListaArch {
+            dim: self.dict.cols,
+            atoms: self.dict.rows,
+            steps: self.steps,
+        }
+    }
+
+    /// Finite values, shapes that agree, `steps ≥ 1`, a usable dictionary.
+    pub fn validate(&self) -> Result<()> {
+        let arch = self.arch();
+        arch.validate()?;
+        super::dict::check_dictionary(&self.dict, "dictionary D")?;
+        if !(self.lambda.is_finite() && self.lambda > 0.0) {
+            return Err(Error::value(
+                "lambda",
+                format!("{} must be finite and > 0", self.lambda),
+            ));
+        }
+        for ((name, shape), m) in arch.params().into_iter().zip(&self.params) {
+            if m.shape() != shape {
+                return Err(Error::shape(
+                    "LISTA",
+                    format!("{name} is {:?}, the dictionary needs {shape:?}", m.shape()),
+                ));
+            }
+            if m.data.iter().any(|v| !v.is_finite()) {
+                return Err(Error::value(name, "holds a NaN or infinite value"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Persist for ListaHost {
+    const KIND: &'static str = "lista";
+
+    fn to_parts(&self) -> Result<Parts> {
+        self.validate()?;
+        let mut p = Parts::default();
+        let [we, s, theta] = &self.params;
+        p.tensors.insert("W_e".into(), Tensor::matrix(we.clone()));
+        p.tensors.insert("S".into(), Tensor::matrix(s.clone()));
+        p.tensors
+            .insert("theta".into(), Tensor::vector(theta.clone()));
+        p.tensors
+            .insert("D".into(), Tensor::matrix(self.dict.clone()));
+        p.meta.insert("steps".into(), self.steps.to_string());
+        p.meta.insert("lambda".into(), self.lambda.to_string());
+        Ok(p)
+    }
+
+    fn from_checkpoint(ck: &Checkpoint, origin: &Path) -> Result<Self> {
+        let p = &ck.model;
+        let steps: usize = p
+            .meta("steps", origin)?
+            .parse()
+            .map_err(|_| Error::format(origin, "metadata 'steps' is not a step count"))?;
+        let lambda: f32 = p
+            .meta("lambda", origin)?
+            .parse()
+            .map_err(|_| Error::format(origin, "metadata 'lambda' is not a number"))?;
+        let host = ListaHost {
+            steps,
+            params: [
+                p.tensor("W_e", 2, origin)?.clone(),
+                p.tensor("S", 2, origin)?.clone(),
+                p.tensor("theta", 1, origin)?.clone(),
+            ],
+            dict: p.tensor("D", 2, origin)?.clone(),
+            lambda,
+        };
+        host.validate().map_err(|e| in_file(origin, e))?;
+        Ok(host)
     }
 }

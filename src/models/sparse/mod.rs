@@ -43,7 +43,7 @@ pub use host::SparseHost;
 pub use infer::{
     encode_all, kkt_violation, lasso_objective, Algorithm, InferReport, Inference, Solver,
 };
-pub use lista::{Lista, ListaArch};
+pub use lista::{Lista, ListaArch, ListaHost};
 pub use psd::{PsdArch, PsdEncoder};
 
 use crate::backend::Fused;
