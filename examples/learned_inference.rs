@@ -567,7 +567,7 @@ fn write_results(
     }
     save_xy_plot(
         &a.out.join("curve-prediction_error.png"),
-        "code prediction error: ISTA (blue), FISTA (red), LISTA (green), PSD encoder (black)",
+        "ISTA blue, FISTA red, LISTA green, PSD encoder black",
         ("log10 T", "log10 ‖h_T − h*‖² / ‖h*‖²"),
         &lines,
     )
