@@ -5,7 +5,7 @@
 //!
 //! 1. inference: scikit-learn's `SparseCoder(lasso_cd)` on the dictionary
 //!    its `MiniBatchDictionaryLearning` learned, against ebmkit's FISTA run
-//!    for the fewest iterations (a multiple of 10) that reach the same
+//!    for the first of 10, 20, 40, ... iterations that reaches the same
 //!    mean objective;
 //! 2. one pass of dictionary learning, batch 100: scikit-learn's
 //!    `MiniBatchDictionaryLearning(max_iter=1)` against ebmkit's
@@ -83,10 +83,15 @@ fn run<B: Backend>(be: &B) {
     // 1. Inference to scikit-learn's objective.
     let d = be.upload(&dict).expect("upload");
     let mut solver = Solver::new(be, &d, 500).expect("solver");
-    let mut iters = 0;
+    // The iteration count by doubling (10, 20, 40, ...): the count timed is
+    // at most twice the fewest that would do, which can only slow ebmkit.
+    let mut iters = 5;
     let mut ours = f64::INFINITY;
-    while ours > sk_obj && iters < 2000 {
-        iters += 10;
+    // f32 codes cannot get closer to the optimum than rounding: "reached"
+    // is within the 1e-5 relative margin the correctness test allows.
+    let target = sk_obj * (1.0 + 1e-5);
+    while ours > target && iters < 5120 {
+        iters *= 2;
         let (z, _) = encode_all(
             be,
             &mut solver,
@@ -96,6 +101,10 @@ fn run<B: Backend>(be: &B) {
         )
         .expect("fista");
         ours = lasso_objective(&train, &dict, &z, LAMBDA as f64).expect("objective");
+        println!("  FISTA {iters} iterations: objective {ours:.8} (scikit-learn {sk_obj:.8})");
+    }
+    if ours > target {
+        println!("FISTA did not reach scikit-learn's objective in {iters} iterations");
     }
     let mut times = Vec::new();
     for _ in 0..3 {
@@ -112,8 +121,8 @@ fn run<B: Backend>(be: &B) {
     }
     let t_inf = common::median(times);
     println!(
-        "inference, 10,000 patches: ebmkit FISTA {iters} iterations (batches of 500) {t_inf:.3} s, objective {ours:.6}; \
-         scikit-learn lasso_cd {sk_infer:.3} s, objective {sk_obj:.6}; ratio {:.3}x",
+        "inference, 10,000 patches: ebmkit FISTA {iters} iterations (batches of 500) {t_inf:.3} s, objective {ours:.8}; \
+         scikit-learn lasso_cd {sk_infer:.3} s, objective {sk_obj:.8}; ratio {:.3}x",
         t_inf / sk_infer
     );
 
