@@ -86,7 +86,30 @@ fn run(cli: Cli) -> ebmkit::Result<()> {
     }
 }
 
+/// Mesa's window-system code prints "XDG_RUNTIME_DIR is invalid or not set"
+/// on every adapter probe when the variable is missing (headless machines,
+/// containers, CI); ebmkit draws nothing on screen, so a private folder of
+/// our own keeps that line away from the user.
+fn quiet_mesa() {
+    let set = std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|v| !v.is_empty());
+    if set {
+        return;
+    }
+    let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
+    let dir = std::env::temp_dir().join(format!("ebmkit-runtime-{user}"));
+    if std::fs::create_dir_all(&dir).is_ok() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+        }
+        // Before any thread starts: nothing else reads the environment yet.
+        std::env::set_var("XDG_RUNTIME_DIR", &dir);
+    }
+}
+
 pub fn main() -> ExitCode {
+    quiet_mesa();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
