@@ -338,3 +338,50 @@ rows = 200
     assert!(!ok && !text.contains("panicked"), "{text}");
     std::fs::remove_dir_all(&d).ok();
 }
+
+#[test]
+fn psd_layers_stack_and_hand_their_features_up() {
+    let d = dir("stack");
+    let text = recipe("", 2);
+    let head = &text[text.find("[data]").unwrap()..];
+    let stack = format!(
+        "[model]\nkind = \"stack\"\n{head}\n[[layer]]\nmodel = {{ kind = \"sparse\", atoms = 24, lambda = 0.1, iters = 30, encoder = \"psd\" }}\n\
+         [[layer]]\nmodel = {{ kind = \"sparse\", atoms = 16, lambda = 0.05, iters = 30, encoder = \"psd\" }}\n"
+    );
+    let p = d.join("stack.toml");
+    std::fs::write(&p, &stack).unwrap();
+    let o = d.join("o");
+    let (ok, out) = ebmkit(&[
+        "train",
+        p.to_str().unwrap(),
+        "--out",
+        o.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("layer 1 of 2: sparse (16 hidden units)"),
+        "{out}"
+    );
+    let z = d.join("z.npy");
+    let m = o.join("model.safetensors");
+    let (ok, out) = ebmkit(&["encode", m.to_str().unwrap(), "--out", z.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    let f = read_npy(&z).unwrap();
+    assert_eq!(f.shape(), (200, 16));
+    assert!(f.data.iter().all(|v| v.abs() <= 1.0), "tanh features");
+    // A plain dictionary has no one-pass features to hand up.
+    std::fs::write(
+        &p,
+        stack.replacen(", encoder = \"psd\" }", " }", 1),
+    )
+    .unwrap();
+    let (ok, out) = ebmkit(&[
+        "train",
+        p.to_str().unwrap(),
+        "--out",
+        d.join("o2").to_str().unwrap(),
+    ]);
+    assert!(!ok && out.contains("without an encoder"), "{out}");
+    std::fs::remove_dir_all(&d).ok();
+}

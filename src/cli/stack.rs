@@ -149,6 +149,7 @@ fn layer_width(r: &ebmkit::io::recipe::Recipe) -> usize {
     match &r.model {
         ModelSpec::Rbm(m) => m.n_hidden,
         ModelSpec::Autoencoder(m) => m.n_hidden,
+        ModelSpec::Sparse(m) => m.atoms,
         _ => 0,
     }
 }

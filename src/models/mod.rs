@@ -92,10 +92,7 @@ impl AnyModel {
                 "pretrained net",
                 "a LISTA network is a recurrent code predictor, not a stack of dense layers",
             )),
-            AnyModel::Sparse(m) => Ok(net::Pretrained {
-                encoders: vec![m.encoder_layer()?],
-                decoders: vec![],
-            }),
+            AnyModel::Sparse(m) => net::Pretrained::of(&[m], with_decoders),
             AnyModel::Net(n) => {
                 if with_decoders {
                     return Err(Error::value(

@@ -25,6 +25,7 @@ impl AnyModel {
         match self {
             AnyModel::Rbm(m) => Ok(m),
             AnyModel::Autoencoder(m) => Ok(m),
+            AnyModel::Sparse(m) if m.encoder.is_some() => Ok(m),
             other => Err(Error::value(
                 "stack layer",
                 format!(
@@ -118,6 +119,7 @@ impl Persist for StackHost {
             let parts = match l {
                 AnyModel::Rbm(m) => m.to_parts()?,
                 AnyModel::Autoencoder(m) => m.to_parts()?,
+                AnyModel::Sparse(m) => m.to_parts()?,
                 _ => unreachable!("validate admits layer-wise models only"),
             };
             for (name, t) in parts.tensors {

@@ -106,6 +106,9 @@ impl StackTrainer {
             };
             let model = match &r.model {
                 ModelSpec::Rbm(_) => go.fit::<B, RbmObjective<B>>(be, r, &mut progress)?,
+                ModelSpec::Sparse(_) => {
+                    go.fit::<B, crate::train::sparse::SparseObjective<B>>(be, r, &mut progress)?
+                }
                 _ => go.fit::<B, AeObjective<B>>(be, r, &mut progress)?,
             };
             if k + 1 < self.recipe.layers.len() {

@@ -137,8 +137,9 @@ fn binary_codes(m: &ModelSpec) -> bool {
     }
 }
 
-/// What a stack recipe must satisfy: at least one layer, each an rbm or
-/// an autoencoder whose own recipe is valid, binary codes under `samples`.
+/// What a stack recipe must satisfy: at least one layer, each an rbm, an
+/// autoencoder or a PSD (sparse with its encoder) whose own recipe is
+/// valid, binary codes under `samples`.
 pub(super) fn validate(r: &Recipe, m: &StackSpec) -> Result<()> {
     if r.layers.is_empty() {
         return Err(Error::value(
@@ -147,12 +148,24 @@ pub(super) fn validate(r: &Recipe, m: &StackSpec) -> Result<()> {
         ));
     }
     for (k, l) in r.layers.iter().enumerate() {
-        if !matches!(l.model, ModelSpec::Rbm(_) | ModelSpec::Autoencoder(_)) {
+        let layerwise = match &l.model {
+            ModelSpec::Rbm(_) | ModelSpec::Autoencoder(_) => true,
+            // PSD's encoder gives the next layer its features in one pass.
+            ModelSpec::Sparse(s) => s.psd(),
+            _ => false,
+        };
+        if !layerwise {
             return Err(Error::value(
                 "layer.model.kind",
                 format!(
-                    "layer {k} is a {}: stack layers are rbm or autoencoder",
-                    l.model.kind()
+                    "layer {k} is a {}{}: stack layers are rbm, autoencoder or sparse with \
+                     encoder = \"psd\"",
+                    l.model.kind(),
+                    if matches!(l.model, ModelSpec::Sparse(_)) {
+                        " without an encoder"
+                    } else {
+                        ""
+                    }
                 ),
             ));
         }

@@ -141,3 +141,18 @@ impl Persist for SparseHost {
         Ok(host)
     }
 }
+
+/// PSD as a layer of a stack: its encoder's features `tanh(x W_encᵀ +
+/// b_enc)` up, the dictionary (linear, `z D`) down.
+impl crate::models::net::Layerwise for SparseHost {
+    fn encoder(&self) -> Result<Dense> {
+        self.encoder_layer()
+    }
+    fn decoder(&self) -> Result<Dense> {
+        Ok(Dense {
+            w: self.dict.clone(),
+            b: HostMat::zeros(1, self.dim()),
+            act: Activation::Linear,
+        })
+    }
+}
