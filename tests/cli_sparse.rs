@@ -371,11 +371,7 @@ fn psd_layers_stack_and_hand_their_features_up() {
     assert_eq!(f.shape(), (200, 16));
     assert!(f.data.iter().all(|v| v.abs() <= 1.0), "tanh features");
     // A plain dictionary has no one-pass features to hand up.
-    std::fs::write(
-        &p,
-        stack.replacen(", encoder = \"psd\" }", " }", 1),
-    )
-    .unwrap();
+    std::fs::write(&p, stack.replacen(", encoder = \"psd\" }", " }", 1)).unwrap();
     let (ok, out) = ebmkit(&[
         "train",
         p.to_str().unwrap(),

@@ -76,7 +76,7 @@ fn bad_stacks_name_the_layer_and_the_key() {
                 "model = { kind = \"autoencoder\", n_hidden = 5, noise = \"masking\", noise_level = 0.2 }",
                 "model = { kind = \"net\", hidden = [3] }",
             ),
-            "stack layers are rbm or autoencoder",
+            "stack layers are rbm, autoencoder or sparse with encoder = \"psd\"",
         ),
         (STACK.split("[[layer]]").next().unwrap().to_string(), "at least one [[layer]]"),
         (

@@ -29,7 +29,7 @@ impl AnyModel {
             other => Err(Error::value(
                 "stack layer",
                 format!(
-                    "a {} is not a layer-wise model (rbm or autoencoder)",
+                    "a {} is not a layer-wise model (rbm, autoencoder or PSD)",
                     other.kind()
                 ),
             )),

@@ -1,6 +1,6 @@
 //! A stack for greedy layer-wise pretraining (`kind = "stack"`): one
 //! recipe, one `[[layer]]` section per layer, each with its own `model`
-//! (rbm or autoencoder) and `train` keys; the top-level `[train]` holds
+//! (rbm, autoencoder or PSD) and `train` keys; the top-level `[train]` holds
 //! what the layers share (a layer's own keys win). Layer k trains on layer
 //! k-1's codes: the means of its hidden units, or, with `codes =
 //! "samples"`, binary samples of them drawn afresh at each presentation.
