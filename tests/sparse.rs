@@ -7,7 +7,7 @@
 mod common;
 
 use ebmkit::autodiff::check::check;
-use ebmkit::backend::{Backend, Matrix};
+use ebmkit::backend::Backend;
 use ebmkit::data::npy::write_npy;
 use ebmkit::models::sparse::lista::{relative_error, Lista};
 use ebmkit::models::sparse::{
@@ -403,7 +403,6 @@ fn gpu_codes_match_the_cpu() {
             .unwrap();
         assert!(diff < 1e-4, "{update:?}: dictionaries differ by {diff}");
     }
-    let _ = lg.codes.shape();
 }
 
 #[test]
@@ -441,10 +440,7 @@ fn bad_input_is_refused_by_name() {
         )
         .unwrap_err()
         .to_string();
-    assert!(
-        e.contains("6 values") && e.contains("[4, 7]") || e.contains("(4, 7)"),
-        "{e}"
-    );
+    assert!(e.contains("6 values") && e.contains("(4, 7)"), "{e}");
     // A zero atom.
     let mut zero = dict.clone();
     zero.row_mut(3).iter_mut().for_each(|v| *v = 0.0);

@@ -12,7 +12,7 @@
 //!   projected onto the unit ball; an atom no code uses is re-drawn from a
 //!   row of the batch.
 
-use crate::backend::{Backend, Matrix, Unary};
+use crate::backend::{Backend, Binary, Matrix, Unary};
 use crate::error::{Error, Result};
 use crate::host::HostMat;
 use crate::rng::RngStream;
@@ -42,6 +42,7 @@ pub struct DictLearner<B: Backend> {
     pub solver: Solver<B>,
     pub codes: B::Mat,
     resid: B::Mat,
+    norms: Norms<B>,
     stats: Option<Stats<B>>,
     /// Minibatches seen (the forgetting weights of `Bcd` depend on it).
     pub steps: u64,
@@ -55,6 +56,7 @@ impl<B: Backend> DictLearner<B> {
         Ok(DictLearner {
             codes: be.zeros(rows, dict.rows)?,
             resid: be.zeros(rows, dict.cols)?,
+            norms: Norms::new(be, dict.shape())?,
             dict: d,
             solver,
             stats: None,
@@ -102,7 +104,7 @@ impl<B: Backend> DictLearner<B> {
         be.copy(x, &mut self.resid)?;
         be.gemm(-1.0, self.codes.n(), self.dict.n(), 1.0, &mut self.resid)?;
         be.gemm(lr / n, self.codes.t(), self.resid.n(), 1.0, &mut self.dict)?;
-        unit_rows(be, &mut self.dict)
+        self.norms.unit_rows(be, &mut self.dict)
     }
 
     fn bcd(&mut self, be: &B, x: &B::Mat, nonneg: bool, rng: &mut RngStream) -> Result<()> {
@@ -218,19 +220,40 @@ impl<B: Backend> DictLearner<B> {
     }
 }
 
-/// Rescales every row of `m` to unit norm (a zero row stays zero).
-pub fn unit_rows<B: Backend>(be: &B, m: &mut B::Mat) -> Result<()> {
-    let (k, d) = m.shape();
-    let mut sq = be.zeros(k, d)?;
-    be.unary(Unary::Square, m, &mut sq)?;
-    let mut norms = be.zeros(k, 1)?;
-    be.row_sums(&sq, 1.0, 0.0, &mut norms)?;
-    let mut host = be.download(&norms)?;
-    for v in &mut host.data {
-        *v = if *v > 0.0 { 1.0 / v.sqrt() } else { 1.0 };
+/// Scratch of [`Norms::unit_rows`], made once per dictionary shape.
+struct Norms<B: Backend> {
+    sq: B::Mat,
+    norms: B::Mat,
+    inv: B::Mat,
+    ones: B::Mat,
+    tiny: B::Mat,
+}
+
+impl<B: Backend> Norms<B> {
+    fn new(be: &B, (k, d): (usize, usize)) -> Result<Self> {
+        let mut ones = be.zeros(k, 1)?;
+        be.fill(&mut ones, 1.0)?;
+        let mut tiny = be.zeros(k, 1)?;
+        be.fill(&mut tiny, f32::MIN_POSITIVE)?;
+        Ok(Norms {
+            sq: be.zeros(k, d)?,
+            norms: be.zeros(k, 1)?,
+            inv: be.zeros(k, 1)?,
+            ones,
+            tiny,
+        })
     }
-    be.write(&mut norms, &host)?;
-    be.mul_col_vec(m, &norms)
+
+    /// Rescales every row of `m` to unit norm on the device, nothing read
+    /// back (a zero row stays zero: its norm is floored before dividing).
+    fn unit_rows(&mut self, be: &B, m: &mut B::Mat) -> Result<()> {
+        be.unary(Unary::Square, m, &mut self.sq)?;
+        be.row_sums(&self.sq, 1.0, 0.0, &mut self.norms)?;
+        be.binary_inplace(Binary::Max, &mut self.norms, &self.tiny)?;
+        be.unary_inplace(Unary::Sqrt, &mut self.norms)?;
+        be.binary(Binary::Div, &self.ones, &self.norms, &mut self.inv)?;
+        be.mul_col_vec(m, &self.inv)
+    }
 }
 
 /// A starting dictionary of `atoms` rows of `data` drawn at random (without
@@ -268,7 +291,8 @@ pub fn initial_dictionary(data: &HostMat, atoms: usize, rng: &mut RngStream) -> 
     Ok(dict)
 }
 
-/// `D` rows x d with a given column count, for callers that check shapes.
+/// Refuses a dictionary with a non-finite value or an all-zero atom,
+/// naming the atom (`what` names the dictionary).
 pub fn check_dictionary(dict: &HostMat, what: &str) -> Result<()> {
     for j in 0..dict.rows {
         let r = dict.row(j);

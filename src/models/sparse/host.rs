@@ -51,17 +51,7 @@ impl SparseHost {
                 dim: self.dim(),
                 atoms: self.atoms(),
             };
-            for ((name, shape), m) in arch.params().into_iter().zip(enc) {
-                if m.shape() != shape {
-                    return Err(Error::shape(
-                        "PSD encoder",
-                        format!("{name} is {:?}, the dictionary needs {shape:?}", m.shape()),
-                    ));
-                }
-                if m.data.iter().any(|v| !v.is_finite()) {
-                    return Err(Error::value(name, "holds a NaN or infinite value"));
-                }
-            }
+            super::check_params("PSD encoder", &arch.params(), enc)?;
         }
         Ok(())
     }

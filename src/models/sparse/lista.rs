@@ -15,12 +15,11 @@
 //! Started from the ISTA values, a T-step LISTA computes exactly the codes
 //! of T ISTA iterations from zero; training can only improve on them.
 
-use crate::autodiff::{Bindings, Graph, Loss, Plan, Var};
+use crate::autodiff::{Graph, Loss, Var};
 use crate::backend::{Backend, Fused, Matrix, Trans, Unary};
 use crate::error::{Error, Result};
 use crate::host::HostMat;
 use crate::io::checkpoint::{in_file, Checkpoint, Parts, Persist, Tensor};
-use crate::rng::RngStream;
 use std::path::Path;
 
 /// The shape of a LISTA network.
@@ -154,23 +153,9 @@ pub struct Lista<B: Backend> {
 impl<B: Fused> Lista<B> {
     pub fn from_host(be: &B, arch: ListaArch, params: &[HostMat]) -> Result<Self> {
         arch.validate()?;
-        if params.len() != 3 {
-            return Err(Error::shape(
-                "LISTA",
-                format!("{} parameters, want 3", params.len()),
-            ));
-        }
-        let mut out = Vec::new();
-        for ((name, shape), p) in arch.params().into_iter().zip(params) {
-            if p.shape() != shape {
-                return Err(Error::shape(
-                    "LISTA",
-                    format!("{name} is {:?}, want {shape:?}", p.shape()),
-                ));
-            }
-            out.push(be.upload(p)?);
-        }
-        Ok(Lista { arch, params: out })
+        super::check_params("LISTA", &arch.params(), params)?;
+        let params = params.iter().map(|p| be.upload(p)).collect::<Result<_>>()?;
+        Ok(Lista { arch, params })
     }
 
     pub fn bound(&self) -> Vec<&B::Mat> {
@@ -192,32 +177,11 @@ impl<B: Fused> Lista<B> {
                 ),
             ));
         }
-        let k = self.arch.atoms;
-        let mut out = HostMat::zeros(x.rows, k);
-        let mut planned: Option<(usize, ListaGraph, Plan<B>, B::Mat)> = None;
-        let params = self.bound();
-        let mut start = 0;
-        while start < x.rows {
-            let rows = chunk.max(1).min(x.rows - start);
-            if planned.as_ref().map(|p| p.0) != Some(rows) {
-                let g = self.arch.graph(rows)?;
-                let p = Plan::new(be, &g.graph, g.loss, &[g.codes])?;
-                planned = Some((rows, g, p, be.zeros(rows, k)?));
-            }
-            let (_, g, p, zero) = planned.as_mut().expect("planned above");
-            let xb = be.upload(&x.select_rows(&(start..start + rows).collect::<Vec<_>>())?)?;
-            let inputs = [&xb, &*zero];
-            let binds = Bindings {
-                params: &params,
-                inputs: &inputs,
-            };
-            // The graph draws nothing: any stream will do.
-            p.forward(be, &binds, &mut RngStream::new(0, 0))?;
-            let z = be.download(p.value(g.codes)?)?;
-            out.data[start * k..(start + rows) * k].copy_from_slice(&z.data);
-            start += rows;
-        }
-        Ok(out)
+        let arch = self.arch;
+        super::forward_rows(be, &self.bound(), (x, chunk, arch.atoms), |rows| {
+            let g = arch.graph(rows)?;
+            Ok((g.graph, g.loss, g.codes))
+        })
     }
 }
 
@@ -285,17 +249,7 @@ impl ListaHost {
                 format!("{} must be finite and > 0", self.lambda),
             ));
         }
-        for ((name, shape), m) in arch.params().into_iter().zip(&self.params) {
-            if m.shape() != shape {
-                return Err(Error::shape(
-                    "LISTA",
-                    format!("{name} is {:?}, the dictionary needs {shape:?}", m.shape()),
-                ));
-            }
-            if m.data.iter().any(|v| !v.is_finite()) {
-                return Err(Error::value(name, "holds a NaN or infinite value"));
-            }
-        }
+        super::check_params("LISTA", &arch.params(), &self.params)?;
         Ok(())
     }
 }

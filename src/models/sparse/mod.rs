@@ -97,3 +97,79 @@ pub fn score<B: Fused>(be: &B, host: &SparseHost, x: &HostMat, inf: &Inference) 
         codes,
     })
 }
+
+/// Checks parameters against their declared `(name, shape)` list: the
+/// count, each shape, and (for what comes from a file) finite values.
+pub(crate) fn check_params(
+    what: &'static str,
+    decl: &[(&'static str, (usize, usize))],
+    params: &[HostMat],
+) -> Result<()> {
+    if params.len() != decl.len() {
+        return Err(crate::error::Error::shape(
+            what,
+            format!("{} parameters, want {}", params.len(), decl.len()),
+        ));
+    }
+    for ((name, shape), m) in decl.iter().zip(params) {
+        if m.shape() != *shape {
+            return Err(crate::error::Error::shape(
+                what,
+                format!("{name} is {:?}, want {shape:?}", m.shape()),
+            ));
+        }
+        if m.data.iter().any(|v| !v.is_finite()) {
+            return Err(crate::error::Error::value(
+                *name,
+                "holds a NaN or infinite value",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The value of node `out` of a two-input graph (rows, a target that only
+/// the loss reads) for every row of `x`, `chunk` rows per forward pass:
+/// how PSD's encoder and LISTA code a data set. `graph(rows)` builds the
+/// graph for a batch shape and names its loss and output nodes.
+pub(crate) fn forward_rows<B: Fused>(
+    be: &B,
+    params: &[&B::Mat],
+    (x, chunk, width): (&HostMat, usize, usize),
+    graph: impl Fn(
+        usize,
+    ) -> Result<(
+        crate::autodiff::Graph,
+        crate::autodiff::Var,
+        crate::autodiff::Var,
+    )>,
+) -> Result<HostMat> {
+    use crate::autodiff::{Bindings, Plan};
+    let mut out = HostMat::zeros(x.rows, width);
+    let mut planned: Option<(usize, crate::autodiff::Var, Plan<B>, B::Mat)> = None;
+    let mut start = 0;
+    while start < x.rows {
+        let rows = chunk.max(1).min(x.rows - start);
+        if planned.as_ref().map(|p| p.0) != Some(rows) {
+            let (g, loss, node) = graph(rows)?;
+            let p = Plan::new(be, &g, loss, &[node])?;
+            planned = Some((rows, node, p, be.zeros(rows, width)?));
+        }
+        let (_, node, p, zero) = planned.as_mut().expect("planned above");
+        let xb = be.upload(&x.select_rows(&(start..start + rows).collect::<Vec<_>>())?)?;
+        let inputs = [&xb, &*zero];
+        // The graphs draw nothing: any stream will do.
+        p.forward(
+            be,
+            &Bindings {
+                params,
+                inputs: &inputs,
+            },
+            &mut crate::rng::RngStream::new(0, 0),
+        )?;
+        let z = be.download(p.value(*node)?)?;
+        out.data[start * width..(start + rows) * width].copy_from_slice(&z.data);
+        start += rows;
+    }
+    Ok(out)
+}

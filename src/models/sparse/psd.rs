@@ -13,11 +13,10 @@
 //! codes ([`super::DictLearner`]), and a gradient step of the encoder on
 //! `mean_rows ‖F(x) − z‖²` through [`crate::autodiff`].
 
-use crate::autodiff::{Bindings, Graph, Loss, Plan, Var};
+use crate::autodiff::{Graph, Loss, Var};
 use crate::backend::{Backend, Fused, Matrix, Trans};
 use crate::error::{Error, Result};
 use crate::host::HostMat;
-use crate::rng::RngStream;
 
 /// The encoder's shape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,23 +101,9 @@ pub struct PsdEncoder<B: Backend> {
 
 impl<B: Fused> PsdEncoder<B> {
     pub fn from_host(be: &B, arch: PsdArch, params: &[HostMat]) -> Result<Self> {
-        if params.len() != 3 {
-            return Err(Error::shape(
-                "PSD encoder",
-                format!("{} parameters, want 3", params.len()),
-            ));
-        }
-        let mut out = Vec::new();
-        for ((name, shape), p) in arch.params().into_iter().zip(params) {
-            if p.shape() != shape {
-                return Err(Error::shape(
-                    "PSD encoder",
-                    format!("{name} is {:?}, want {shape:?}", p.shape()),
-                ));
-            }
-            out.push(be.upload(p)?);
-        }
-        Ok(PsdEncoder { arch, params: out })
+        super::check_params("PSD encoder", &arch.params(), params)?;
+        let params = params.iter().map(|p| be.upload(p)).collect::<Result<_>>()?;
+        Ok(PsdEncoder { arch, params })
     }
 
     pub fn bound(&self) -> Vec<&B::Mat> {
@@ -140,34 +125,11 @@ impl<B: Fused> PsdEncoder<B> {
                 ),
             ));
         }
-        let k = self.arch.atoms;
-        let mut out = HostMat::zeros(x.rows, k);
-        let mut planned: Option<(usize, PsdGraph, Plan<B>, B::Mat)> = None;
-        let params = self.bound();
-        let mut start = 0;
-        while start < x.rows {
-            let rows = chunk.max(1).min(x.rows - start);
-            if planned.as_ref().map(|p| p.0) != Some(rows) {
-                let g = self.arch.graph(rows)?;
-                let p = Plan::new(be, &g.graph, g.loss, &[g.prediction])?;
-                planned = Some((rows, g, p, be.zeros(rows, k)?));
-            }
-            let (_, g, p, zero) = planned.as_mut().expect("planned above");
-            let xb = be.upload(&x.select_rows(&(start..start + rows).collect::<Vec<_>>())?)?;
-            let inputs = [&xb, &*zero];
-            p.forward(
-                be,
-                &Bindings {
-                    params: &params,
-                    inputs: &inputs,
-                },
-                &mut RngStream::new(0, 0),
-            )?;
-            let z = be.download(p.value(g.prediction)?)?;
-            out.data[start * k..(start + rows) * k].copy_from_slice(&z.data);
-            start += rows;
-        }
-        Ok(out)
+        let arch = self.arch;
+        super::forward_rows(be, &self.bound(), (x, chunk, arch.atoms), |rows| {
+            let g = arch.graph(rows)?;
+            Ok((g.graph, g.loss, g.prediction))
+        })
     }
 
     /// The name of the first parameter that is NaN or infinite.
